@@ -1,0 +1,303 @@
+// 2-D convolution, forward and gradient with respect to the input, as tiled implicit GEMMs.
+//
+// Forward:   y[n, co, oh, ow] = act(b[co] + sum_{ci, kh, kw} W[co, ci, kh, kw] * x[n, ci, oh*s - p + kh, ow*s - p + kw])
+// Backward:  dx[n, ci, ih, iw] = sum_{co, kh, kw} W[co, ci, kh, kw] * dz[n, co, oh, ow]
+//            where ih = oh*s - p + kh, and dz = dy masked by the ReLU (y > 0) when the layer has one.
+//
+// Workgroups: x (and z, past the per-dimension limit) over pixel tiles, y over channel tiles.
+// Both are C[M][P] = sum_k A[k][M] * B[k][P]; a workgroup computes a 64 x 64 tile of C, each of its
+// 256 invocations a 4 x 4 block. A is the weight matrix packed at load time ([K][Cout] forward,
+// [K][Cin] backward), B is gathered from the activations on the fly (im2col without the copy).
+
+struct ConvParams {
+    batch: u32,
+    in_c: u32,
+    in_h: u32,
+    in_w: u32,
+    out_c: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    pad: u32,
+    // Forward: apply ReLU after the bias. Backward: mask dy by (y > 0).
+    relu: u32,
+    // Backward: add into dx instead of overwriting it (a tensor read by several layers).
+    accumulate: u32,
+    // Backward: guided backpropagation, also drop negative gradients at the ReLU.
+    guided: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+const TILE: u32 = 64u;
+const TILE_K: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> params: ConvParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> weights: array<f32>;
+@group(0) @binding(3) var<storage, read> aux: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+var<workgroup> tile_a: array<f32, 1024>; // [TILE_K][TILE]
+var<workgroup> tile_b: array<f32, 1024>; // [TILE_K][TILE]
+
+// The value of dz (backward) at output position (n, co, oh, ow), ReLU mask applied.
+fn masked_grad(index: u32) -> f32 {
+    let g = src[index];
+    if params.relu == 0u {
+        return g;
+    }
+    let keep = aux[index] > 0.0 && (params.guided == 0u || g > 0.0);
+    return select(0.0, g, keep);
+}
+
+// Forward: one 64 (output channels) x 64 (output pixels) tile. `aux` holds the bias.
+@compute @workgroup_size(256)
+fn forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let pixels = params.batch * params.out_h * params.out_w;
+    let taps = params.kernel_h * params.kernel_w;
+    let k_total = params.in_c * taps;
+    let m0 = wid.y * TILE;
+    let p0 = (wid.x + wid.z * nwg.x) * TILE;
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+
+    // The output pixel this invocation gathers for tile_b, fixed over the whole K loop.
+    let load_p = p0 + tid % TILE;
+    let load_valid = load_p < pixels;
+    let out_hw = params.out_h * params.out_w;
+    let n = load_p / out_hw;
+    let rem = load_p % out_hw;
+    let ih0 = i32((rem / params.out_w) * params.stride) - i32(params.pad);
+    let iw0 = i32((rem % params.out_w) * params.stride) - i32(params.pad);
+    let in_hw = params.in_h * params.in_w;
+    let src_base = n * params.in_c * in_hw;
+
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            acc[i][j] = 0.0;
+        }
+    }
+
+    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = tid + 256u * r;
+            let kl = e / TILE;
+            let k = k0 + kl;
+            // A: weights packed [K][Cout].
+            let m = m0 + e % TILE;
+            var a = 0.0;
+            if k < k_total && m < params.out_c {
+                a = weights[k * params.out_c + m];
+            }
+            tile_a[e] = a;
+            // B: input value for tap k at this invocation's output pixel.
+            var b = 0.0;
+            if k < k_total && load_valid {
+                let ci = k / taps;
+                let t = k % taps;
+                let ih = ih0 + i32(t / params.kernel_w);
+                let iw = iw0 + i32(t % params.kernel_w);
+                if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
+                    b = src[src_base + ci * in_hw + u32(ih) * params.in_w + u32(iw)];
+                }
+            }
+            tile_b[e] = b;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = tile_a[kk * TILE + ty + 16u * i];
+                b[i] = tile_b[kk * TILE + tx + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + ty + 16u * i;
+        if m >= params.out_c {
+            continue;
+        }
+        let bias = aux[m];
+        for (var j = 0u; j < 4u; j++) {
+            let p = p0 + tx + 16u * j;
+            if p >= pixels {
+                continue;
+            }
+            var v = acc[i][j] + bias;
+            if params.relu != 0u {
+                v = max(v, 0.0);
+            }
+            let pn = p / out_hw;
+            let prem = p % out_hw;
+            dst[(pn * params.out_c + m) * out_hw + prem] = v;
+        }
+    }
+}
+
+// Backward: one 64 (input channels) x 64 (input pixels) tile of dx. `src` is dy, `aux` is y.
+@compute @workgroup_size(256)
+fn backward_input(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let in_hw = params.in_h * params.in_w;
+    let pixels = params.batch * in_hw;
+    let taps = params.kernel_h * params.kernel_w;
+    let k_total = params.out_c * taps;
+    let m0 = wid.y * TILE;
+    let p0 = (wid.x + wid.z * nwg.x) * TILE;
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+
+    let load_p = p0 + tid % TILE;
+    let load_valid = load_p < pixels;
+    let n = load_p / in_hw;
+    let rem = load_p % in_hw;
+    let ih_p = i32(rem / params.in_w) + i32(params.pad);
+    let iw_p = i32(rem % params.in_w) + i32(params.pad);
+    let out_hw = params.out_h * params.out_w;
+    let dy_base = n * params.out_c * out_hw;
+    let s = i32(params.stride);
+
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            acc[i][j] = 0.0;
+        }
+    }
+
+    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = tid + 256u * r;
+            let kl = e / TILE;
+            let k = k0 + kl;
+            // A: weights packed [K = (co, kh, kw)][Cin].
+            let m = m0 + e % TILE;
+            var a = 0.0;
+            if k < k_total && m < params.in_c {
+                a = weights[k * params.in_c + m];
+            }
+            tile_a[e] = a;
+            // B: dz at the output position that tap k of this input pixel came from.
+            var b = 0.0;
+            if k < k_total && load_valid {
+                let co = k / taps;
+                let t = k % taps;
+                let oh_s = ih_p - i32(t / params.kernel_w);
+                let ow_s = iw_p - i32(t % params.kernel_w);
+                if oh_s >= 0 && ow_s >= 0 && oh_s % s == 0 && ow_s % s == 0 {
+                    let oh = u32(oh_s / s);
+                    let ow = u32(ow_s / s);
+                    if oh < params.out_h && ow < params.out_w {
+                        b = masked_grad(dy_base + co * out_hw + oh * params.out_w + ow);
+                    }
+                }
+            }
+            tile_b[e] = b;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = tile_a[kk * TILE + ty + 16u * i];
+                b[i] = tile_b[kk * TILE + tx + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + ty + 16u * i;
+        if m >= params.in_c {
+            continue;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let p = p0 + tx + 16u * j;
+            if p >= pixels {
+                continue;
+            }
+            let pn = p / in_hw;
+            let prem = p % in_hw;
+            let index = (pn * params.in_c + m) * in_hw + prem;
+            var v = acc[i][j];
+            if params.accumulate != 0u {
+                v += dst[index];
+            }
+            dst[index] = v;
+        }
+    }
+}
+
+// Backward for layers with few input channels (the image layer, Cin <= 4): one invocation per input
+// pixel, all its channels at once, looping over the output channels and the taps that reach it.
+@compute @workgroup_size(256)
+fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let in_hw = params.in_h * params.in_w;
+    let p = gid.x + gid.y * nwg.x * 256u;
+    if p >= params.batch * in_hw {
+        return;
+    }
+    let n = p / in_hw;
+    let rem = p % in_hw;
+    let ih_p = i32(rem / params.in_w) + i32(params.pad);
+    let iw_p = i32(rem % params.in_w) + i32(params.pad);
+    let out_hw = params.out_h * params.out_w;
+    let dy_base = n * params.out_c * out_hw;
+    let s = i32(params.stride);
+    let taps = params.kernel_h * params.kernel_w;
+
+    var acc = vec4<f32>(0.0);
+    for (var kh = 0u; kh < params.kernel_h; kh++) {
+        let oh_s = ih_p - i32(kh);
+        if oh_s < 0 || oh_s % s != 0 || u32(oh_s / s) >= params.out_h {
+            continue;
+        }
+        let oh = u32(oh_s / s);
+        for (var kw = 0u; kw < params.kernel_w; kw++) {
+            let ow_s = iw_p - i32(kw);
+            if ow_s < 0 || ow_s % s != 0 || u32(ow_s / s) >= params.out_w {
+                continue;
+            }
+            let ow = u32(ow_s / s);
+            let t = kh * params.kernel_w + kw;
+            for (var co = 0u; co < params.out_c; co++) {
+                let g = masked_grad(dy_base + co * out_hw + oh * params.out_w + ow);
+                let w = (co * taps + t) * params.in_c;
+                for (var ci = 0u; ci < params.in_c; ci++) {
+                    acc[ci] = fma(weights[w + ci], g, acc[ci]);
+                }
+            }
+        }
+    }
+    for (var ci = 0u; ci < params.in_c; ci++) {
+        let index = (n * params.in_c + ci) * in_hw + rem;
+        var v = acc[ci];
+        if params.accumulate != 0u {
+            v += dst[index];
+        }
+        dst[index] = v;
+    }
+}

@@ -1,0 +1,125 @@
+// Fully connected layer, forward and gradient with respect to the input, over one chunk of the
+// weight rows (large matrices are split so that each chunk fits a storage binding).
+//
+// Forward:   y[n, o] = act(b[o] + sum_i W[o, i] * x[n, i])            for o in [row0, row0 + rows)
+// Backward:  dx[n, i] (+)= sum_{o in chunk} W[o, i] * dz[n, o]         dz = dy masked by the ReLU
+
+struct LinearParams {
+    batch: u32,
+    in_features: u32,
+    out_features: u32,
+    // First row of this chunk and its number of rows.
+    row0: u32,
+    rows: u32,
+    relu: u32,
+    accumulate: u32,
+    guided: u32,
+}
+
+const BATCH_BLOCK: u32 = 8u;
+
+@group(0) @binding(0) var<uniform> params: LinearParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+// This chunk's rows of W, row-major [rows][in_features].
+@group(0) @binding(2) var<storage, read> weights: array<f32>;
+@group(0) @binding(3) var<storage, read> aux: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+var<workgroup> partial: array<f32, 2048>; // [BATCH_BLOCK][256]
+
+// One workgroup per output row: the invocations split the dot product, then reduce.
+// `src` is x, `aux` is the full bias, `dst` is y.
+@compute @workgroup_size(256)
+fn forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let r = wid.x + wid.y * nwg.x;
+    if r >= params.rows {
+        return;
+    }
+    let o = params.row0 + r;
+    let w_row = r * params.in_features;
+    for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
+        var acc: array<f32, 8>;
+        for (var b = 0u; b < BATCH_BLOCK; b++) {
+            acc[b] = 0.0;
+        }
+        for (var i = tid; i < params.in_features; i += 256u) {
+            let w = weights[w_row + i];
+            for (var b = 0u; b < BATCH_BLOCK; b++) {
+                let n = n0 + b;
+                if n < params.batch {
+                    acc[b] = fma(w, src[n * params.in_features + i], acc[b]);
+                }
+            }
+        }
+        for (var b = 0u; b < BATCH_BLOCK; b++) {
+            partial[b * 256u + tid] = acc[b];
+        }
+        workgroupBarrier();
+        for (var step = 128u; step > 0u; step >>= 1u) {
+            if tid < step {
+                for (var b = 0u; b < BATCH_BLOCK; b++) {
+                    partial[b * 256u + tid] += partial[b * 256u + tid + step];
+                }
+            }
+            workgroupBarrier();
+        }
+        if tid < BATCH_BLOCK && n0 + tid < params.batch {
+            var v = partial[tid * 256u] + aux[o];
+            if params.relu != 0u {
+                v = max(v, 0.0);
+            }
+            dst[(n0 + tid) * params.out_features + o] = v;
+        }
+        workgroupBarrier();
+    }
+}
+
+// The gradient at output (n, o), ReLU mask applied. `src` is dy, `aux` is y.
+fn masked_grad(n: u32, o: u32) -> f32 {
+    let index = n * params.out_features + o;
+    let g = src[index];
+    if params.relu == 0u {
+        return g;
+    }
+    let keep = aux[index] > 0.0 && (params.guided == 0u || g > 0.0);
+    return select(0.0, g, keep);
+}
+
+// One invocation per input feature, looping over this chunk's rows. `dst` is dx.
+@compute @workgroup_size(256)
+fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if i >= params.in_features {
+        return;
+    }
+    for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
+        var acc: array<f32, 8>;
+        for (var b = 0u; b < BATCH_BLOCK; b++) {
+            acc[b] = 0.0;
+        }
+        for (var r = 0u; r < params.rows; r++) {
+            let w = weights[r * params.in_features + i];
+            for (var b = 0u; b < BATCH_BLOCK; b++) {
+                let n = n0 + b;
+                if n < params.batch {
+                    acc[b] = fma(w, masked_grad(n, params.row0 + r), acc[b]);
+                }
+            }
+        }
+        for (var b = 0u; b < BATCH_BLOCK; b++) {
+            let n = n0 + b;
+            if n < params.batch {
+                let index = n * params.in_features + i;
+                var v = acc[b];
+                if params.accumulate != 0u {
+                    v += dst[index];
+                }
+                dst[index] = v;
+            }
+        }
+    }
+}

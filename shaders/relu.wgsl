@@ -1,0 +1,56 @@
+// Bias + ReLU, forward and gradient with respect to the input.
+//
+// Forward:   y[n, c, h, w] = max(x[n, c, h, w] + b[c], 0)     (b is all zeros when has_bias is 0)
+// Backward:  dx = dy where y > 0, else 0                        (guided: also 0 where dy < 0)
+//
+// One invocation per element; workgroups laid out on x then y past the per-dimension limit.
+
+struct ReluParams {
+    len: u32,
+    channels: u32,
+    plane: u32,
+    has_bias: u32,
+    accumulate: u32,
+    guided: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: ReluParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 256u;
+}
+
+// `src` is x, `aux` is the bias, `dst` is y.
+@compute @workgroup_size(256)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.len {
+        return;
+    }
+    var v = src[i];
+    if params.has_bias != 0u {
+        v += aux[(i / params.plane) % params.channels];
+    }
+    dst[i] = max(v, 0.0);
+}
+
+// `src` is dy, `aux` is y, `dst` is dx.
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.len {
+        return;
+    }
+    let g = src[i];
+    let keep = aux[i] > 0.0 && (params.guided == 0u || g > 0.0);
+    var v = select(0.0, g, keep);
+    if params.accumulate != 0u {
+        v += dst[i];
+    }
+    dst[i] = v;
+}

@@ -1,0 +1,154 @@
+//! Compute pipelines built once per (shader, entry point) and dispatches recorded from them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::gpu::GpuContext;
+use crate::gpu::shaders::Shader;
+
+/// A kernel: one entry point of one WGSL file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    /// The shader file.
+    pub shader: Shader,
+    /// The entry point.
+    pub entry: &'static str,
+}
+
+impl Kernel {
+    /// The kernel `entry` of `shader`.
+    pub const fn new(shader: Shader, entry: &'static str) -> Self {
+        Self { shader, entry }
+    }
+}
+
+/// Shader modules and pipelines of one device, compiled on first use.
+#[derive(Default)]
+pub(crate) struct KernelCache {
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<Kernel, wgpu::ComputePipeline>>,
+}
+
+impl GpuContext {
+    /// The pipeline of a kernel, compiled once per context.
+    pub fn pipeline(&self, kernel: Kernel) -> wgpu::ComputePipeline {
+        if let Some(p) = self.kernels.pipelines.lock().unwrap().get(&kernel) {
+            return p.clone();
+        }
+        let module = {
+            let mut modules = self.kernels.modules.lock().unwrap();
+            modules
+                .entry(kernel.shader)
+                .or_insert_with(|| {
+                    self.device()
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(kernel.shader.name()),
+                            source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
+                        })
+                })
+                .clone()
+        };
+        let pipeline = self
+            .device()
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            });
+        self.kernels
+            .pipelines
+            .lock()
+            .unwrap()
+            .insert(kernel, pipeline.clone());
+        pipeline
+    }
+
+    /// A dispatch of `kernel` with `buffers` bound in order at bindings 0, 1, …
+    pub fn dispatch(
+        &self,
+        kernel: Kernel,
+        buffers: &[wgpu::BufferBinding<'_>],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let pipeline = self.pipeline(kernel);
+        let entries: Vec<_> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: wgpu::BindingResource::Buffer(b.clone()),
+            })
+            .collect();
+        let bind_group = self.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch {
+            kernel,
+            pipeline,
+            bind_group,
+            workgroups,
+        }
+    }
+}
+
+/// A kernel with its bindings and grid, ready to be recorded any number of times.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    kernel: Kernel,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    /// The kernel this dispatch runs.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Records the dispatch into a compute pass.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Records dispatches in order into one compute pass of `encoder`.
+pub fn record_all<'a>(
+    encoder: &mut wgpu::CommandEncoder,
+    label: &str,
+    dispatches: impl IntoIterator<Item = &'a Dispatch>,
+) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some(label),
+        timestamp_writes: None,
+    });
+    for d in dispatches {
+        d.record(&mut pass);
+    }
+}
+
+/// The most workgroups a grid may have along one dimension (WebGPU's guaranteed minimum).
+pub const MAX_GROUPS_PER_DIM: u32 = 65535;
+
+/// A grid of `groups` workgroups laid out on x, then y once x is full. Kernels recover the linear
+/// index as `x + y * num_workgroups.x` and skip the excess.
+pub fn grid(groups: u32) -> [u32; 3] {
+    if groups <= MAX_GROUPS_PER_DIM {
+        [groups.max(1), 1, 1]
+    } else {
+        [MAX_GROUPS_PER_DIM, groups.div_ceil(MAX_GROUPS_PER_DIM), 1]
+    }
+}
+
+/// The grid for one invocation per element with 256-invocation workgroups.
+pub fn grid_for(elements: usize) -> [u32; 3] {
+    grid((elements as u32).div_ceil(256))
+}

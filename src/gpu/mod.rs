@@ -1,0 +1,10 @@
+//! The GPU layer: device and adapter, buffers, shaders and compiled kernels.
+
+mod buffer;
+mod context;
+pub mod kernel;
+pub mod shaders;
+
+pub use context::{GpuContext, GpuOptions, describe_adapter, list_adapters};
+pub use kernel::{Dispatch, Kernel, grid, grid_for, record_all};
+pub use shaders::Shader;

@@ -1,0 +1,92 @@
+//! The WGSL sources, embedded in the binary; one file per op family.
+
+/// A WGSL file of `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    /// Convolution forward and input gradient.
+    Conv,
+    /// Bias + ReLU forward and input gradient.
+    Relu,
+    /// Max and adaptive average pooling forward and input gradient.
+    Pool,
+    /// Channel concatenation forward and input gradient.
+    Concat,
+    /// Fully connected layer forward and input gradient.
+    Linear,
+}
+
+impl Shader {
+    /// Every shader, for validation.
+    pub const ALL: [Shader; 5] = [
+        Shader::Conv,
+        Shader::Relu,
+        Shader::Pool,
+        Shader::Concat,
+        Shader::Linear,
+    ];
+
+    /// The file name without extension.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shader::Conv => "conv",
+            Shader::Relu => "relu",
+            Shader::Pool => "pool",
+            Shader::Concat => "concat",
+            Shader::Linear => "linear",
+        }
+    }
+
+    /// The WGSL source.
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Conv => include_str!("../../shaders/conv.wgsl"),
+            Shader::Relu => include_str!("../../shaders/relu.wgsl"),
+            Shader::Pool => include_str!("../../shaders/pool.wgsl"),
+            Shader::Concat => include_str!("../../shaders/concat.wgsl"),
+            Shader::Linear => include_str!("../../shaders/linear.wgsl"),
+        }
+    }
+}
+
+/// Parses and validates a shader with naga, as wgpu does before compiling it.
+pub fn validate(shader: Shader) -> Result<naga::valid::ModuleInfo, String> {
+    let module = naga::front::wgsl::parse_str(shader.source())
+        .map_err(|e| e.emit_to_string(shader.source()))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .map_err(|e| e.emit_to_string(shader.source()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shader_passes_naga_validation() {
+        for shader in Shader::ALL {
+            if let Err(e) = validate(shader) {
+                panic!("shaders/{}.wgsl is invalid:\n{e}", shader.name());
+            }
+        }
+    }
+
+    #[test]
+    fn every_shader_file_is_registered() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".wgsl"))
+            .collect();
+        files.sort();
+        let mut known: Vec<_> = Shader::ALL
+            .iter()
+            .map(|s| format!("{}.wgsl", s.name()))
+            .collect();
+        known.sort();
+        assert_eq!(files, known);
+    }
+}

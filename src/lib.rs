@@ -1,0 +1,11 @@
+//! netlens: a wgpu engine that runs image classifiers (SqueezeNet 1.1, VGG16) forward and
+//! backward to the input image in WGSL compute shaders, and the gradient loops built on it:
+//! saliency maps, fooling images and class visualization.
+
+pub mod data;
+pub mod error;
+pub mod gpu;
+pub mod ops;
+
+pub use error::{Error, Result};
+pub use gpu::{GpuContext, GpuOptions};

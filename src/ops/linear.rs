@@ -1,0 +1,215 @@
+//! Fully connected layer with an optional fused ReLU: forward, and gradient with respect to the
+//! input. Kernels in `shaders/linear.wgsl`. A weight matrix larger than the device's storage
+//! binding limit (VGG16's 25088 x 4096, 411 MB) is split into row chunks that each fit.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
+use crate::ops::BackwardMode;
+
+/// Uniform block of `linear.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct LinearParams {
+    batch: u32,
+    in_features: u32,
+    out_features: u32,
+    row0: u32,
+    rows: u32,
+    relu: u32,
+    accumulate: u32,
+    guided: u32,
+}
+
+/// One block of consecutive weight rows in its own buffer.
+#[derive(Debug)]
+struct Chunk {
+    row0: usize,
+    rows: usize,
+    weights: wgpu::Buffer,
+}
+
+/// A linear layer's weights on the GPU, split into chunks that fit one storage binding.
+#[derive(Debug)]
+pub struct Linear {
+    in_features: usize,
+    out_features: usize,
+    relu: bool,
+    chunks: Vec<Chunk>,
+    bias: wgpu::Buffer,
+}
+
+/// Rows per chunk so that a chunk of `in_features`-wide f32 rows fits `max_bytes`.
+pub fn rows_per_chunk(in_features: usize, out_features: usize, max_bytes: u64) -> usize {
+    let row_bytes = (in_features * 4) as u64;
+    ((max_bytes / row_bytes.max(1)) as usize).clamp(1, out_features.max(1))
+}
+
+impl Linear {
+    /// Uploads weights [out, in] (PyTorch layout) and bias [out]. With `relu`, the forward applies
+    /// a ReLU and the backward masks by it.
+    pub fn new(ctx: &GpuContext, name: &str, weight: &[f32], bias: &[f32], relu: bool) -> Result<Self> {
+        let out_features = bias.len();
+        let in_features = weight.len() / out_features.max(1);
+        assert_eq!(weight.len(), in_features * out_features);
+        let rows = rows_per_chunk(in_features, out_features, ctx.max_binding());
+        if (in_features * 4) as u64 > ctx.max_binding() {
+            return Err(Error::BufferTooLarge {
+                what: format!("one row of `{name}`"),
+                bytes: (in_features * 4) as u64,
+                limit: "max_storage_buffer_binding_size",
+                max: ctx.max_binding(),
+            });
+        }
+        let chunks = (0..out_features)
+            .step_by(rows)
+            .map(|row0| {
+                let rows = rows.min(out_features - row0);
+                let data = &weight[row0 * in_features..(row0 + rows) * in_features];
+                Ok(Chunk {
+                    row0,
+                    rows,
+                    weights: ctx.upload(name, data)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if chunks.len() > 1 {
+            log::info!("{name}: {} rows split into {} chunks", out_features, chunks.len());
+        }
+        Ok(Self {
+            in_features,
+            out_features,
+            relu,
+            chunks,
+            bias: ctx.upload(name, bias)?,
+        })
+    }
+
+    /// Replaces the weights in place; dispatches made earlier see the new values.
+    pub fn set_weights(&self, ctx: &GpuContext, weight: &[f32], bias: &[f32]) {
+        for c in &self.chunks {
+            ctx.write(&c.weights, &weight[c.row0 * self.in_features..(c.row0 + c.rows) * self.in_features]);
+        }
+        ctx.write(&self.bias, bias);
+    }
+
+    /// Input features.
+    pub fn in_features(&self) -> usize {
+        self.in_features
+    }
+
+    /// Output features.
+    pub fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    /// Number of weight chunks (1 unless the matrix exceeds a storage binding).
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    fn params(&self, batch: usize, chunk: &Chunk, mode: BackwardMode) -> LinearParams {
+        LinearParams {
+            batch: batch as u32,
+            in_features: self.in_features as u32,
+            out_features: self.out_features as u32,
+            row0: chunk.row0 as u32,
+            rows: chunk.rows as u32,
+            relu: self.relu as u32,
+            accumulate: mode.accumulate as u32,
+            guided: mode.guided as u32,
+        }
+    }
+
+    /// y = act(W x + b) for `batch` rows of x; one dispatch per chunk.
+    pub fn forward(&self, ctx: &GpuContext, batch: usize, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Vec<Dispatch> {
+        self.chunks
+            .iter()
+            .map(|c| {
+                let params = ctx.uniform("linear params", &self.params(batch, c, BackwardMode::default()));
+                ctx.dispatch(
+                    Kernel::new(Shader::Linear, "forward"),
+                    &[
+                        params.as_entire_buffer_binding(),
+                        x.as_entire_buffer_binding(),
+                        c.weights.as_entire_buffer_binding(),
+                        self.bias.as_entire_buffer_binding(),
+                        y.as_entire_buffer_binding(),
+                    ],
+                    grid(c.rows as u32),
+                )
+            })
+            .collect()
+    }
+
+    /// dx (+)= W^T (dy masked by the ReLU of y); one dispatch per chunk, all but the first adding.
+    pub fn backward_input(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        dy: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        mode: BackwardMode,
+    ) -> Vec<Dispatch> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let chunk_mode = BackwardMode {
+                    accumulate: mode.accumulate || i > 0,
+                    ..mode
+                };
+                let params = ctx.uniform("linear params", &self.params(batch, c, chunk_mode));
+                ctx.dispatch(
+                    Kernel::new(Shader::Linear, "backward_input"),
+                    &[
+                        params.as_entire_buffer_binding(),
+                        dy.as_entire_buffer_binding(),
+                        c.weights.as_entire_buffer_binding(),
+                        y.as_entire_buffer_binding(),
+                        dx.as_entire_buffer_binding(),
+                    ],
+                    grid_for(self.in_features),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Plain-Rust reference implementations.
+pub mod cpu {
+    /// y [n, out] = act(x [n, in] W^T + b).
+    pub fn forward(batch: usize, x: &[f32], weight: &[f32], bias: &[f32], relu: bool) -> Vec<f32> {
+        let out_f = bias.len();
+        let in_f = weight.len() / out_f;
+        let mut y = Vec::with_capacity(batch * out_f);
+        for n in 0..batch {
+            let xr = &x[n * in_f..(n + 1) * in_f];
+            for o in 0..out_f {
+                let wr = &weight[o * in_f..(o + 1) * in_f];
+                let v = (bias[o] as f64 + xr.iter().zip(wr).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>()) as f32;
+                y.push(if relu { v.max(0.0) } else { v });
+            }
+        }
+        y
+    }
+
+    /// dx [n, in] = dz W with dz = dy masked by (y > 0) when `relu_output` is given.
+    pub fn backward_input(batch: usize, dy: &[f32], relu_output: Option<&[f32]>, weight: &[f32], in_f: usize) -> Vec<f32> {
+        let out_f = weight.len() / in_f;
+        let mut dx = vec![0.0f64; batch * in_f];
+        for n in 0..batch {
+            for o in 0..out_f {
+                let i = n * out_f + o;
+                if relu_output.is_some_and(|y| y[i] <= 0.0) {
+                    continue;
+                }
+                let g = dy[i] as f64;
+                for (d, &w) in dx[n * in_f..(n + 1) * in_f].iter_mut().zip(&weight[o * in_f..(o + 1) * in_f]) {
+                    *d += g * w as f64;
+                }
+            }
+        }
+        dx.into_iter().map(|v| v as f32).collect()
+    }
+}

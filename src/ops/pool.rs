@@ -1,0 +1,270 @@
+//! Max pooling (kernel, stride, padding, ceil_mode) and adaptive average pooling: forward, and
+//! gradient with respect to the input. Kernels in `shaders/pool.wgsl`.
+
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
+use crate::ops::BackwardMode;
+
+/// Uniform block of `pool.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct PoolParams {
+    planes: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel: u32,
+    stride: u32,
+    pad: u32,
+    accumulate: u32,
+    _pad: [u32; 3],
+}
+
+/// A max-pooling layer's shape, as PyTorch's `MaxPool2d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPoolGeometry {
+    /// Window edge.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Implicit padding (never selected).
+    pub pad: usize,
+    /// Round the output size up, as `ceil_mode=True`.
+    pub ceil_mode: bool,
+}
+
+impl MaxPoolGeometry {
+    /// Output length along an axis of length `n`, with PyTorch's rule that the last window must
+    /// start inside the input or its left padding.
+    fn output_len(&self, n: usize) -> Option<usize> {
+        let span = (n + 2 * self.pad).checked_sub(self.kernel)?;
+        let mut out = if self.ceil_mode {
+            span.div_ceil(self.stride) + 1
+        } else {
+            span / self.stride + 1
+        };
+        if self.ceil_mode && (out - 1) * self.stride >= n + self.pad {
+            out -= 1;
+        }
+        Some(out)
+    }
+
+    /// Output height and width, or `None` when the window does not fit.
+    pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        Some((self.output_len(h)?, self.output_len(w)?))
+    }
+}
+
+/// Dispatches of one max-pooling layer over `planes` = batch * channels planes.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxPool {
+    /// The layer's shape.
+    pub geometry: MaxPoolGeometry,
+    /// Batch * channels.
+    pub planes: usize,
+    /// Input height and width.
+    pub in_hw: (usize, usize),
+}
+
+impl MaxPool {
+    fn params(&self, accumulate: bool) -> PoolParams {
+        let g = &self.geometry;
+        let (oh, ow) = g.output_size(self.in_hw.0, self.in_hw.1).expect("pool window larger than input");
+        PoolParams {
+            planes: self.planes as u32,
+            in_h: self.in_hw.0 as u32,
+            in_w: self.in_hw.1 as u32,
+            out_h: oh as u32,
+            out_w: ow as u32,
+            kernel: g.kernel as u32,
+            stride: g.stride as u32,
+            pad: g.pad as u32,
+            accumulate: accumulate as u32,
+            _pad: [0; 3],
+        }
+    }
+
+    /// Elements of the output.
+    pub fn output_len(&self) -> usize {
+        let p = self.params(false);
+        self.planes * (p.out_h * p.out_w) as usize
+    }
+
+    /// y = max over each window; `argmax` (u32, one per output) records the winners.
+    pub fn forward(&self, ctx: &GpuContext, x: &wgpu::Buffer, y: &wgpu::Buffer, argmax: &wgpu::Buffer) -> Dispatch {
+        let params = ctx.uniform("maxpool params", &self.params(false));
+        ctx.dispatch(
+            Kernel::new(Shader::Pool, "max_forward"),
+            &[
+                params.as_entire_buffer_binding(),
+                x.as_entire_buffer_binding(),
+                y.as_entire_buffer_binding(),
+                argmax.as_entire_buffer_binding(),
+            ],
+            grid_for(self.output_len()),
+        )
+    }
+
+    /// dx (+)= dy routed to each window's winner.
+    pub fn backward(
+        &self,
+        ctx: &GpuContext,
+        dy: &wgpu::Buffer,
+        argmax: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        mode: BackwardMode,
+    ) -> Dispatch {
+        let params = ctx.uniform("maxpool params", &self.params(mode.accumulate));
+        ctx.dispatch(
+            Kernel::new(Shader::Pool, "max_backward"),
+            &[
+                params.as_entire_buffer_binding(),
+                dy.as_entire_buffer_binding(),
+                dx.as_entire_buffer_binding(),
+                argmax.as_entire_buffer_binding(),
+            ],
+            grid_for(self.planes * self.in_hw.0 * self.in_hw.1),
+        )
+    }
+}
+
+/// Dispatches of one adaptive average pooling (PyTorch's `AdaptiveAvgPool2d`; global pooling is
+/// an output of 1 x 1).
+#[derive(Clone, Copy, Debug)]
+pub struct AdaptiveAvgPool {
+    /// Batch * channels.
+    pub planes: usize,
+    /// Input height and width.
+    pub in_hw: (usize, usize),
+    /// Output height and width.
+    pub out_hw: (usize, usize),
+}
+
+impl AdaptiveAvgPool {
+    fn params(&self, accumulate: bool) -> PoolParams {
+        PoolParams {
+            planes: self.planes as u32,
+            in_h: self.in_hw.0 as u32,
+            in_w: self.in_hw.1 as u32,
+            out_h: self.out_hw.0 as u32,
+            out_w: self.out_hw.1 as u32,
+            kernel: 0,
+            stride: 0,
+            pad: 0,
+            accumulate: accumulate as u32,
+            _pad: [0; 3],
+        }
+    }
+
+    /// y = mean over each adaptive window.
+    pub fn forward(&self, ctx: &GpuContext, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Dispatch {
+        let params = ctx.uniform("avgpool params", &self.params(false));
+        ctx.dispatch(
+            Kernel::new(Shader::Pool, "avg_forward"),
+            &[
+                params.as_entire_buffer_binding(),
+                x.as_entire_buffer_binding(),
+                y.as_entire_buffer_binding(),
+            ],
+            grid_for(self.planes * self.out_hw.0 * self.out_hw.1),
+        )
+    }
+
+    /// dx (+)= dy spread evenly over each window.
+    pub fn backward(&self, ctx: &GpuContext, dy: &wgpu::Buffer, dx: &wgpu::Buffer, mode: BackwardMode) -> Dispatch {
+        let params = ctx.uniform("avgpool params", &self.params(mode.accumulate));
+        ctx.dispatch(
+            Kernel::new(Shader::Pool, "avg_backward"),
+            &[
+                params.as_entire_buffer_binding(),
+                dy.as_entire_buffer_binding(),
+                dx.as_entire_buffer_binding(),
+            ],
+            grid_for(self.planes * self.in_hw.0 * self.in_hw.1),
+        )
+    }
+}
+
+/// Plain-Rust reference implementations.
+pub mod cpu {
+    use super::MaxPoolGeometry;
+
+    /// Max pooling of `planes` planes of h x w; returns y and the winners' flat indices.
+    pub fn max_forward(g: &MaxPoolGeometry, planes: usize, (h, w): (usize, usize), x: &[f32]) -> (Vec<f32>, Vec<usize>) {
+        let (oh, ow) = g.output_size(h, w).expect("window larger than input");
+        let mut y = Vec::with_capacity(planes * oh * ow);
+        let mut arg = Vec::with_capacity(planes * oh * ow);
+        for p in 0..planes {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let y0 = (oy * g.stride) as isize - g.pad as isize;
+                    let x0 = (ox * g.stride) as isize - g.pad as isize;
+                    let mut best = (f32::NEG_INFINITY, usize::MAX);
+                    for iy in y0.max(0)..(y0 + g.kernel as isize).min(h as isize) {
+                        for ix in x0.max(0)..(x0 + g.kernel as isize).min(w as isize) {
+                            let i = iy as usize * w + ix as usize;
+                            let v = x[p * h * w + i];
+                            if best.1 == usize::MAX || v > best.0 {
+                                best = (v, i);
+                            }
+                        }
+                    }
+                    y.push(best.0);
+                    arg.push(p * h * w + best.1);
+                }
+            }
+        }
+        (y, arg)
+    }
+
+    /// Max-pooling gradient: each dy goes to its window's winner (as returned by `max_forward`).
+    pub fn max_backward(dy: &[f32], argmax: &[usize], input_len: usize) -> Vec<f32> {
+        let mut dx = vec![0.0; input_len];
+        for (&g, &i) in dy.iter().zip(argmax) {
+            dx[i] += g;
+        }
+        dx
+    }
+
+    fn window(o: usize, n_in: usize, n_out: usize) -> std::ops::Range<usize> {
+        (o * n_in) / n_out..((o + 1) * n_in).div_ceil(n_out)
+    }
+
+    /// Adaptive average pooling of `planes` planes from h x w to oh x ow.
+    pub fn avg_forward(planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize), x: &[f32]) -> Vec<f32> {
+        let mut y = Vec::with_capacity(planes * oh * ow);
+        for p in 0..planes {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (ry, rx) = (window(oy, h, oh), window(ox, w, ow));
+                    let area = (ry.len() * rx.len()) as f64;
+                    let sum: f64 = ry
+                        .flat_map(|iy| rx.clone().map(move |ix| (iy, ix)))
+                        .map(|(iy, ix)| x[(p * h + iy) * w + ix] as f64)
+                        .sum();
+                    y.push((sum / area) as f32);
+                }
+            }
+        }
+        y
+    }
+
+    /// Adaptive average pooling gradient.
+    pub fn avg_backward(planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize), dy: &[f32]) -> Vec<f32> {
+        let mut dx = vec![0.0; planes * h * w];
+        for p in 0..planes {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (ry, rx) = (window(oy, h, oh), window(ox, w, ow));
+                    let share = dy[(p * oh + oy) * ow + ox] / (ry.len() * rx.len()) as f32;
+                    for iy in ry {
+                        for ix in rx.clone() {
+                            dx[(p * h + iy) * w + ix] += share;
+                        }
+                    }
+                }
+            }
+        }
+        dx
+    }
+}

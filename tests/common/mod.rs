@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: the GPU, the data folder, reference tensors.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use netlens::{GpuContext, GpuOptions};
+
+/// One GPU context per test binary (adapter from NETLENS_BACKEND / NETLENS_ADAPTER).
+pub fn ctx() -> &'static GpuContext {
+    static CTX: OnceLock<GpuContext> = OnceLock::new();
+    CTX.get_or_init(|| GpuContext::new(&GpuOptions::from_env()).expect("a GPU adapter (lavapipe will do)"))
+}
+
+/// The shared data folder: $NETLENS_DATA, else ../shared beside the checkout.
+pub fn data_dir() -> PathBuf {
+    netlens::data::data_dir()
+}
+
+/// A reference file's tensors as f32 (integer tensors converted), with shapes.
+pub fn reference(file: &str) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+    let path = data_dir().join("reference").join(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let data: Vec<f32> = match view.dtype() {
+                safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec(view.data()),
+                safetensors::Dtype::I64 => bytemuck::pod_collect_to_vec::<u8, i64>(view.data())
+                    .into_iter()
+                    .map(|v| v as f32)
+                    .collect(),
+                other => panic!("{name}: unexpected dtype {other:?}"),
+            };
+            (name, (view.shape().to_vec(), data))
+        })
+        .collect()
+}
+
+/// Relative L2 error ||a - b|| / ||b||.
+pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    let num: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+    let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
+    (num / den.max(1e-300)).sqrt()
+}
+
+/// Asserts a relative L2 error at most `tol`, naming what was compared.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f64) {
+    let e = rel_l2(got, want);
+    assert!(e <= tol, "{what}: relative L2 error {e:.3e} > {tol:.0e}");
+    eprintln!("{what}: relative L2 error {e:.3e}");
+}
+
+/// A deterministic pseudo-random vector in [-scale, scale).
+pub fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}

@@ -1,0 +1,338 @@
+//! Every op, forward and backward, on the GPU and in its CPU reference, against PyTorch's numbers
+//! in `reference/ops_reference.safetensors` (relative L2 error at most 1e-4).
+
+mod common;
+
+use common::{assert_close, ctx, random, reference};
+use netlens::ops::concat::{self, ConcatPart};
+use netlens::ops::conv::{self, Conv2d, ConvGeometry};
+use netlens::ops::linear::{self, Linear};
+use netlens::ops::pool::{self, AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
+use netlens::ops::relu::{self, BiasRelu};
+use netlens::ops::BackwardMode;
+
+const TOL: f64 = 1e-4;
+
+type Tensors = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn tensor<'a>(refs: &'a Tensors, op: &str, part: &str) -> (&'a [usize], &'a [f32]) {
+    let (shape, data) = &refs[&format!("{op}.{part}")];
+    (shape, data)
+}
+
+fn run(dispatches: &[netlens::gpu::Dispatch]) {
+    let ctx = ctx();
+    let mut encoder = ctx.encoder("test");
+    netlens::gpu::record_all(&mut encoder, "test", dispatches);
+    ctx.submit(encoder);
+    ctx.wait().unwrap();
+}
+
+fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
+    ctx().read_all(buffer).unwrap()
+}
+
+fn check_conv(op: &str, stride: usize, pad: usize) {
+    let refs = reference("ops_reference.safetensors");
+    let ctx = ctx();
+    let (xs, x) = tensor(&refs, op, "x");
+    let (ws, w) = tensor(&refs, op, "arg0");
+    let (_, b) = tensor(&refs, op, "arg1");
+    let (_, y_ref) = tensor(&refs, op, "y");
+    let (_, dy) = tensor(&refs, op, "dy");
+    let (_, dx_ref) = tensor(&refs, op, "dx");
+    let g = ConvGeometry {
+        in_channels: ws[1],
+        out_channels: ws[0],
+        kernel_h: ws[2],
+        kernel_w: ws[3],
+        stride,
+        pad,
+    };
+    let (batch, hw) = (xs[0], (xs[2], xs[3]));
+
+    assert_close(&format!("{op} forward (cpu)"), &conv::cpu::forward(&g, batch, hw, x, w, b, false), y_ref, TOL);
+    assert_close(
+        &format!("{op} backward (cpu)"),
+        &conv::cpu::backward_input(&g, batch, hw, dy, None, w),
+        dx_ref,
+        TOL,
+    );
+
+    let layer = Conv2d::new(ctx, op, g, w, b, false).unwrap();
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[
+        layer.forward(ctx, batch, hw, &xb, &yb),
+        layer.backward_input(ctx, batch, hw, &dyb, &yb, &dxb, BackwardMode::default()),
+    ]);
+    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
+    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+}
+
+#[test]
+fn conv3x3_s1_p1() {
+    check_conv("conv3x3_s1_p1", 1, 1);
+}
+
+#[test]
+fn conv1x1() {
+    check_conv("conv1x1", 1, 0);
+}
+
+#[test]
+fn conv3x3_s2_p0_three_channels() {
+    check_conv("conv3x3_s2_p0", 2, 0);
+}
+
+#[test]
+fn conv3x3_s1_p1_three_channels() {
+    check_conv("conv3x3_s1_p1_c3", 1, 1);
+}
+
+/// The fused ReLU and the accumulate flag, against the CPU reference on random data, with odd
+/// sizes that leave partial tiles on every edge and a rectangular kernel.
+#[test]
+fn conv_fused_relu_and_accumulate() {
+    let ctx = ctx();
+    for (g, batch, hw) in [
+        (ConvGeometry { in_channels: 70, out_channels: 67, kernel_h: 3, kernel_w: 2, stride: 2, pad: 1 }, 2, (11, 9)),
+        (ConvGeometry::new(3, 5, 5, 3, 2), 3, (12, 10)),
+    ] {
+        let x = random(batch * g.in_channels * hw.0 * hw.1, 1, 1.0);
+        let w = random(g.weight_shape().iter().product(), 2, 0.2);
+        let b = random(g.out_channels, 3, 0.1);
+        let y_ref = conv::cpu::forward(&g, batch, hw, &x, &w, &b, true);
+        let dy = random(y_ref.len(), 4, 1.0);
+        let prior = random(x.len(), 5, 1.0);
+        let dx_ref: Vec<f32> = conv::cpu::backward_input(&g, batch, hw, &dy, Some(&y_ref), &w)
+            .iter()
+            .zip(&prior)
+            .map(|(a, b)| a + b)
+            .collect();
+        let layer = Conv2d::new(ctx, "conv", g, &w, &b, true).unwrap();
+        let xb = ctx.upload("x", &x).unwrap();
+        let yb = ctx.storage("y", y_ref.len()).unwrap();
+        let dyb = ctx.upload("dy", &dy).unwrap();
+        let dxb = ctx.upload("dx", &prior).unwrap();
+        let mode = BackwardMode { accumulate: true, guided: false };
+        run(&[
+            layer.forward(ctx, batch, hw, &xb, &yb),
+            layer.backward_input(ctx, batch, hw, &dyb, &yb, &dxb, mode),
+        ]);
+        assert_close("conv+relu forward", &read(&yb), &y_ref, TOL);
+        assert_close("conv+relu backward, accumulated", &read(&dxb), &dx_ref, TOL);
+    }
+}
+
+#[test]
+fn relu() {
+    let refs = reference("ops_reference.safetensors");
+    let ctx = ctx();
+    let (xs, x) = tensor(&refs, "relu", "x");
+    let (_, y_ref) = tensor(&refs, "relu", "y");
+    let (_, dy) = tensor(&refs, "relu", "dy");
+    let (_, dx_ref) = tensor(&refs, "relu", "dx");
+    let plane = xs[2] * xs[3];
+    assert_close("relu forward (cpu)", &relu::cpu::forward(x, xs[1], plane, &[]), y_ref, TOL);
+    assert_close("relu backward (cpu)", &relu::cpu::backward(dy, y_ref), dx_ref, TOL);
+
+    let layer = BiasRelu::new(ctx, xs[1], None).unwrap();
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", x.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[
+        layer.forward(ctx, x.len(), plane, &xb, &yb),
+        layer.backward(ctx, x.len(), &dyb, &yb, &dxb, BackwardMode::default()),
+    ]);
+    assert_close("relu forward (gpu)", &read(&yb), y_ref, TOL);
+    assert_close("relu backward (gpu)", &read(&dxb), dx_ref, TOL);
+}
+
+#[test]
+fn bias_relu_against_cpu() {
+    let ctx = ctx();
+    let (channels, plane, batch) = (5, 13, 3);
+    let x = random(batch * channels * plane, 7, 1.0);
+    let bias = random(channels, 8, 0.5);
+    let y_ref = relu::cpu::forward(&x, channels, plane, &bias);
+    let dy = random(x.len(), 9, 1.0);
+    let layer = BiasRelu::new(ctx, channels, Some(&bias)).unwrap();
+    let xb = ctx.upload("x", &x).unwrap();
+    let yb = ctx.storage("y", x.len()).unwrap();
+    let dyb = ctx.upload("dy", &dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    let guided = BackwardMode { accumulate: false, guided: true };
+    run(&[
+        layer.forward(ctx, x.len(), plane, &xb, &yb),
+        layer.backward(ctx, x.len(), &dyb, &yb, &dxb, guided),
+    ]);
+    assert_close("bias+relu forward", &read(&yb), &y_ref, TOL);
+    let guided_ref: Vec<f32> = relu::cpu::backward(&dy, &y_ref).iter().map(|g| g.max(0.0)).collect();
+    assert_close("bias+relu guided backward", &read(&dxb), &guided_ref, TOL);
+}
+
+fn check_maxpool(op: &str, geometry: MaxPoolGeometry) {
+    let refs = reference("ops_reference.safetensors");
+    let ctx = ctx();
+    let (xs, x) = tensor(&refs, op, "x");
+    let (_, y_ref) = tensor(&refs, op, "y");
+    let (_, dy) = tensor(&refs, op, "dy");
+    let (_, dx_ref) = tensor(&refs, op, "dx");
+    let planes = xs[0] * xs[1];
+    let hw = (xs[2], xs[3]);
+    let (y_cpu, arg) = pool::cpu::max_forward(&geometry, planes, hw, x);
+    assert_close(&format!("{op} forward (cpu)"), &y_cpu, y_ref, TOL);
+    assert_close(&format!("{op} backward (cpu)"), &pool::cpu::max_backward(dy, &arg, x.len()), dx_ref, TOL);
+
+    let layer = MaxPool { geometry, planes, in_hw: hw };
+    assert_eq!(layer.output_len(), y_ref.len());
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let argb = ctx.storage("argmax", y_ref.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[
+        layer.forward(ctx, &xb, &yb, &argb),
+        layer.backward(ctx, &dyb, &argb, &dxb, BackwardMode::default()),
+    ]);
+    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
+    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+}
+
+#[test]
+fn maxpool3x3_s2_ceil() {
+    check_maxpool("maxpool3x3_s2_ceil", MaxPoolGeometry { kernel: 3, stride: 2, pad: 0, ceil_mode: true });
+}
+
+#[test]
+fn maxpool2x2_s2() {
+    check_maxpool("maxpool2x2_s2", MaxPoolGeometry { kernel: 2, stride: 2, pad: 0, ceil_mode: false });
+}
+
+fn check_avgpool(op: &str) {
+    let refs = reference("ops_reference.safetensors");
+    let ctx = ctx();
+    let (xs, x) = tensor(&refs, op, "x");
+    let (ys, y_ref) = tensor(&refs, op, "y");
+    let (_, dy) = tensor(&refs, op, "dy");
+    let (_, dx_ref) = tensor(&refs, op, "dx");
+    let planes = xs[0] * xs[1];
+    let (in_hw, out_hw) = ((xs[2], xs[3]), (ys[2], ys[3]));
+    assert_close(&format!("{op} forward (cpu)"), &pool::cpu::avg_forward(planes, in_hw, out_hw, x), y_ref, TOL);
+    assert_close(&format!("{op} backward (cpu)"), &pool::cpu::avg_backward(planes, in_hw, out_hw, dy), dx_ref, TOL);
+
+    let layer = AdaptiveAvgPool { planes, in_hw, out_hw };
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[layer.forward(ctx, &xb, &yb), layer.backward(ctx, &dyb, &dxb, BackwardMode::default())]);
+    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
+    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+}
+
+#[test]
+fn adaptive_avgpool7() {
+    check_avgpool("adaptive_avgpool7");
+}
+
+#[test]
+fn global_avgpool() {
+    check_avgpool("global_avgpool");
+}
+
+/// Adaptive pooling that upsamples (VGG16's 7 x 7 pooling of a 2 x 2 map, at 64 x 64 inputs).
+#[test]
+fn adaptive_avgpool_upsampling() {
+    let ctx = ctx();
+    let (planes, in_hw, out_hw) = (3, (2, 3), (7, 7));
+    let x = random(planes * 6, 11, 1.0);
+    let dy = random(planes * 49, 12, 1.0);
+    let layer = AdaptiveAvgPool { planes, in_hw, out_hw };
+    let xb = ctx.upload("x", &x).unwrap();
+    let yb = ctx.storage("y", planes * 49).unwrap();
+    let dyb = ctx.upload("dy", &dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[layer.forward(ctx, &xb, &yb), layer.backward(ctx, &dyb, &dxb, BackwardMode::default())]);
+    assert_close("upsampling avgpool forward", &read(&yb), &pool::cpu::avg_forward(planes, in_hw, out_hw, &x), TOL);
+    assert_close("upsampling avgpool backward", &read(&dxb), &pool::cpu::avg_backward(planes, in_hw, out_hw, &dy), TOL);
+}
+
+#[test]
+fn linear() {
+    let refs = reference("ops_reference.safetensors");
+    let ctx = ctx();
+    let (xs, x) = tensor(&refs, "linear", "x");
+    let (_, w) = tensor(&refs, "linear", "arg0");
+    let (_, b) = tensor(&refs, "linear", "arg1");
+    let (_, y_ref) = tensor(&refs, "linear", "y");
+    let (_, dy) = tensor(&refs, "linear", "dy");
+    let (_, dx_ref) = tensor(&refs, "linear", "dx");
+    let batch = xs[0];
+    assert_close("linear forward (cpu)", &linear::cpu::forward(batch, x, w, b, false), y_ref, TOL);
+    assert_close("linear backward (cpu)", &linear::cpu::backward_input(batch, dy, None, w, xs[1]), dx_ref, TOL);
+
+    let layer = Linear::new(ctx, "linear", w, b, false).unwrap();
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    let mut d = layer.forward(ctx, batch, &xb, &yb);
+    d.extend(layer.backward_input(ctx, batch, &dyb, &yb, &dxb, BackwardMode::default()));
+    run(&d);
+    assert_close("linear forward (gpu)", &read(&yb), y_ref, TOL);
+    assert_close("linear backward (gpu)", &read(&dxb), dx_ref, TOL);
+}
+
+/// A batch over the kernel's batch block of 8 with a fused ReLU.
+#[test]
+fn linear_relu_large_batch() {
+    let ctx = ctx();
+    let (batch, in_f, out_f) = (11, 300, 37);
+    let x = random(batch * in_f, 21, 1.0);
+    let w = random(in_f * out_f, 22, 0.1);
+    let b = random(out_f, 23, 0.1);
+    let dy = random(batch * out_f, 24, 1.0);
+    let y_ref = linear::cpu::forward(batch, &x, &w, &b, true);
+    let dx_ref = linear::cpu::backward_input(batch, &dy, Some(&y_ref), &w, in_f);
+    let layer = Linear::new(ctx, "linear", &w, &b, true).unwrap();
+    let xb = ctx.upload("x", &x).unwrap();
+    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let dyb = ctx.upload("dy", &dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    let mut d = layer.forward(ctx, batch, &xb, &yb);
+    d.extend(layer.backward_input(ctx, batch, &dyb, &yb, &dxb, BackwardMode::default()));
+    run(&d);
+    assert_close("linear+relu forward", &read(&yb), &y_ref, TOL);
+    assert_close("linear+relu backward", &read(&dxb), &dx_ref, TOL);
+}
+
+#[test]
+fn concat_of_two_parts() {
+    let ctx = ctx();
+    let (batch, plane, ca, cb) = (2, 6, 3, 4);
+    let a = random(batch * ca * plane, 31, 1.0);
+    let b = random(batch * cb * plane, 32, 1.0);
+    let whole_ref = concat::cpu::forward(&[(&a, ca), (&b, cb)], batch, plane);
+    let d_whole = random(whole_ref.len(), 33, 1.0);
+    let parts_ref = concat::cpu::backward(&d_whole, &[ca, cb], batch, plane);
+    let part_a = ConcatPart { batch, channels: ca, total_channels: ca + cb, offset: 0, plane };
+    let part_b = ConcatPart { channels: cb, offset: ca, ..part_a };
+    let (ab, bb) = (ctx.upload("a", &a).unwrap(), ctx.upload("b", &b).unwrap());
+    let whole = ctx.storage("whole", whole_ref.len()).unwrap();
+    let dwb = ctx.upload("d whole", &d_whole).unwrap();
+    let (dab, dbb) = (ctx.storage("da", a.len()).unwrap(), ctx.storage("db", b.len()).unwrap());
+    run(&[
+        part_a.forward(ctx, &ab, &whole),
+        part_b.forward(ctx, &bb, &whole),
+        part_a.backward(ctx, &dwb, &dab, BackwardMode::default()),
+        part_b.backward(ctx, &dwb, &dbb, BackwardMode::default()),
+    ]);
+    assert_eq!(read(&whole), whole_ref);
+    assert_eq!(read(&dab), parts_ref[0]);
+    assert_eq!(read(&dbb), parts_ref[1]);
+}
