@@ -1,0 +1,10 @@
+//! Networks: architectures, weights, and their GPU execution plans.
+
+pub mod arch;
+pub mod network;
+pub mod reference;
+pub mod weights;
+
+pub use arch::{Arch, Layer};
+pub use network::{GradientRule, Network, Plan};
+pub use weights::Weights;

@@ -1,0 +1,411 @@
+//! A network's weights on the GPU, and plans: the buffers and dispatches of a forward and an
+//! input-gradient pass for one batch size and input size, recorded into the caller's encoder.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, GpuContext, Tensor, record_all};
+use crate::model::arch::{Arch, Chw, Layer};
+use crate::model::weights::Weights;
+use crate::ops::BackwardMode;
+use crate::ops::concat::ConcatPart;
+use crate::ops::conv::Conv2d;
+use crate::ops::linear::Linear;
+use crate::ops::pool::{AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
+use crate::ops::relu::BiasRelu;
+
+/// A layer's GPU objects.
+#[derive(Debug)]
+enum GpuLayer {
+    Conv(Conv2d),
+    Fire {
+        squeeze: Conv2d,
+        expand1x1: Conv2d,
+        expand3x3: Conv2d,
+    },
+    MaxPool(MaxPoolGeometry),
+    Relu(BiasRelu),
+    AvgPool((usize, usize)),
+    Linear(Linear),
+    Identity,
+}
+
+/// How the input gradient treats ReLUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GradientRule {
+    /// The true gradient.
+    #[default]
+    Plain,
+    /// Guided backpropagation: ReLUs also drop negative incoming gradients.
+    Guided,
+}
+
+impl GradientRule {
+    fn mode(self) -> BackwardMode {
+        BackwardMode {
+            accumulate: false,
+            guided: self == GradientRule::Guided,
+        }
+    }
+}
+
+/// A network with its weights uploaded to the GPU.
+#[derive(Debug)]
+pub struct Network {
+    ctx: GpuContext,
+    arch: Arch,
+    layers: Vec<GpuLayer>,
+}
+
+/// Reads, checks and returns the weight and bias of `prefix`.
+fn weight_and_bias<'w>(weights: &'w Weights, prefix: &str, weight_shape: &[usize], out: usize) -> Result<(&'w [f32], &'w [f32])> {
+    Ok((
+        weights.expect(&format!("{prefix}.weight"), weight_shape)?,
+        weights.expect(&format!("{prefix}.bias"), &[out])?,
+    ))
+}
+
+impl Network {
+    /// Uploads `weights` for `arch`. Every tensor the architecture needs is checked for presence,
+    /// shape and finiteness first; an error names the tensor.
+    pub fn new(ctx: &GpuContext, arch: Arch, weights: &Weights) -> Result<Self> {
+        for (name, shape) in arch.tensor_specs() {
+            weights.expect(&name, &shape)?;
+        }
+        let conv = |name: &str, g: crate::ops::conv::ConvGeometry, relu: bool| -> Result<Conv2d> {
+            let (w, b) = weight_and_bias(weights, name, &g.weight_shape(), g.out_channels)?;
+            Conv2d::new(ctx, name, g, w, b, relu)
+        };
+        let layers = arch
+            .layers
+            .iter()
+            .map(|layer| {
+                Ok(match layer {
+                    Layer::Conv { name, geometry, relu } => GpuLayer::Conv(conv(name, *geometry, *relu)?),
+                    Layer::Fire { .. } => {
+                        let convs = layer.convolutions();
+                        GpuLayer::Fire {
+                            squeeze: conv(&convs[0].0, convs[0].1, true)?,
+                            expand1x1: conv(&convs[1].0, convs[1].1, true)?,
+                            expand3x3: conv(&convs[2].0, convs[2].1, true)?,
+                        }
+                    }
+                    Layer::MaxPool(g) => GpuLayer::MaxPool(*g),
+                    Layer::Relu => GpuLayer::Relu(BiasRelu::new(ctx, 1, None)?),
+                    Layer::AdaptiveAvgPool { out_h, out_w } => GpuLayer::AvgPool((*out_h, *out_w)),
+                    Layer::Linear {
+                        name,
+                        in_features,
+                        out_features,
+                        relu,
+                    } => {
+                        let (w, b) = weight_and_bias(weights, name, &[*out_features, *in_features], *out_features)?;
+                        GpuLayer::Linear(Linear::new(ctx, name, w, b, *relu)?)
+                    }
+                    Layer::Dropout => GpuLayer::Identity,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            arch,
+            layers,
+        })
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    /// The GPU context the network lives on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Replaces the parameters of layer `index` with those in `weights` (same names and shapes),
+    /// in place: plans made earlier use the new values.
+    pub fn set_layer_weights(&self, index: usize, weights: &Weights) -> Result<()> {
+        let layer = &self.arch.layers[index];
+        for (name, shape) in layer.tensor_specs() {
+            weights.expect(&name, &shape)?;
+        }
+        let set_conv = |conv: &Conv2d, name: &str| -> Result<()> {
+            let g = conv.geometry();
+            let (w, b) = weight_and_bias(weights, name, &g.weight_shape(), g.out_channels)?;
+            conv.set_weights(&self.ctx, w, b);
+            Ok(())
+        };
+        match &self.layers[index] {
+            GpuLayer::Conv(c) => set_conv(c, layer.name())?,
+            GpuLayer::Fire {
+                squeeze,
+                expand1x1,
+                expand3x3,
+            } => {
+                let names = layer.convolutions();
+                set_conv(squeeze, &names[0].0)?;
+                set_conv(expand1x1, &names[1].0)?;
+                set_conv(expand3x3, &names[2].0)?;
+            }
+            GpuLayer::Linear(l) => {
+                let (w, b) = weight_and_bias(weights, layer.name(), &[l.out_features(), l.in_features()], l.out_features())?;
+                l.set_weights(&self.ctx, w, b);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The largest batch whose every buffer fits one storage binding at input size `hw`.
+    pub fn max_batch(&self, hw: (usize, usize)) -> Result<usize> {
+        let per_image = self
+            .arch
+            .shapes(hw)?
+            .iter()
+            .map(|s| (s.iter().product::<usize>() * 4) as u64)
+            .max()
+            .unwrap_or(4);
+        Ok((self.ctx.max_binding() / per_image) as usize)
+    }
+
+    /// Buffers and dispatches for `batch` images of `hw`.
+    pub fn plan(&self, batch: usize, hw: (usize, usize)) -> Result<Plan> {
+        Plan::new(self, batch, hw)
+    }
+}
+
+/// An activation and its gradient.
+#[derive(Clone, Debug)]
+struct Slot {
+    value: Tensor,
+    grad: Tensor,
+}
+
+/// The buffers and dispatches of one network for one batch size and input size. Recording a
+/// forward and a backward pass costs only the dispatch calls: nothing is allocated per step.
+#[derive(Debug)]
+pub struct Plan {
+    ctx: GpuContext,
+    batch: usize,
+    hw: (usize, usize),
+    /// slots[0] is the input, slots[i + 1] the output of layer i.
+    slots: Vec<Slot>,
+    forward: Vec<Vec<Dispatch>>,
+    backward: [Vec<Vec<Dispatch>>; 2],
+}
+
+impl Plan {
+    fn new(net: &Network, batch: usize, hw: (usize, usize)) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::InvalidInput("a plan needs a batch of at least one image".into()));
+        }
+        let ctx = &net.ctx;
+        let shapes = net.arch.shapes(hw)?;
+        let tensor = |what: String, [c, h, w]: Chw| Tensor::zeros(ctx, &what, [batch, c, h, w]);
+        let slot = |what: String, chw: Chw| -> Result<Slot> {
+            Ok(Slot {
+                value: tensor(format!("{what} output"), chw)?,
+                grad: tensor(format!("{what} gradient"), chw)?,
+            })
+        };
+        let mut slots = vec![slot("input".into(), shapes[0])?];
+        let mut forward = Vec::new();
+        let mut backward: [Vec<Vec<Dispatch>>; 2] = [Vec::new(), Vec::new()];
+        for (i, (layer, gpu)) in net.arch.layers.iter().zip(&net.layers).enumerate() {
+            let what = format!("layer {i} ({})", layer.name());
+            let input = slots[i].clone();
+            let output = match gpu {
+                GpuLayer::Identity => input.clone(),
+                _ => slot(what.clone(), shapes[i + 1])?,
+            };
+            let [c, h, w] = shapes[i];
+            let (x, y) = (&input.value.buffer, &output.value.buffer);
+            let (dx, dy) = (&input.grad.buffer, &output.grad.buffer);
+            let mut record_backward = |rule: GradientRule, d: Vec<Dispatch>| backward[rule as usize].push(d);
+            let rules = [GradientRule::Plain, GradientRule::Guided];
+            match gpu {
+                GpuLayer::Conv(conv) => {
+                    forward.push(vec![conv.forward(ctx, batch, (h, w), x, y)]);
+                    for rule in rules {
+                        record_backward(rule, vec![conv.backward_input(ctx, batch, (h, w), dy, y, dx, rule.mode())]);
+                    }
+                }
+                GpuLayer::Fire {
+                    squeeze,
+                    expand1x1,
+                    expand3x3,
+                } => {
+                    let s = slot(format!("{what} squeeze"), [squeeze.geometry().out_channels, h, w])?;
+                    let e1 = slot(format!("{what} expand1x1"), [expand1x1.geometry().out_channels, h, w])?;
+                    let e3 = slot(format!("{what} expand3x3"), [expand3x3.geometry().out_channels, h, w])?;
+                    let part1 = ConcatPart {
+                        batch,
+                        channels: e1.value.shape[1],
+                        total_channels: shapes[i + 1][0],
+                        offset: 0,
+                        plane: h * w,
+                    };
+                    let part3 = ConcatPart {
+                        channels: e3.value.shape[1],
+                        offset: part1.channels,
+                        ..part1
+                    };
+                    let (sv, e1v, e3v) = (&s.value.buffer, &e1.value.buffer, &e3.value.buffer);
+                    let (sg, e1g, e3g) = (&s.grad.buffer, &e1.grad.buffer, &e3.grad.buffer);
+                    forward.push(vec![
+                        squeeze.forward(ctx, batch, (h, w), x, sv),
+                        expand1x1.forward(ctx, batch, (h, w), sv, e1v),
+                        expand3x3.forward(ctx, batch, (h, w), sv, e3v),
+                        part1.forward(ctx, e1v, y),
+                        part3.forward(ctx, e3v, y),
+                    ]);
+                    for rule in rules {
+                        let mode = rule.mode();
+                        let add = BackwardMode {
+                            accumulate: true,
+                            ..mode
+                        };
+                        record_backward(
+                            rule,
+                            vec![
+                                part1.backward(ctx, dy, e1g, mode),
+                                part3.backward(ctx, dy, e3g, mode),
+                                expand1x1.backward_input(ctx, batch, (h, w), e1g, e1v, sg, mode),
+                                expand3x3.backward_input(ctx, batch, (h, w), e3g, e3v, sg, add),
+                                squeeze.backward_input(ctx, batch, (h, w), sg, sv, dx, mode),
+                            ],
+                        );
+                    }
+                }
+                GpuLayer::MaxPool(geometry) => {
+                    let pool = MaxPool {
+                        geometry: *geometry,
+                        planes: batch * c,
+                        in_hw: (h, w),
+                    };
+                    let argmax = ctx.storage(&format!("{what} argmax"), pool.output_len())?;
+                    forward.push(vec![pool.forward(ctx, x, y, &argmax)]);
+                    for rule in rules {
+                        record_backward(rule, vec![pool.backward(ctx, dy, &argmax, dx, rule.mode())]);
+                    }
+                }
+                GpuLayer::Relu(relu) => {
+                    let len = input.value.len();
+                    forward.push(vec![relu.forward(ctx, len, h * w, x, y)]);
+                    for rule in rules {
+                        record_backward(rule, vec![relu.backward(ctx, len, dy, y, dx, rule.mode())]);
+                    }
+                }
+                GpuLayer::AvgPool(out_hw) => {
+                    let pool = AdaptiveAvgPool {
+                        planes: batch * c,
+                        in_hw: (h, w),
+                        out_hw: *out_hw,
+                    };
+                    forward.push(vec![pool.forward(ctx, x, y)]);
+                    for rule in rules {
+                        record_backward(rule, vec![pool.backward(ctx, dy, dx, rule.mode())]);
+                    }
+                }
+                GpuLayer::Linear(linear) => {
+                    forward.push(linear.forward(ctx, batch, x, y));
+                    for rule in rules {
+                        record_backward(rule, linear.backward_input(ctx, batch, dy, y, dx, rule.mode()));
+                    }
+                }
+                GpuLayer::Identity => {
+                    forward.push(Vec::new());
+                    for rule in rules {
+                        record_backward(rule, Vec::new());
+                    }
+                }
+            }
+            slots.push(output);
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            batch,
+            hw,
+            slots,
+            forward,
+            backward,
+        })
+    }
+
+    /// Images per pass.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Input height and width.
+    pub fn input_size(&self) -> (usize, usize) {
+        self.hw
+    }
+
+    /// The input images [batch, 3, h, w], normalized.
+    pub fn input(&self) -> &Tensor {
+        &self.slots[0].value
+    }
+
+    /// The gradient with respect to the input, written by a backward pass.
+    pub fn input_grad(&self) -> &Tensor {
+        &self.slots[0].grad
+    }
+
+    /// The logits [batch, classes, 1, 1], written by a forward pass.
+    pub fn logits(&self) -> &Tensor {
+        &self.slots.last().unwrap().value
+    }
+
+    /// The gradient on the logits a backward pass starts from; fill it before recording one.
+    pub fn logits_grad(&self) -> &Tensor {
+        &self.slots.last().unwrap().grad
+    }
+
+    /// The output of layer `index` (see [`Arch::layers`]).
+    pub fn activation(&self, index: usize) -> &Tensor {
+        &self.slots[index + 1].value
+    }
+
+    /// The gradient with respect to the output of layer `index`; a backward pass fills it, or a
+    /// caller seeds it before [`Plan::record_backward_from`] that layer.
+    pub fn activation_grad(&self, index: usize) -> &Tensor {
+        &self.slots[index + 1].grad
+    }
+
+    /// Records the forward pass: input -> logits.
+    pub fn record_forward(&self, encoder: &mut wgpu::CommandEncoder) {
+        record_all(encoder, "forward", self.forward.iter().flatten());
+    }
+
+    /// Records the backward pass from the logits' gradient to the input's.
+    pub fn record_backward(&self, encoder: &mut wgpu::CommandEncoder, rule: GradientRule) {
+        self.record_backward_from(encoder, self.forward.len() - 1, rule);
+    }
+
+    /// Records the backward pass from the gradient of layer `index`'s output to the input's.
+    pub fn record_backward_from(&self, encoder: &mut wgpu::CommandEncoder, index: usize, rule: GradientRule) {
+        let layers = &self.backward[rule as usize][..=index];
+        record_all(encoder, "backward", layers.iter().rev().flatten());
+    }
+
+    /// Uploads `input`, runs the forward pass and returns the logits.
+    pub fn forward(&self, input: &[f32]) -> Result<Vec<f32>> {
+        self.input().write(&self.ctx, input)?;
+        let mut encoder = self.ctx.encoder("forward");
+        self.record_forward(&mut encoder);
+        self.ctx.submit(encoder);
+        self.logits().read(&self.ctx)
+    }
+
+    /// Uploads `input` and the logits' gradient, runs forward and backward in one submission and
+    /// returns (logits, input gradient).
+    pub fn gradient(&self, input: &[f32], logits_grad: &[f32], rule: GradientRule) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.input().write(&self.ctx, input)?;
+        self.logits_grad().write(&self.ctx, logits_grad)?;
+        let mut encoder = self.ctx.encoder("forward and backward");
+        self.record_forward(&mut encoder);
+        self.record_backward(&mut encoder, rule);
+        self.ctx.submit(encoder);
+        Ok((self.logits().read(&self.ctx)?, self.input_grad().read(&self.ctx)?))
+    }
+}
