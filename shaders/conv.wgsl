@@ -43,6 +43,11 @@ const TILE_K: u32 = 16u;
 var<workgroup> tile_a: array<f32, 1024>; // [TILE_K][TILE]
 var<workgroup> tile_b: array<f32, 1024>; // [TILE_K][TILE]
 
+// Weight rows are padded to a multiple of 8 channels (the register-blocked kernels' vec4 pairs).
+fn padded(channels: u32) -> u32 {
+    return (channels + 7u) / 8u * 8u;
+}
+
 // The value of dz (backward) at output position (n, co, oh, ow), ReLU mask applied.
 fn masked_grad(index: u32) -> f32 {
     let g = src[index];
@@ -95,7 +100,7 @@ fn forward(
             let m = m0 + e % TILE;
             var a = 0.0;
             if k < k_total && m < params.out_c {
-                a = weights[k * params.out_c + m];
+                a = weights[k * padded(params.out_c) + m];
             }
             tile_a[e] = a;
             // B: input value for tap k at this invocation's output pixel.
@@ -192,7 +197,7 @@ fn backward_input(
             let m = m0 + e % TILE;
             var a = 0.0;
             if k < k_total && m < params.in_c {
-                a = weights[k * params.in_c + m];
+                a = weights[k * padded(params.in_c) + m];
             }
             tile_a[e] = a;
             // B: dz at the output position that tap k of this input pixel came from.
@@ -285,7 +290,7 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
             let t = kh * params.kernel_w + kw;
             for (var co = 0u; co < params.out_c; co++) {
                 let g = masked_grad(dy_base + co * out_hw + oh * params.out_w + ow);
-                let w = (co * taps + t) * params.in_c;
+                let w = (co * taps + t) * padded(params.in_c);
                 for (var ci = 0u; ci < params.in_c; ci++) {
                     acc[ci] = fma(weights[w + ci], g, acc[ci]);
                 }
@@ -299,5 +304,173 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
             v += dst[index];
         }
         dst[index] = v;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register-blocked variants: no workgroup memory; each invocation computes 8 channels x 4
+// consecutive pixels from vec4 weight loads (weights packed with the channel axis padded to a
+// multiple of 8). Workgroups of 64 along the pixel axis (x, then z), channel blocks on y.
+
+@group(0) @binding(2) var<storage, read> weights4: array<vec4<f32>>;
+
+const BLOCK_PIXELS: u32 = 4u;
+
+struct PixelBlock {
+    // Image index and top-left input coordinate (forward) or padded input coordinate (backward)
+    // of each pixel; valid is false past the end.
+    n: array<u32, 4>,
+    row: array<i32, 4>,
+    col: array<i32, 4>,
+    valid: array<bool, 4>,
+    // The pixel's offset inside its image plane, for the store.
+    plane_offset: array<u32, 4>,
+}
+
+fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return ((wid.x + wid.z * nwg.x) * 64u + lid) * BLOCK_PIXELS;
+}
+
+@compute @workgroup_size(64)
+fn forward_blocked(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let out_hw = params.out_h * params.out_w;
+    let pixels = params.batch * out_hw;
+    let p0 = block_index(wid, nwg, lid);
+    if p0 >= pixels {
+        return;
+    }
+    let c_blocks = (params.out_c + 7u) / 8u; // vec4 pairs per weight row
+    let cb = wid.y;
+    let in_hw = params.in_h * params.in_w;
+    var px: PixelBlock;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        let p = p0 + j;
+        px.valid[j] = p < pixels;
+        let q = min(p, pixels - 1u);
+        px.n[j] = q / out_hw;
+        px.plane_offset[j] = q % out_hw;
+        px.row[j] = i32((px.plane_offset[j] / params.out_w) * params.stride) - i32(params.pad);
+        px.col[j] = i32((px.plane_offset[j] % params.out_w) * params.stride) - i32(params.pad);
+    }
+    var lo: array<vec4<f32>, 4>;
+    var hi: array<vec4<f32>, 4>;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        lo[j] = vec4<f32>(0.0);
+        hi[j] = vec4<f32>(0.0);
+    }
+    var k = 0u;
+    for (var ci = 0u; ci < params.in_c; ci++) {
+        for (var kh = 0u; kh < params.kernel_h; kh++) {
+            for (var kw = 0u; kw < params.kernel_w; kw++) {
+                let w_lo = weights4[(k * c_blocks + cb) * 2u];
+                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
+                k++;
+                for (var j = 0u; j < BLOCK_PIXELS; j++) {
+                    let ih = px.row[j] + i32(kh);
+                    let iw = px.col[j] + i32(kw);
+                    var v = 0.0;
+                    if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
+                        v = src[(px.n[j] * params.in_c + ci) * in_hw + u32(ih) * params.in_w + u32(iw)];
+                    }
+                    lo[j] = fma(w_lo, vec4<f32>(v), lo[j]);
+                    hi[j] = fma(w_hi, vec4<f32>(v), hi[j]);
+                }
+            }
+        }
+    }
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        if !px.valid[j] {
+            continue;
+        }
+        for (var i = 0u; i < 8u; i++) {
+            let co = cb * 8u + i;
+            if co >= params.out_c {
+                break;
+            }
+            var v = select(hi[j], lo[j], i < 4u)[i & 3u] + aux[co];
+            if params.relu != 0u {
+                v = max(v, 0.0);
+            }
+            dst[(px.n[j] * params.out_c + co) * out_hw + px.plane_offset[j]] = v;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn backward_input_blocked(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let in_hw = params.in_h * params.in_w;
+    let pixels = params.batch * in_hw;
+    let p0 = block_index(wid, nwg, lid);
+    if p0 >= pixels {
+        return;
+    }
+    let c_blocks = (params.in_c + 7u) / 8u;
+    let cb = wid.y;
+    let out_hw = params.out_h * params.out_w;
+    let s = i32(params.stride);
+    var px: PixelBlock;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        let p = p0 + j;
+        px.valid[j] = p < pixels;
+        let q = min(p, pixels - 1u);
+        px.n[j] = q / in_hw;
+        px.plane_offset[j] = q % in_hw;
+        px.row[j] = i32(px.plane_offset[j] / params.in_w) + i32(params.pad);
+        px.col[j] = i32(px.plane_offset[j] % params.in_w) + i32(params.pad);
+    }
+    var lo: array<vec4<f32>, 4>;
+    var hi: array<vec4<f32>, 4>;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        lo[j] = vec4<f32>(0.0);
+        hi[j] = vec4<f32>(0.0);
+    }
+    var k = 0u;
+    for (var co = 0u; co < params.out_c; co++) {
+        for (var kh = 0u; kh < params.kernel_h; kh++) {
+            for (var kw = 0u; kw < params.kernel_w; kw++) {
+                let w_lo = weights4[(k * c_blocks + cb) * 2u];
+                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
+                k++;
+                for (var j = 0u; j < BLOCK_PIXELS; j++) {
+                    let oh_s = px.row[j] - i32(kh);
+                    let ow_s = px.col[j] - i32(kw);
+                    var g = 0.0;
+                    if oh_s >= 0 && ow_s >= 0 && oh_s % s == 0 && ow_s % s == 0 {
+                        let oh = u32(oh_s / s);
+                        let ow = u32(ow_s / s);
+                        if oh < params.out_h && ow < params.out_w {
+                            g = masked_grad((px.n[j] * params.out_c + co) * out_hw + oh * params.out_w + ow);
+                        }
+                    }
+                    lo[j] = fma(w_lo, vec4<f32>(g), lo[j]);
+                    hi[j] = fma(w_hi, vec4<f32>(g), hi[j]);
+                }
+            }
+        }
+    }
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        if !px.valid[j] {
+            continue;
+        }
+        for (var i = 0u; i < 8u; i++) {
+            let ci = cb * 8u + i;
+            if ci >= params.in_c {
+                break;
+            }
+            let index = (px.n[j] * params.in_c + ci) * in_hw + px.plane_offset[j];
+            var v = select(hi[j], lo[j], i < 4u)[i & 3u];
+            if params.accumulate != 0u {
+                v += dst[index];
+            }
+            dst[index] = v;
+        }
     }
 }

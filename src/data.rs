@@ -9,10 +9,14 @@ pub fn data_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let beside_crate = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    [PathBuf::from("../shared"), beside_crate, PathBuf::from("shared")]
-        .into_iter()
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("../shared"))
+    [
+        PathBuf::from("../shared"),
+        beside_crate,
+        PathBuf::from("shared"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+    .unwrap_or_else(|| PathBuf::from("../shared"))
 }
 
 /// The default SqueezeNet weights: `$NETLENS_WEIGHTS`, else `<data>/weights/squeezenet1_1.safetensors`.

@@ -17,9 +17,14 @@ fn vgg16_random_weights_match_cpu_reference() {
     let (batch, hw) = (2, (32, 32));
     let input = random(batch * 3 * 32 * 32, 1, 2.0);
     let seed = random(batch * 1000, 2, 1.0);
-    let (logits_ref, grad_ref) = reference::forward_backward(&arch, &weights, batch, hw, &input, &seed).unwrap();
+    let (logits_ref, grad_ref) =
+        reference::forward_backward(&arch, &weights, batch, hw, &input, &seed).unwrap();
     let net = Network::new(ctx(), arch, &weights).unwrap();
-    let (logits, grad) = net.plan(batch, hw).unwrap().gradient(&input, &seed, GradientRule::Plain).unwrap();
+    let (logits, grad) = net
+        .plan(batch, hw)
+        .unwrap()
+        .gradient(&input, &seed, GradientRule::Plain)
+        .unwrap();
     assert_close("vgg16 logits", &logits, &logits_ref, 1e-4);
     assert_close("vgg16 input gradient", &grad, &grad_ref, 1e-4);
 }
@@ -36,17 +41,40 @@ fn small_arch() -> Arch {
                 geometry: ConvGeometry::new(3, 6, 3, 1, 1),
                 relu: true,
             },
-            Layer::MaxPool(MaxPoolGeometry { kernel: 3, stride: 2, pad: 0, ceil_mode: true }),
-            Layer::Fire { name: "fire".into(), in_channels: 6, squeeze: 3, expand1x1: 4, expand3x3: 4 },
+            Layer::MaxPool(MaxPoolGeometry {
+                kernel: 3,
+                stride: 2,
+                pad: 0,
+                ceil_mode: true,
+            }),
+            Layer::Fire {
+                name: "fire".into(),
+                in_channels: 6,
+                squeeze: 3,
+                expand1x1: 4,
+                expand3x3: 4,
+            },
             Layer::Conv {
                 name: "head".into(),
-                geometry: ConvGeometry { in_channels: 8, out_channels: 5, kernel_h: 2, kernel_w: 3, stride: 2, pad: 1 },
+                geometry: ConvGeometry {
+                    in_channels: 8,
+                    out_channels: 5,
+                    kernel_h: 2,
+                    kernel_w: 3,
+                    stride: 2,
+                    pad: 1,
+                },
                 relu: false,
             },
             Layer::Relu,
             Layer::AdaptiveAvgPool { out_h: 2, out_w: 2 },
             Layer::Dropout,
-            Layer::Linear { name: "fc".into(), in_features: 20, out_features: 7, relu: false },
+            Layer::Linear {
+                name: "fc".into(),
+                in_features: 20,
+                out_features: 7,
+                relu: false,
+            },
         ],
     }
 }
@@ -58,9 +86,14 @@ fn small_network_matches_cpu_reference() {
     let (batch, hw) = (3, (11, 10));
     let input = random(batch * 3 * 110, 4, 1.0);
     let seed = random(batch * 7, 5, 1.0);
-    let (logits_ref, grad_ref) = reference::forward_backward(&arch, &weights, batch, hw, &input, &seed).unwrap();
+    let (logits_ref, grad_ref) =
+        reference::forward_backward(&arch, &weights, batch, hw, &input, &seed).unwrap();
     let net = Network::new(ctx(), arch, &weights).unwrap();
-    let (logits, grad) = net.plan(batch, hw).unwrap().gradient(&input, &seed, GradientRule::Plain).unwrap();
+    let (logits, grad) = net
+        .plan(batch, hw)
+        .unwrap()
+        .gradient(&input, &seed, GradientRule::Plain)
+        .unwrap();
     assert_close("small net logits", &logits, &logits_ref, 1e-5);
     assert_close("small net input gradient", &grad, &grad_ref, 1e-5);
 }
@@ -79,11 +112,18 @@ fn input_gradient_matches_finite_differences() {
     let r = random(batch * 7, 13, 1.0);
     let loss = |input: &[f32]| -> f64 {
         let logits = plan.forward(input).unwrap();
-        logits.iter().zip(&r).map(|(&a, &b)| a as f64 * b as f64).sum()
+        logits
+            .iter()
+            .zip(&r)
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum()
     };
     let (_, grad) = plan.gradient(&x, &r, GradientRule::Plain).unwrap();
     let h = 3e-3f32;
-    let elements: Vec<usize> = random(40, 14, 1.0).iter().map(|v| ((v + 1.0) / 2.0 * x.len() as f32) as usize).collect();
+    let elements: Vec<usize> = random(40, 14, 1.0)
+        .iter()
+        .map(|v| ((v + 1.0) / 2.0 * x.len() as f32) as usize)
+        .collect();
     let mut misses = Vec::new();
     for &i in &elements {
         let (mut plus, mut minus) = (x.clone(), x.clone());
@@ -96,7 +136,17 @@ fn input_gradient_matches_finite_differences() {
         }
     }
     let nonzero = elements.iter().filter(|&&i| grad[i].abs() > 1e-3).count();
-    eprintln!("finite differences: {} of {} elements off ({nonzero} with a gradient above 1e-3): {misses:?}", misses.len(), elements.len());
-    assert!(nonzero >= elements.len() / 2, "too few elements with a gradient to test");
-    assert!(misses.len() <= elements.len() / 10, "gradient disagrees with finite differences: {misses:?}");
+    eprintln!(
+        "finite differences: {} of {} elements off ({nonzero} with a gradient above 1e-3): {misses:?}",
+        misses.len(),
+        elements.len()
+    );
+    assert!(
+        nonzero >= elements.len() / 2,
+        "too few elements with a gradient to test"
+    );
+    assert!(
+        misses.len() <= elements.len() / 10,
+        "gradient disagrees with finite differences: {misses:?}"
+    );
 }

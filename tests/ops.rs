@@ -4,12 +4,12 @@
 mod common;
 
 use common::{assert_close, ctx, random, reference};
+use netlens::ops::BackwardMode;
 use netlens::ops::concat::{self, ConcatPart};
-use netlens::ops::conv::{self, Conv2d, ConvGeometry};
+use netlens::ops::conv::{self, Conv2d, ConvAlgorithm, ConvGeometry};
 use netlens::ops::linear::{self, Linear};
 use netlens::ops::pool::{self, AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use netlens::ops::relu::{self, BiasRelu};
-use netlens::ops::BackwardMode;
 
 const TOL: f64 = 1e-4;
 
@@ -51,7 +51,12 @@ fn check_conv(op: &str, stride: usize, pad: usize) {
     };
     let (batch, hw) = (xs[0], (xs[2], xs[3]));
 
-    assert_close(&format!("{op} forward (cpu)"), &conv::cpu::forward(&g, batch, hw, x, w, b, false), y_ref, TOL);
+    assert_close(
+        &format!("{op} forward (cpu)"),
+        &conv::cpu::forward(&g, batch, hw, x, w, b, false),
+        y_ref,
+        TOL,
+    );
     assert_close(
         &format!("{op} backward (cpu)"),
         &conv::cpu::backward_input(&g, batch, hw, dy, None, w),
@@ -59,17 +64,31 @@ fn check_conv(op: &str, stride: usize, pad: usize) {
         TOL,
     );
 
-    let layer = Conv2d::new(ctx, op, g, w, b, false).unwrap();
-    let xb = ctx.upload("x", x).unwrap();
-    let yb = ctx.storage("y", y_ref.len()).unwrap();
-    let dyb = ctx.upload("dy", dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
-    run(&[
-        layer.forward(ctx, batch, hw, &xb, &yb),
-        layer.backward_input(ctx, batch, hw, &dyb, &yb, &dxb, BackwardMode::default()),
-    ]);
-    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
-    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+    for algorithm in ConvAlgorithm::ALL {
+        let layer = Conv2d::new(ctx, op, g, w, b, false)
+            .unwrap()
+            .with_algorithm(algorithm);
+        let xb = ctx.upload("x", x).unwrap();
+        let yb = ctx.storage("y", y_ref.len()).unwrap();
+        let dyb = ctx.upload("dy", dy).unwrap();
+        let dxb = ctx.storage("dx", x.len()).unwrap();
+        run(&[
+            layer.forward(ctx, batch, hw, &xb, &yb),
+            layer.backward_input(ctx, batch, hw, &dyb, &yb, &dxb, BackwardMode::default()),
+        ]);
+        assert_close(
+            &format!("{op} forward (gpu, {algorithm:?})"),
+            &read(&yb),
+            y_ref,
+            TOL,
+        );
+        assert_close(
+            &format!("{op} backward (gpu, {algorithm:?})"),
+            &read(&dxb),
+            dx_ref,
+            TOL,
+        );
+    }
 }
 
 #[test]
@@ -97,10 +116,25 @@ fn conv3x3_s1_p1_three_channels() {
 #[test]
 fn conv_fused_relu_and_accumulate() {
     let ctx = ctx();
-    for (g, batch, hw) in [
-        (ConvGeometry { in_channels: 70, out_channels: 67, kernel_h: 3, kernel_w: 2, stride: 2, pad: 1 }, 2, (11, 9)),
-        (ConvGeometry::new(3, 5, 5, 3, 2), 3, (12, 10)),
-    ] {
+    for (algorithm, (g, batch, hw)) in ConvAlgorithm::ALL.into_iter().flat_map(|a| {
+        [
+            (
+                ConvGeometry {
+                    in_channels: 70,
+                    out_channels: 67,
+                    kernel_h: 3,
+                    kernel_w: 2,
+                    stride: 2,
+                    pad: 1,
+                },
+                2,
+                (11, 9),
+            ),
+            (ConvGeometry::new(3, 5, 5, 3, 2), 3, (12, 10)),
+            (ConvGeometry::new(9, 13, 3, 1, 1), 1, (7, 6)),
+        ]
+        .map(|c| (a, c))
+    }) {
         let x = random(batch * g.in_channels * hw.0 * hw.1, 1, 1.0);
         let w = random(g.weight_shape().iter().product(), 2, 0.2);
         let b = random(g.out_channels, 3, 0.1);
@@ -112,18 +146,33 @@ fn conv_fused_relu_and_accumulate() {
             .zip(&prior)
             .map(|(a, b)| a + b)
             .collect();
-        let layer = Conv2d::new(ctx, "conv", g, &w, &b, true).unwrap();
+        let layer = Conv2d::new(ctx, "conv", g, &w, &b, true)
+            .unwrap()
+            .with_algorithm(algorithm);
         let xb = ctx.upload("x", &x).unwrap();
         let yb = ctx.storage("y", y_ref.len()).unwrap();
         let dyb = ctx.upload("dy", &dy).unwrap();
         let dxb = ctx.upload("dx", &prior).unwrap();
-        let mode = BackwardMode { accumulate: true, guided: false };
+        let mode = BackwardMode {
+            accumulate: true,
+            guided: false,
+        };
         run(&[
             layer.forward(ctx, batch, hw, &xb, &yb),
             layer.backward_input(ctx, batch, hw, &dyb, &yb, &dxb, mode),
         ]);
-        assert_close("conv+relu forward", &read(&yb), &y_ref, TOL);
-        assert_close("conv+relu backward, accumulated", &read(&dxb), &dx_ref, TOL);
+        assert_close(
+            &format!("conv+relu forward {g:?} {algorithm:?}"),
+            &read(&yb),
+            &y_ref,
+            TOL,
+        );
+        assert_close(
+            &format!("conv+relu backward, accumulated {g:?} {algorithm:?}"),
+            &read(&dxb),
+            &dx_ref,
+            TOL,
+        );
     }
 }
 
@@ -136,8 +185,18 @@ fn relu() {
     let (_, dy) = tensor(&refs, "relu", "dy");
     let (_, dx_ref) = tensor(&refs, "relu", "dx");
     let plane = xs[2] * xs[3];
-    assert_close("relu forward (cpu)", &relu::cpu::forward(x, xs[1], plane, &[]), y_ref, TOL);
-    assert_close("relu backward (cpu)", &relu::cpu::backward(dy, y_ref), dx_ref, TOL);
+    assert_close(
+        "relu forward (cpu)",
+        &relu::cpu::forward(x, xs[1], plane, &[]),
+        y_ref,
+        TOL,
+    );
+    assert_close(
+        "relu backward (cpu)",
+        &relu::cpu::backward(dy, y_ref),
+        dx_ref,
+        TOL,
+    );
 
     let layer = BiasRelu::new(ctx, xs[1], None).unwrap();
     let xb = ctx.upload("x", x).unwrap();
@@ -165,13 +224,19 @@ fn bias_relu_against_cpu() {
     let yb = ctx.storage("y", x.len()).unwrap();
     let dyb = ctx.upload("dy", &dy).unwrap();
     let dxb = ctx.storage("dx", x.len()).unwrap();
-    let guided = BackwardMode { accumulate: false, guided: true };
+    let guided = BackwardMode {
+        accumulate: false,
+        guided: true,
+    };
     run(&[
         layer.forward(ctx, x.len(), plane, &xb, &yb),
         layer.backward(ctx, x.len(), &dyb, &yb, &dxb, guided),
     ]);
     assert_close("bias+relu forward", &read(&yb), &y_ref, TOL);
-    let guided_ref: Vec<f32> = relu::cpu::backward(&dy, &y_ref).iter().map(|g| g.max(0.0)).collect();
+    let guided_ref: Vec<f32> = relu::cpu::backward(&dy, &y_ref)
+        .iter()
+        .map(|g| g.max(0.0))
+        .collect();
     assert_close("bias+relu guided backward", &read(&dxb), &guided_ref, TOL);
 }
 
@@ -186,9 +251,18 @@ fn check_maxpool(op: &str, geometry: MaxPoolGeometry) {
     let hw = (xs[2], xs[3]);
     let (y_cpu, arg) = pool::cpu::max_forward(&geometry, planes, hw, x);
     assert_close(&format!("{op} forward (cpu)"), &y_cpu, y_ref, TOL);
-    assert_close(&format!("{op} backward (cpu)"), &pool::cpu::max_backward(dy, &arg, x.len()), dx_ref, TOL);
+    assert_close(
+        &format!("{op} backward (cpu)"),
+        &pool::cpu::max_backward(dy, &arg, x.len()),
+        dx_ref,
+        TOL,
+    );
 
-    let layer = MaxPool { geometry, planes, in_hw: hw };
+    let layer = MaxPool {
+        geometry,
+        planes,
+        in_hw: hw,
+    };
     assert_eq!(layer.output_len(), y_ref.len());
     let xb = ctx.upload("x", x).unwrap();
     let yb = ctx.storage("y", y_ref.len()).unwrap();
@@ -205,12 +279,28 @@ fn check_maxpool(op: &str, geometry: MaxPoolGeometry) {
 
 #[test]
 fn maxpool3x3_s2_ceil() {
-    check_maxpool("maxpool3x3_s2_ceil", MaxPoolGeometry { kernel: 3, stride: 2, pad: 0, ceil_mode: true });
+    check_maxpool(
+        "maxpool3x3_s2_ceil",
+        MaxPoolGeometry {
+            kernel: 3,
+            stride: 2,
+            pad: 0,
+            ceil_mode: true,
+        },
+    );
 }
 
 #[test]
 fn maxpool2x2_s2() {
-    check_maxpool("maxpool2x2_s2", MaxPoolGeometry { kernel: 2, stride: 2, pad: 0, ceil_mode: false });
+    check_maxpool(
+        "maxpool2x2_s2",
+        MaxPoolGeometry {
+            kernel: 2,
+            stride: 2,
+            pad: 0,
+            ceil_mode: false,
+        },
+    );
 }
 
 fn check_avgpool(op: &str) {
@@ -222,15 +312,32 @@ fn check_avgpool(op: &str) {
     let (_, dx_ref) = tensor(&refs, op, "dx");
     let planes = xs[0] * xs[1];
     let (in_hw, out_hw) = ((xs[2], xs[3]), (ys[2], ys[3]));
-    assert_close(&format!("{op} forward (cpu)"), &pool::cpu::avg_forward(planes, in_hw, out_hw, x), y_ref, TOL);
-    assert_close(&format!("{op} backward (cpu)"), &pool::cpu::avg_backward(planes, in_hw, out_hw, dy), dx_ref, TOL);
+    assert_close(
+        &format!("{op} forward (cpu)"),
+        &pool::cpu::avg_forward(planes, in_hw, out_hw, x),
+        y_ref,
+        TOL,
+    );
+    assert_close(
+        &format!("{op} backward (cpu)"),
+        &pool::cpu::avg_backward(planes, in_hw, out_hw, dy),
+        dx_ref,
+        TOL,
+    );
 
-    let layer = AdaptiveAvgPool { planes, in_hw, out_hw };
+    let layer = AdaptiveAvgPool {
+        planes,
+        in_hw,
+        out_hw,
+    };
     let xb = ctx.upload("x", x).unwrap();
     let yb = ctx.storage("y", y_ref.len()).unwrap();
     let dyb = ctx.upload("dy", dy).unwrap();
     let dxb = ctx.storage("dx", x.len()).unwrap();
-    run(&[layer.forward(ctx, &xb, &yb), layer.backward(ctx, &dyb, &dxb, BackwardMode::default())]);
+    run(&[
+        layer.forward(ctx, &xb, &yb),
+        layer.backward(ctx, &dyb, &dxb, BackwardMode::default()),
+    ]);
     assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
     assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
 }
@@ -252,14 +359,31 @@ fn adaptive_avgpool_upsampling() {
     let (planes, in_hw, out_hw) = (3, (2, 3), (7, 7));
     let x = random(planes * 6, 11, 1.0);
     let dy = random(planes * 49, 12, 1.0);
-    let layer = AdaptiveAvgPool { planes, in_hw, out_hw };
+    let layer = AdaptiveAvgPool {
+        planes,
+        in_hw,
+        out_hw,
+    };
     let xb = ctx.upload("x", &x).unwrap();
     let yb = ctx.storage("y", planes * 49).unwrap();
     let dyb = ctx.upload("dy", &dy).unwrap();
     let dxb = ctx.storage("dx", x.len()).unwrap();
-    run(&[layer.forward(ctx, &xb, &yb), layer.backward(ctx, &dyb, &dxb, BackwardMode::default())]);
-    assert_close("upsampling avgpool forward", &read(&yb), &pool::cpu::avg_forward(planes, in_hw, out_hw, &x), TOL);
-    assert_close("upsampling avgpool backward", &read(&dxb), &pool::cpu::avg_backward(planes, in_hw, out_hw, &dy), TOL);
+    run(&[
+        layer.forward(ctx, &xb, &yb),
+        layer.backward(ctx, &dyb, &dxb, BackwardMode::default()),
+    ]);
+    assert_close(
+        "upsampling avgpool forward",
+        &read(&yb),
+        &pool::cpu::avg_forward(planes, in_hw, out_hw, &x),
+        TOL,
+    );
+    assert_close(
+        "upsampling avgpool backward",
+        &read(&dxb),
+        &pool::cpu::avg_backward(planes, in_hw, out_hw, &dy),
+        TOL,
+    );
 }
 
 #[test]
@@ -273,8 +397,18 @@ fn linear() {
     let (_, dy) = tensor(&refs, "linear", "dy");
     let (_, dx_ref) = tensor(&refs, "linear", "dx");
     let batch = xs[0];
-    assert_close("linear forward (cpu)", &linear::cpu::forward(batch, x, w, b, false), y_ref, TOL);
-    assert_close("linear backward (cpu)", &linear::cpu::backward_input(batch, dy, None, w, xs[1]), dx_ref, TOL);
+    assert_close(
+        "linear forward (cpu)",
+        &linear::cpu::forward(batch, x, w, b, false),
+        y_ref,
+        TOL,
+    );
+    assert_close(
+        "linear backward (cpu)",
+        &linear::cpu::backward_input(batch, dy, None, w, xs[1]),
+        dx_ref,
+        TOL,
+    );
 
     let layer = Linear::new(ctx, "linear", w, b, false).unwrap();
     let xb = ctx.upload("x", x).unwrap();
@@ -320,12 +454,25 @@ fn concat_of_two_parts() {
     let whole_ref = concat::cpu::forward(&[(&a, ca), (&b, cb)], batch, plane);
     let d_whole = random(whole_ref.len(), 33, 1.0);
     let parts_ref = concat::cpu::backward(&d_whole, &[ca, cb], batch, plane);
-    let part_a = ConcatPart { batch, channels: ca, total_channels: ca + cb, offset: 0, plane };
-    let part_b = ConcatPart { channels: cb, offset: ca, ..part_a };
+    let part_a = ConcatPart {
+        batch,
+        channels: ca,
+        total_channels: ca + cb,
+        offset: 0,
+        plane,
+    };
+    let part_b = ConcatPart {
+        channels: cb,
+        offset: ca,
+        ..part_a
+    };
     let (ab, bb) = (ctx.upload("a", &a).unwrap(), ctx.upload("b", &b).unwrap());
     let whole = ctx.storage("whole", whole_ref.len()).unwrap();
     let dwb = ctx.upload("d whole", &d_whole).unwrap();
-    let (dab, dbb) = (ctx.storage("da", a.len()).unwrap(), ctx.storage("db", b.len()).unwrap());
+    let (dab, dbb) = (
+        ctx.storage("da", a.len()).unwrap(),
+        ctx.storage("db", b.len()).unwrap(),
+    );
     run(&[
         part_a.forward(ctx, &ab, &whole),
         part_b.forward(ctx, &bb, &whole),
@@ -335,4 +482,52 @@ fn concat_of_two_parts() {
     assert_eq!(read(&whole), whole_ref);
     assert_eq!(read(&dab), parts_ref[0]);
     assert_eq!(read(&dbb), parts_ref[1]);
+}
+
+#[test]
+fn step_kernels_match_cpu() {
+    use netlens::ops::step::{self, ImageBatch};
+    let ctx = ctx();
+    let shape = ImageBatch {
+        batch: 3,
+        channels: 3,
+        plane: 7 * 5,
+    };
+    let len = shape.len();
+    let x = random(shape.batch * len, 41, 2.0);
+    let g = random(shape.batch * len, 42, 1.0);
+    let scale = vec![1.0, 0.0, 0.5];
+    let bounds = [(-0.5f32, 0.5f32), (-1.0, 0.25), (0.0, 2.0)];
+    let flat_bounds: Vec<f32> = bounds.iter().flat_map(|&(a, b)| [a, b]).collect();
+
+    let mut want = x.clone();
+    step::cpu::normalized_step(&mut want, &g, &scale, 0.7, len);
+    let stepped = want.clone();
+    step::cpu::clamp_channels(&mut want, &bounds, shape.plane);
+
+    let (xb, gb) = (ctx.upload("x", &x).unwrap(), ctx.upload("g", &g).unwrap());
+    let sums = ctx.storage("sums", shape.batch).unwrap();
+    let scaleb = ctx.upload("scale", &scale).unwrap();
+    let bb = ctx.upload("bounds", &flat_bounds).unwrap();
+    run(&[
+        shape.sum_squares(ctx, &gb, &sums),
+        shape.normalized_step(ctx, 0.7, &gb, &sums, &scaleb, &xb),
+    ]);
+    assert_close(
+        "sum of squares",
+        &read(&sums),
+        &step::cpu::sum_squares(&g, len),
+        1e-6,
+    );
+    assert_close("normalized step", &read(&xb), &stepped, 1e-6);
+    assert_eq!(
+        &read(&xb)[len..2 * len],
+        &x[len..2 * len],
+        "a zero scale must leave the image alone"
+    );
+    run(&[shape.clamp_channels(ctx, &bb, &xb)]);
+    assert_close("clamp", &read(&xb), &want, 1e-6);
+    run(&[shape.axpy(ctx, -2.0, &gb, &xb)]);
+    let axpy: Vec<f32> = want.iter().zip(&g).map(|(a, b)| a - 2.0 * b).collect();
+    assert_close("axpy", &read(&xb), &axpy, 1e-6);
 }

@@ -31,12 +31,25 @@ fn logits_and_input_gradient_match_pytorch() {
     // (channel 32: 0.4217509 against 0.42175052), which moves its error to about 5e-3.
     let per_image = grad.len() / batch;
     let errors: Vec<f64> = (0..batch)
-        .map(|n| rel_l2(&grad[n * per_image..(n + 1) * per_image], &grad_ref[n * per_image..(n + 1) * per_image]))
+        .map(|n| {
+            rel_l2(
+                &grad[n * per_image..(n + 1) * per_image],
+                &grad_ref[n * per_image..(n + 1) * per_image],
+            )
+        })
         .collect();
     let shown: Vec<String> = errors.iter().map(|e| format!("{e:.2e}")).collect();
-    eprintln!("squeezenet input gradient, relative L2 error per image: {}", shown.join(", "));
+    eprintln!(
+        "squeezenet input gradient, relative L2 error per image: {}",
+        shown.join(", ")
+    );
     let exact = errors.iter().filter(|&&e| e <= 1e-3).count();
-    assert!(exact >= batch - 1, "more than one image off by over 1e-3: {errors:?}");
-    assert!(errors.iter().all(|&e| e <= 1e-2), "an image off by over 1e-2: {errors:?}");
+    assert!(
+        exact >= batch - 1,
+        "more than one image off by over 1e-3: {errors:?}"
+    );
+    assert!(
+        errors.iter().all(|&e| e <= 1e-2),
+        "an image off by over 1e-2: {errors:?}"
+    );
 }
-

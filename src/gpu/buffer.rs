@@ -16,12 +16,14 @@ impl GpuContext {
     /// Fails when a storage buffer of `bytes` would not fit one binding on this device.
     pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
         let limits = self.limits();
-        let (limit, max) =
-            if limits.max_storage_buffer_binding_size <= limits.max_buffer_size {
-                ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size)
-            } else {
-                ("max_buffer_size", limits.max_buffer_size)
-            };
+        let (limit, max) = if limits.max_storage_buffer_binding_size <= limits.max_buffer_size {
+            (
+                "max_storage_buffer_binding_size",
+                limits.max_storage_buffer_binding_size,
+            )
+        } else {
+            ("max_buffer_size", limits.max_buffer_size)
+        };
         if bytes > max {
             return Err(Error::BufferTooLarge {
                 what: what.to_string(),
@@ -73,7 +75,8 @@ impl GpuContext {
 
     /// Overwrites the start of a buffer with `data`.
     pub fn write<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, data: &[T]) {
-        self.queue().write_buffer(buffer, 0, bytemuck::cast_slice(data));
+        self.queue()
+            .write_buffer(buffer, 0, bytemuck::cast_slice(data));
     }
 
     /// Submits an encoder's commands.
@@ -96,7 +99,11 @@ impl GpuContext {
     }
 
     /// Reads elements `range` of a buffer of 4-byte values back to the host (waits for the GPU).
-    pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, range: Range<usize>) -> Result<Vec<T>> {
+    pub fn read<T: bytemuck::Pod>(
+        &self,
+        buffer: &wgpu::Buffer,
+        range: Range<usize>,
+    ) -> Result<Vec<T>> {
         const { assert!(size_of::<T>() == 4) };
         let len = range.len();
         if len == 0 {

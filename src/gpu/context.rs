@@ -183,7 +183,11 @@ impl GpuContext {
                             .collect();
                         no_adapter(format!(
                             "; none matches `{wanted}`; found:\n{}",
-                            if list.is_empty() { "  (none)".to_string() } else { list.join("\n") }
+                            if list.is_empty() {
+                                "  (none)".to_string()
+                            } else {
+                                list.join("\n")
+                            }
                         ))
                     })?
             }
@@ -233,17 +237,17 @@ impl GpuContext {
             ..Self::from_device(device, queue)
         };
         let slot = ctx.error.clone();
-        ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            log::error!("GPU error: {e}");
-            slot.lock().unwrap().get_or_insert_with(|| e.to_string());
-        }));
-        let slot = ctx.error.clone();
         ctx.device
-            .set_device_lost_callback(move |reason, message| {
-                slot.lock()
-                    .unwrap()
-                    .get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
-            });
+            .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                log::error!("GPU error: {e}");
+                slot.lock().unwrap().get_or_insert_with(|| e.to_string());
+            }));
+        let slot = ctx.error.clone();
+        ctx.device.set_device_lost_callback(move |reason, message| {
+            slot.lock()
+                .unwrap()
+                .get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
+        });
         ctx
     }
 

@@ -2,9 +2,9 @@
 
 mod buffer;
 mod context;
-mod tensor;
 pub mod kernel;
 pub mod shaders;
+mod tensor;
 
 pub use context::{GpuContext, GpuOptions, describe_adapter, list_adapters};
 pub use kernel::{Dispatch, Kernel, grid, grid_for, record_all};

@@ -13,16 +13,19 @@ pub enum Shader {
     Concat,
     /// Fully connected layer forward and input gradient.
     Linear,
+    /// Per-image norms and update steps of the gradient loops.
+    Step,
 }
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 5] = [
+    pub const ALL: [Shader; 6] = [
         Shader::Conv,
         Shader::Relu,
         Shader::Pool,
         Shader::Concat,
         Shader::Linear,
+        Shader::Step,
     ];
 
     /// The file name without extension.
@@ -33,6 +36,7 @@ impl Shader {
             Shader::Pool => "pool",
             Shader::Concat => "concat",
             Shader::Linear => "linear",
+            Shader::Step => "step",
         }
     }
 
@@ -44,6 +48,7 @@ impl Shader {
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Concat => include_str!("../../shaders/concat.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
+            Shader::Step => include_str!("../../shaders/step.wgsl"),
         }
     }
 }

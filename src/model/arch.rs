@@ -63,7 +63,9 @@ impl Layer {
     /// The layer's name for messages and lookups: its state-dict prefix, or its kind.
     pub fn name(&self) -> &str {
         match self {
-            Layer::Conv { name, .. } | Layer::Fire { name, .. } | Layer::Linear { name, .. } => name,
+            Layer::Conv { name, .. } | Layer::Fire { name, .. } | Layer::Linear { name, .. } => {
+                name
+            }
             Layer::MaxPool(_) => "maxpool",
             Layer::Relu => "relu",
             Layer::AdaptiveAvgPool { .. } => "avgpool",
@@ -113,7 +115,10 @@ impl Layer {
                 ..
             } => {
                 if c * h * w != *in_features {
-                    return Err(fail(format!("expects {in_features} input features, gets {}", c * h * w)));
+                    return Err(fail(format!(
+                        "expects {in_features} input features, gets {}",
+                        c * h * w
+                    )));
                 }
                 [*out_features, 1, 1]
             }
@@ -131,9 +136,18 @@ impl Layer {
                 expand1x1,
                 expand3x3,
             } => vec![
-                (format!("{name}.squeeze"), ConvGeometry::new(*in_channels, *squeeze, 1, 1, 0)),
-                (format!("{name}.expand1x1"), ConvGeometry::new(*squeeze, *expand1x1, 1, 1, 0)),
-                (format!("{name}.expand3x3"), ConvGeometry::new(*squeeze, *expand3x3, 3, 1, 1)),
+                (
+                    format!("{name}.squeeze"),
+                    ConvGeometry::new(*in_channels, *squeeze, 1, 1, 0),
+                ),
+                (
+                    format!("{name}.expand1x1"),
+                    ConvGeometry::new(*squeeze, *expand1x1, 1, 1, 0),
+                ),
+                (
+                    format!("{name}.expand3x3"),
+                    ConvGeometry::new(*squeeze, *expand3x3, 3, 1, 1),
+                ),
             ],
             _ => Vec::new(),
         }
@@ -262,12 +276,13 @@ impl Arch {
             layers.push(HALVING_POOL);
             index += 1;
         }
-        let linear = |name: &str, in_features: usize, out_features: usize, relu: bool| Layer::Linear {
-            name: name.to_string(),
-            in_features,
-            out_features,
-            relu,
-        };
+        let linear =
+            |name: &str, in_features: usize, out_features: usize, relu: bool| Layer::Linear {
+                name: name.to_string(),
+                in_features,
+                out_features,
+                relu,
+            };
         layers.extend([
             Layer::AdaptiveAvgPool { out_h: 7, out_w: 7 },
             linear("classifier.0", 512 * 7 * 7, 4096, true),
@@ -308,7 +323,12 @@ impl Arch {
     /// Multiply-adds of one forward pass over one image of `h` x `w`.
     pub fn macs(&self, hw: (usize, usize)) -> Result<u64> {
         let shapes = self.shapes(hw)?;
-        Ok(self.layers.iter().zip(&shapes).map(|(l, &s)| l.macs(s)).sum())
+        Ok(self
+            .layers
+            .iter()
+            .zip(&shapes)
+            .map(|(l, &s)| l.macs(s))
+            .sum())
     }
 
     /// The index of the layer whose name is `name`.
@@ -344,7 +364,10 @@ mod tests {
         let specs = arch.tensor_specs();
         assert_eq!(specs.len(), 32);
         assert_eq!(specs[26].0, "features.28.weight");
-        assert_eq!(specs[28], ("classifier.3.weight".to_string(), vec![4096, 4096]));
+        assert_eq!(
+            specs[28],
+            ("classifier.3.weight".to_string(), vec![4096, 4096])
+        );
         assert_eq!(arch.classes((224, 224)).unwrap(), 1000);
         assert_eq!(arch.classes((64, 64)).unwrap(), 1000);
         let macs = arch.macs((224, 224)).unwrap();

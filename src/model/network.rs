@@ -56,7 +56,12 @@ pub struct Network {
 }
 
 /// Reads, checks and returns the weight and bias of `prefix`.
-fn weight_and_bias<'w>(weights: &'w Weights, prefix: &str, weight_shape: &[usize], out: usize) -> Result<(&'w [f32], &'w [f32])> {
+fn weight_and_bias<'w>(
+    weights: &'w Weights,
+    prefix: &str,
+    weight_shape: &[usize],
+    out: usize,
+) -> Result<(&'w [f32], &'w [f32])> {
     Ok((
         weights.expect(&format!("{prefix}.weight"), weight_shape)?,
         weights.expect(&format!("{prefix}.bias"), &[out])?,
@@ -79,7 +84,11 @@ impl Network {
             .iter()
             .map(|layer| {
                 Ok(match layer {
-                    Layer::Conv { name, geometry, relu } => GpuLayer::Conv(conv(name, *geometry, *relu)?),
+                    Layer::Conv {
+                        name,
+                        geometry,
+                        relu,
+                    } => GpuLayer::Conv(conv(name, *geometry, *relu)?),
                     Layer::Fire { .. } => {
                         let convs = layer.convolutions();
                         GpuLayer::Fire {
@@ -97,7 +106,12 @@ impl Network {
                         out_features,
                         relu,
                     } => {
-                        let (w, b) = weight_and_bias(weights, name, &[*out_features, *in_features], *out_features)?;
+                        let (w, b) = weight_and_bias(
+                            weights,
+                            name,
+                            &[*out_features, *in_features],
+                            *out_features,
+                        )?;
                         GpuLayer::Linear(Linear::new(ctx, name, w, b, *relu)?)
                     }
                     Layer::Dropout => GpuLayer::Identity,
@@ -147,7 +161,12 @@ impl Network {
                 set_conv(expand3x3, &names[2].0)?;
             }
             GpuLayer::Linear(l) => {
-                let (w, b) = weight_and_bias(weights, layer.name(), &[l.out_features(), l.in_features()], l.out_features())?;
+                let (w, b) = weight_and_bias(
+                    weights,
+                    layer.name(),
+                    &[l.out_features(), l.in_features()],
+                    l.out_features(),
+                )?;
                 l.set_weights(&self.ctx, w, b);
             }
             _ => {}
@@ -196,7 +215,9 @@ pub struct Plan {
 impl Plan {
     fn new(net: &Network, batch: usize, hw: (usize, usize)) -> Result<Self> {
         if batch == 0 {
-            return Err(Error::InvalidInput("a plan needs a batch of at least one image".into()));
+            return Err(Error::InvalidInput(
+                "a plan needs a batch of at least one image".into(),
+            ));
         }
         let ctx = &net.ctx;
         let shapes = net.arch.shapes(hw)?;
@@ -220,13 +241,17 @@ impl Plan {
             let [c, h, w] = shapes[i];
             let (x, y) = (&input.value.buffer, &output.value.buffer);
             let (dx, dy) = (&input.grad.buffer, &output.grad.buffer);
-            let mut record_backward = |rule: GradientRule, d: Vec<Dispatch>| backward[rule as usize].push(d);
+            let mut record_backward =
+                |rule: GradientRule, d: Vec<Dispatch>| backward[rule as usize].push(d);
             let rules = [GradientRule::Plain, GradientRule::Guided];
             match gpu {
                 GpuLayer::Conv(conv) => {
                     forward.push(vec![conv.forward(ctx, batch, (h, w), x, y)]);
                     for rule in rules {
-                        record_backward(rule, vec![conv.backward_input(ctx, batch, (h, w), dy, y, dx, rule.mode())]);
+                        record_backward(
+                            rule,
+                            vec![conv.backward_input(ctx, batch, (h, w), dy, y, dx, rule.mode())],
+                        );
                     }
                 }
                 GpuLayer::Fire {
@@ -234,9 +259,18 @@ impl Plan {
                     expand1x1,
                     expand3x3,
                 } => {
-                    let s = slot(format!("{what} squeeze"), [squeeze.geometry().out_channels, h, w])?;
-                    let e1 = slot(format!("{what} expand1x1"), [expand1x1.geometry().out_channels, h, w])?;
-                    let e3 = slot(format!("{what} expand3x3"), [expand3x3.geometry().out_channels, h, w])?;
+                    let s = slot(
+                        format!("{what} squeeze"),
+                        [squeeze.geometry().out_channels, h, w],
+                    )?;
+                    let e1 = slot(
+                        format!("{what} expand1x1"),
+                        [expand1x1.geometry().out_channels, h, w],
+                    )?;
+                    let e3 = slot(
+                        format!("{what} expand3x3"),
+                        [expand3x3.geometry().out_channels, h, w],
+                    )?;
                     let part1 = ConcatPart {
                         batch,
                         channels: e1.value.shape[1],
@@ -285,14 +319,20 @@ impl Plan {
                     let argmax = ctx.storage(&format!("{what} argmax"), pool.output_len())?;
                     forward.push(vec![pool.forward(ctx, x, y, &argmax)]);
                     for rule in rules {
-                        record_backward(rule, vec![pool.backward(ctx, dy, &argmax, dx, rule.mode())]);
+                        record_backward(
+                            rule,
+                            vec![pool.backward(ctx, dy, &argmax, dx, rule.mode())],
+                        );
                     }
                 }
                 GpuLayer::Relu(relu) => {
                     let len = input.value.len();
                     forward.push(vec![relu.forward(ctx, len, h * w, x, y)]);
                     for rule in rules {
-                        record_backward(rule, vec![relu.backward(ctx, len, dy, y, dx, rule.mode())]);
+                        record_backward(
+                            rule,
+                            vec![relu.backward(ctx, len, dy, y, dx, rule.mode())],
+                        );
                     }
                 }
                 GpuLayer::AvgPool(out_hw) => {
@@ -309,7 +349,10 @@ impl Plan {
                 GpuLayer::Linear(linear) => {
                     forward.push(linear.forward(ctx, batch, x, y));
                     for rule in rules {
-                        record_backward(rule, linear.backward_input(ctx, batch, dy, y, dx, rule.mode()));
+                        record_backward(
+                            rule,
+                            linear.backward_input(ctx, batch, dy, y, dx, rule.mode()),
+                        );
                     }
                 }
                 GpuLayer::Identity => {
@@ -372,9 +415,19 @@ impl Plan {
         &self.slots[index + 1].grad
     }
 
+    /// The forward pass's dispatches, in order.
+    pub fn forward_dispatches(&self) -> impl Iterator<Item = &Dispatch> {
+        self.forward.iter().flatten()
+    }
+
+    /// The backward pass's dispatches (logits to input), in order.
+    pub fn backward_dispatches(&self, rule: GradientRule) -> impl Iterator<Item = &Dispatch> {
+        self.backward[rule as usize].iter().rev().flatten()
+    }
+
     /// Records the forward pass: input -> logits.
     pub fn record_forward(&self, encoder: &mut wgpu::CommandEncoder) {
-        record_all(encoder, "forward", self.forward.iter().flatten());
+        record_all(encoder, "forward", self.forward_dispatches());
     }
 
     /// Records the backward pass from the logits' gradient to the input's.
@@ -383,7 +436,12 @@ impl Plan {
     }
 
     /// Records the backward pass from the gradient of layer `index`'s output to the input's.
-    pub fn record_backward_from(&self, encoder: &mut wgpu::CommandEncoder, index: usize, rule: GradientRule) {
+    pub fn record_backward_from(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        index: usize,
+        rule: GradientRule,
+    ) {
         let layers = &self.backward[rule as usize][..=index];
         record_all(encoder, "backward", layers.iter().rev().flatten());
     }
@@ -399,13 +457,21 @@ impl Plan {
 
     /// Uploads `input` and the logits' gradient, runs forward and backward in one submission and
     /// returns (logits, input gradient).
-    pub fn gradient(&self, input: &[f32], logits_grad: &[f32], rule: GradientRule) -> Result<(Vec<f32>, Vec<f32>)> {
+    pub fn gradient(
+        &self,
+        input: &[f32],
+        logits_grad: &[f32],
+        rule: GradientRule,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         self.input().write(&self.ctx, input)?;
         self.logits_grad().write(&self.ctx, logits_grad)?;
         let mut encoder = self.ctx.encoder("forward and backward");
         self.record_forward(&mut encoder);
         self.record_backward(&mut encoder, rule);
         self.ctx.submit(encoder);
-        Ok((self.logits().read(&self.ctx)?, self.input_grad().read(&self.ctx)?))
+        Ok((
+            self.logits().read(&self.ctx)?,
+            self.input_grad().read(&self.ctx)?,
+        ))
     }
 }

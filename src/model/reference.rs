@@ -8,11 +8,23 @@ use crate::ops::{concat, conv, linear, pool, relu};
 
 /// What the backward pass of one layer needs from its forward pass.
 enum Saved {
-    Conv { output: Vec<f32> },
-    Fire { squeeze: Vec<f32>, expand1x1: Vec<f32>, expand3x3: Vec<f32> },
-    MaxPool { argmax: Vec<usize> },
-    Relu { output: Vec<f32> },
-    Linear { output: Vec<f32> },
+    Conv {
+        output: Vec<f32>,
+    },
+    Fire {
+        squeeze: Vec<f32>,
+        expand1x1: Vec<f32>,
+        expand3x3: Vec<f32>,
+    },
+    MaxPool {
+        argmax: Vec<usize>,
+    },
+    Relu {
+        output: Vec<f32>,
+    },
+    Linear {
+        output: Vec<f32>,
+    },
     Nothing,
 }
 
@@ -31,7 +43,11 @@ pub fn forward_backward(
     let mut saved = Vec::new();
     for (layer, &[c, h, w]) in arch.layers.iter().zip(&shapes) {
         let (y, s) = match layer {
-            Layer::Conv { name, geometry, relu } => {
+            Layer::Conv {
+                name,
+                geometry,
+                relu,
+            } => {
                 let wt = weights.expect(&format!("{name}.weight"), &geometry.weight_shape())?;
                 let b = weights.expect(&format!("{name}.bias"), &[geometry.out_channels])?;
                 let y = conv::cpu::forward(geometry, batch, (h, w), &x, wt, b, *relu);
@@ -48,8 +64,22 @@ pub fn forward_backward(
                 let s = run(0, &x)?;
                 let e1 = run(1, &s)?;
                 let e3 = run(2, &s)?;
-                let y = concat::cpu::forward(&[(&e1, convs[1].1.out_channels), (&e3, convs[2].1.out_channels)], batch, h * w);
-                (y, Saved::Fire { squeeze: s, expand1x1: e1, expand3x3: e3 })
+                let y = concat::cpu::forward(
+                    &[
+                        (&e1, convs[1].1.out_channels),
+                        (&e3, convs[2].1.out_channels),
+                    ],
+                    batch,
+                    h * w,
+                );
+                (
+                    y,
+                    Saved::Fire {
+                        squeeze: s,
+                        expand1x1: e1,
+                        expand3x3: e3,
+                    },
+                )
             }
             Layer::MaxPool(g) => {
                 let (y, argmax) = pool::cpu::max_forward(g, batch * c, (h, w), &x);
@@ -59,11 +89,18 @@ pub fn forward_backward(
                 let y = relu::cpu::forward(&x, c, h * w, &[]);
                 (y.clone(), Saved::Relu { output: y })
             }
-            Layer::AdaptiveAvgPool { out_h, out_w } => {
-                (pool::cpu::avg_forward(batch * c, (h, w), (*out_h, *out_w), &x), Saved::Nothing)
-            }
-            Layer::Linear { name, in_features, out_features, relu } => {
-                let wt = weights.expect(&format!("{name}.weight"), &[*out_features, *in_features])?;
+            Layer::AdaptiveAvgPool { out_h, out_w } => (
+                pool::cpu::avg_forward(batch * c, (h, w), (*out_h, *out_w), &x),
+                Saved::Nothing,
+            ),
+            Layer::Linear {
+                name,
+                in_features,
+                out_features,
+                relu,
+            } => {
+                let wt =
+                    weights.expect(&format!("{name}.weight"), &[*out_features, *in_features])?;
                 let b = weights.expect(&format!("{name}.bias"), &[*out_features])?;
                 let y = linear::cpu::forward(batch, &x, wt, b, *relu);
                 (y.clone(), Saved::Linear { output: y })
@@ -79,18 +116,51 @@ pub fn forward_backward(
     for ((layer, s), &[c, h, w]) in arch.layers.iter().zip(&saved).zip(&shapes).rev() {
         let input_len = batch * c * h * w;
         g = match (layer, s) {
-            (Layer::Conv { name, geometry, relu }, Saved::Conv { output }) => {
+            (
+                Layer::Conv {
+                    name,
+                    geometry,
+                    relu,
+                },
+                Saved::Conv { output },
+            ) => {
                 let wt = weights.expect(&format!("{name}.weight"), &geometry.weight_shape())?;
-                conv::cpu::backward_input(geometry, batch, (h, w), &g, relu.then_some(output.as_slice()), wt)
+                conv::cpu::backward_input(
+                    geometry,
+                    batch,
+                    (h, w),
+                    &g,
+                    relu.then_some(output.as_slice()),
+                    wt,
+                )
             }
-            (Layer::Fire { .. }, Saved::Fire { squeeze, expand1x1, expand3x3 }) => {
+            (
+                Layer::Fire { .. },
+                Saved::Fire {
+                    squeeze,
+                    expand1x1,
+                    expand3x3,
+                },
+            ) => {
                 let convs = layer.convolutions();
                 let back = |i: usize, dy: &[f32], y: &[f32]| -> Result<Vec<f32>> {
                     let (name, geometry) = &convs[i];
                     let wt = weights.expect(&format!("{name}.weight"), &geometry.weight_shape())?;
-                    Ok(conv::cpu::backward_input(geometry, batch, (h, w), dy, Some(y), wt))
+                    Ok(conv::cpu::backward_input(
+                        geometry,
+                        batch,
+                        (h, w),
+                        dy,
+                        Some(y),
+                        wt,
+                    ))
                 };
-                let parts = concat::cpu::backward(&g, &[convs[1].1.out_channels, convs[2].1.out_channels], batch, h * w);
+                let parts = concat::cpu::backward(
+                    &g,
+                    &[convs[1].1.out_channels, convs[2].1.out_channels],
+                    batch,
+                    h * w,
+                );
                 let ds: Vec<f32> = back(1, &parts[0], expand1x1)?
                     .iter()
                     .zip(back(2, &parts[1], expand3x3)?)
@@ -98,12 +168,31 @@ pub fn forward_backward(
                     .collect();
                 back(0, &ds, squeeze)?
             }
-            (Layer::MaxPool(_), Saved::MaxPool { argmax }) => pool::cpu::max_backward(&g, argmax, input_len),
+            (Layer::MaxPool(_), Saved::MaxPool { argmax }) => {
+                pool::cpu::max_backward(&g, argmax, input_len)
+            }
             (Layer::Relu, Saved::Relu { output }) => relu::cpu::backward(&g, output),
-            (Layer::AdaptiveAvgPool { out_h, out_w }, _) => pool::cpu::avg_backward(batch * c, (h, w), (*out_h, *out_w), &g),
-            (Layer::Linear { name, in_features, out_features, relu }, Saved::Linear { output }) => {
-                let wt = weights.expect(&format!("{name}.weight"), &[*out_features, *in_features])?;
-                linear::cpu::backward_input(batch, &g, relu.then_some(output.as_slice()), wt, *in_features)
+            (Layer::AdaptiveAvgPool { out_h, out_w }, _) => {
+                pool::cpu::avg_backward(batch * c, (h, w), (*out_h, *out_w), &g)
+            }
+            (
+                Layer::Linear {
+                    name,
+                    in_features,
+                    out_features,
+                    relu,
+                },
+                Saved::Linear { output },
+            ) => {
+                let wt =
+                    weights.expect(&format!("{name}.weight"), &[*out_features, *in_features])?;
+                linear::cpu::backward_input(
+                    batch,
+                    &g,
+                    relu.then_some(output.as_slice()),
+                    wt,
+                    *in_features,
+                )
             }
             _ => g,
         };

@@ -98,7 +98,12 @@ pub mod cpu {
     }
 
     /// Splits the concatenation's gradient back into one gradient per part.
-    pub fn backward(d_whole: &[f32], channels: &[usize], batch: usize, plane: usize) -> Vec<Vec<f32>> {
+    pub fn backward(
+        d_whole: &[f32],
+        channels: &[usize],
+        batch: usize,
+        plane: usize,
+    ) -> Vec<Vec<f32>> {
         let total: usize = channels.iter().sum();
         let mut offset = 0;
         channels

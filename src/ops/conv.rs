@@ -24,7 +24,13 @@ pub struct ConvGeometry {
 
 impl ConvGeometry {
     /// A square kernel.
-    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, pad: usize) -> Self {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Self {
         Self {
             in_channels,
             out_channels,
@@ -42,12 +48,20 @@ impl ConvGeometry {
         if hp < self.kernel_h || wp < self.kernel_w || self.stride == 0 {
             return None;
         }
-        Some(((hp - self.kernel_h) / self.stride + 1, (wp - self.kernel_w) / self.stride + 1))
+        Some((
+            (hp - self.kernel_h) / self.stride + 1,
+            (wp - self.kernel_w) / self.stride + 1,
+        ))
     }
 
     /// The weight tensor's shape in PyTorch's layout: [out, in, kh, kw].
     pub fn weight_shape(&self) -> [usize; 4] {
-        [self.out_channels, self.in_channels, self.kernel_h, self.kernel_w]
+        [
+            self.out_channels,
+            self.in_channels,
+            self.kernel_h,
+            self.kernel_w,
+        ]
     }
 
     fn taps(&self) -> usize {
@@ -87,30 +101,58 @@ const NARROW_MAX_CHANNELS: usize = 4;
 /// Output tile edge of the tiled kernels.
 const TILE: usize = 64;
 
-/// Weight layout for the forward kernel: A[k][co] with k = (ci, kh, kw).
+/// Channel counts are padded to a multiple of this in packed weight rows (two vec4 loads).
+const CHANNEL_PAD: usize = 8;
+
+fn padded(channels: usize) -> usize {
+    channels.div_ceil(CHANNEL_PAD) * CHANNEL_PAD
+}
+
+/// Weight layout for the forward kernels: A[k][co] with k = (ci, kh, kw), rows padded to a
+/// multiple of 8 output channels.
 pub fn pack_forward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
     let k_total = g.in_channels * g.taps();
-    let mut out = vec![0.0; k_total * g.out_channels];
+    let stride = padded(g.out_channels);
+    let mut out = vec![0.0; k_total * stride];
     for co in 0..g.out_channels {
         for k in 0..k_total {
-            out[k * g.out_channels + co] = weight[co * k_total + k];
+            out[k * stride + co] = weight[co * k_total + k];
         }
     }
     out
 }
 
-/// Weight layout for the backward kernels: A[k][ci] with k = (co, kh, kw).
+/// Weight layout for the backward kernels: A[k][ci] with k = (co, kh, kw), rows padded to a
+/// multiple of 8 input channels.
 pub fn pack_backward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
     let taps = g.taps();
-    let mut out = vec![0.0; g.out_channels * taps * g.in_channels];
+    let stride = padded(g.in_channels);
+    let mut out = vec![0.0; g.out_channels * taps * stride];
     for co in 0..g.out_channels {
         for ci in 0..g.in_channels {
             for t in 0..taps {
-                out[(co * taps + t) * g.in_channels + ci] = weight[(co * g.in_channels + ci) * taps + t];
+                out[(co * taps + t) * stride + ci] = weight[(co * g.in_channels + ci) * taps + t];
             }
         }
     }
     out
+}
+
+/// Which kernels compute a convolution (each is checked against the CPU reference by the tests
+/// and timed by `netlens bench --conv-variants`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// Implicit GEMM over 64 x 64 tiles staged in workgroup memory, 4 x 4 outputs per invocation.
+    Tiled,
+    /// Implicit GEMM without workgroup memory: 8 channels x 4 pixels per invocation from vec4
+    /// weight loads.
+    #[default]
+    RegisterBlocked,
+}
+
+impl ConvAlgorithm {
+    /// Both algorithms.
+    pub const ALL: [ConvAlgorithm; 2] = [ConvAlgorithm::Tiled, ConvAlgorithm::RegisterBlocked];
 }
 
 /// A convolution's weights on the GPU, packed once for the forward and backward kernels.
@@ -118,6 +160,7 @@ pub fn pack_backward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
 pub struct Conv2d {
     geometry: ConvGeometry,
     relu: bool,
+    algorithm: ConvAlgorithm,
     forward_weights: wgpu::Buffer,
     backward_weights: wgpu::Buffer,
     bias: wgpu::Buffer,
@@ -134,11 +177,15 @@ impl Conv2d {
         bias: &[f32],
         relu: bool,
     ) -> Result<Self> {
-        assert_eq!(weight.len(), geometry.weight_shape().iter().product::<usize>());
+        assert_eq!(
+            weight.len(),
+            geometry.weight_shape().iter().product::<usize>()
+        );
         assert_eq!(bias.len(), geometry.out_channels);
         Ok(Self {
             geometry,
             relu,
+            algorithm: ConvAlgorithm::default(),
             forward_weights: ctx.upload(name, &pack_forward(&geometry, weight))?,
             backward_weights: ctx.upload(name, &pack_backward(&geometry, weight))?,
             bias: ctx.upload(name, bias)?,
@@ -148,8 +195,16 @@ impl Conv2d {
     /// Replaces the weights in place; dispatches made earlier see the new values.
     pub fn set_weights(&self, ctx: &GpuContext, weight: &[f32], bias: &[f32]) {
         ctx.write(&self.forward_weights, &pack_forward(&self.geometry, weight));
-        ctx.write(&self.backward_weights, &pack_backward(&self.geometry, weight));
+        ctx.write(
+            &self.backward_weights,
+            &pack_backward(&self.geometry, weight),
+        );
         ctx.write(&self.bias, bias);
+    }
+
+    /// This layer with its kernels chosen by `algorithm`.
+    pub fn with_algorithm(self, algorithm: ConvAlgorithm) -> Self {
+        Self { algorithm, ..self }
     }
 
     /// The layer's shape.
@@ -193,17 +248,25 @@ impl Conv2d {
         let p = self.params(batch, in_hw, BackwardMode::default());
         let pixels = batch * (p.out_h * p.out_w) as usize;
         let params = ctx.uniform("conv params", &p);
-        ctx.dispatch(
-            Kernel::new(Shader::Conv, "forward"),
-            &[
-                params.as_entire_buffer_binding(),
-                x.as_entire_buffer_binding(),
-                self.forward_weights.as_entire_buffer_binding(),
-                self.bias.as_entire_buffer_binding(),
-                y.as_entire_buffer_binding(),
-            ],
-            tile_grid(pixels, self.geometry.out_channels),
-        )
+        let bindings = [
+            params.as_entire_buffer_binding(),
+            x.as_entire_buffer_binding(),
+            self.forward_weights.as_entire_buffer_binding(),
+            self.bias.as_entire_buffer_binding(),
+            y.as_entire_buffer_binding(),
+        ];
+        match self.algorithm {
+            ConvAlgorithm::Tiled => ctx.dispatch(
+                Kernel::new(Shader::Conv, "forward"),
+                &bindings,
+                tile_grid(pixels, self.geometry.out_channels),
+            ),
+            ConvAlgorithm::RegisterBlocked => ctx.dispatch(
+                Kernel::new(Shader::Conv, "forward_blocked"),
+                &bindings,
+                block_grid(pixels, self.geometry.out_channels),
+            ),
+        }
     }
 
     /// dx (+)= conv_backward(dy masked by the ReLU of y). `y` is this layer's forward output;
@@ -231,13 +294,24 @@ impl Conv2d {
         ];
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
             let groups = pixels.div_ceil(256) as u32;
-            ctx.dispatch(Kernel::new(Shader::Conv, "backward_input_narrow"), &bindings, grid(groups))
-        } else {
             ctx.dispatch(
-                Kernel::new(Shader::Conv, "backward_input"),
+                Kernel::new(Shader::Conv, "backward_input_narrow"),
                 &bindings,
-                tile_grid(pixels, self.geometry.in_channels),
+                grid(groups),
             )
+        } else {
+            match self.algorithm {
+                ConvAlgorithm::Tiled => ctx.dispatch(
+                    Kernel::new(Shader::Conv, "backward_input"),
+                    &bindings,
+                    tile_grid(pixels, self.geometry.in_channels),
+                ),
+                ConvAlgorithm::RegisterBlocked => ctx.dispatch(
+                    Kernel::new(Shader::Conv, "backward_input_blocked"),
+                    &bindings,
+                    block_grid(pixels, self.geometry.in_channels),
+                ),
+            }
         }
     }
 }
@@ -246,6 +320,13 @@ impl Conv2d {
 fn tile_grid(pixels: usize, channels: usize) -> [u32; 3] {
     let [x, z, _] = grid(pixels.div_ceil(TILE) as u32);
     [x, channels.div_ceil(TILE) as u32, z]
+}
+
+/// Grid of the register-blocked kernels: 64 invocations of 4 pixels on x (then z), 8-channel
+/// blocks on y.
+fn block_grid(pixels: usize, channels: usize) -> [u32; 3] {
+    let [x, z, _] = grid(pixels.div_ceil(64 * 4) as u32);
+    [x, channels.div_ceil(CHANNEL_PAD) as u32, z]
 }
 
 /// Plain-Rust reference implementations, for tests and kernel checks.
@@ -280,14 +361,18 @@ pub mod cpu {
                                     if ix < 0 || ix >= w as isize {
                                         continue;
                                     }
-                                    let xv = x[((n * g.in_channels + ci) * h + iy as usize) * w + ix as usize];
-                                    let wv = weight[((co * g.in_channels + ci) * g.kernel_h + ky) * g.kernel_w + kx];
+                                    let xv = x[((n * g.in_channels + ci) * h + iy as usize) * w
+                                        + ix as usize];
+                                    let wv = weight[((co * g.in_channels + ci) * g.kernel_h + ky)
+                                        * g.kernel_w
+                                        + kx];
                                     acc += xv as f64 * wv as f64;
                                 }
                             }
                         }
                         let v = acc as f32;
-                        y[((n * g.out_channels + co) * oh + oy) * ow + ox] = if relu { v.max(0.0) } else { v };
+                        y[((n * g.out_channels + co) * oh + oy) * ow + ox] =
+                            if relu { v.max(0.0) } else { v };
                     }
                 }
             }
@@ -327,8 +412,11 @@ pub mod cpu {
                                     if ix < 0 || ix >= w as isize {
                                         continue;
                                     }
-                                    let wv = weight[((co * g.in_channels + ci) * g.kernel_h + ky) * g.kernel_w + kx];
-                                    dx[((n * g.in_channels + ci) * h + iy as usize) * w + ix as usize] += gv * wv as f64;
+                                    let wv = weight[((co * g.in_channels + ci) * g.kernel_h + ky)
+                                        * g.kernel_w
+                                        + kx];
+                                    dx[((n * g.in_channels + ci) * h + iy as usize) * w
+                                        + ix as usize] += gv * wv as f64;
                                 }
                             }
                         }

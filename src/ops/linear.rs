@@ -47,7 +47,13 @@ pub fn rows_per_chunk(in_features: usize, out_features: usize, max_bytes: u64) -
 impl Linear {
     /// Uploads weights [out, in] (PyTorch layout) and bias [out]. With `relu`, the forward applies
     /// a ReLU and the backward masks by it.
-    pub fn new(ctx: &GpuContext, name: &str, weight: &[f32], bias: &[f32], relu: bool) -> Result<Self> {
+    pub fn new(
+        ctx: &GpuContext,
+        name: &str,
+        weight: &[f32],
+        bias: &[f32],
+        relu: bool,
+    ) -> Result<Self> {
         let out_features = bias.len();
         let in_features = weight.len() / out_features.max(1);
         assert_eq!(weight.len(), in_features * out_features);
@@ -73,7 +79,11 @@ impl Linear {
             })
             .collect::<Result<Vec<_>>>()?;
         if chunks.len() > 1 {
-            log::info!("{name}: {} rows split into {} chunks", out_features, chunks.len());
+            log::info!(
+                "{name}: {} rows split into {} chunks",
+                out_features,
+                chunks.len()
+            );
         }
         Ok(Self {
             in_features,
@@ -87,7 +97,10 @@ impl Linear {
     /// Replaces the weights in place; dispatches made earlier see the new values.
     pub fn set_weights(&self, ctx: &GpuContext, weight: &[f32], bias: &[f32]) {
         for c in &self.chunks {
-            ctx.write(&c.weights, &weight[c.row0 * self.in_features..(c.row0 + c.rows) * self.in_features]);
+            ctx.write(
+                &c.weights,
+                &weight[c.row0 * self.in_features..(c.row0 + c.rows) * self.in_features],
+            );
         }
         ctx.write(&self.bias, bias);
     }
@@ -121,11 +134,20 @@ impl Linear {
     }
 
     /// y = act(W x + b) for `batch` rows of x; one dispatch per chunk.
-    pub fn forward(&self, ctx: &GpuContext, batch: usize, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Vec<Dispatch> {
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Vec<Dispatch> {
         self.chunks
             .iter()
             .map(|c| {
-                let params = ctx.uniform("linear params", &self.params(batch, c, BackwardMode::default()));
+                let params = ctx.uniform(
+                    "linear params",
+                    &self.params(batch, c, BackwardMode::default()),
+                );
                 ctx.dispatch(
                     Kernel::new(Shader::Linear, "forward"),
                     &[
@@ -187,7 +209,11 @@ pub mod cpu {
             let xr = &x[n * in_f..(n + 1) * in_f];
             for o in 0..out_f {
                 let wr = &weight[o * in_f..(o + 1) * in_f];
-                let v = (bias[o] as f64 + xr.iter().zip(wr).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>()) as f32;
+                let v = (bias[o] as f64
+                    + xr.iter()
+                        .zip(wr)
+                        .map(|(&a, &b)| a as f64 * b as f64)
+                        .sum::<f64>()) as f32;
                 y.push(if relu { v.max(0.0) } else { v });
             }
         }
@@ -195,7 +221,13 @@ pub mod cpu {
     }
 
     /// dx [n, in] = dz W with dz = dy masked by (y > 0) when `relu_output` is given.
-    pub fn backward_input(batch: usize, dy: &[f32], relu_output: Option<&[f32]>, weight: &[f32], in_f: usize) -> Vec<f32> {
+    pub fn backward_input(
+        batch: usize,
+        dy: &[f32],
+        relu_output: Option<&[f32]>,
+        weight: &[f32],
+        in_f: usize,
+    ) -> Vec<f32> {
         let out_f = weight.len() / in_f;
         let mut dx = vec![0.0f64; batch * in_f];
         for n in 0..batch {
@@ -205,7 +237,10 @@ pub mod cpu {
                     continue;
                 }
                 let g = dy[i] as f64;
-                for (d, &w) in dx[n * in_f..(n + 1) * in_f].iter_mut().zip(&weight[o * in_f..(o + 1) * in_f]) {
+                for (d, &w) in dx[n * in_f..(n + 1) * in_f]
+                    .iter_mut()
+                    .zip(&weight[o * in_f..(o + 1) * in_f])
+                {
                     *d += g * w as f64;
                 }
             }

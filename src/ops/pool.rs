@@ -69,7 +69,9 @@ pub struct MaxPool {
 impl MaxPool {
     fn params(&self, accumulate: bool) -> PoolParams {
         let g = &self.geometry;
-        let (oh, ow) = g.output_size(self.in_hw.0, self.in_hw.1).expect("pool window larger than input");
+        let (oh, ow) = g
+            .output_size(self.in_hw.0, self.in_hw.1)
+            .expect("pool window larger than input");
         PoolParams {
             planes: self.planes as u32,
             in_h: self.in_hw.0 as u32,
@@ -91,7 +93,13 @@ impl MaxPool {
     }
 
     /// y = max over each window; `argmax` (u32, one per output) records the winners.
-    pub fn forward(&self, ctx: &GpuContext, x: &wgpu::Buffer, y: &wgpu::Buffer, argmax: &wgpu::Buffer) -> Dispatch {
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        argmax: &wgpu::Buffer,
+    ) -> Dispatch {
         let params = ctx.uniform("maxpool params", &self.params(false));
         ctx.dispatch(
             Kernel::new(Shader::Pool, "max_forward"),
@@ -171,7 +179,13 @@ impl AdaptiveAvgPool {
     }
 
     /// dx (+)= dy spread evenly over each window.
-    pub fn backward(&self, ctx: &GpuContext, dy: &wgpu::Buffer, dx: &wgpu::Buffer, mode: BackwardMode) -> Dispatch {
+    pub fn backward(
+        &self,
+        ctx: &GpuContext,
+        dy: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        mode: BackwardMode,
+    ) -> Dispatch {
         let params = ctx.uniform("avgpool params", &self.params(mode.accumulate));
         ctx.dispatch(
             Kernel::new(Shader::Pool, "avg_backward"),
@@ -190,7 +204,12 @@ pub mod cpu {
     use super::MaxPoolGeometry;
 
     /// Max pooling of `planes` planes of h x w; returns y and the winners' flat indices.
-    pub fn max_forward(g: &MaxPoolGeometry, planes: usize, (h, w): (usize, usize), x: &[f32]) -> (Vec<f32>, Vec<usize>) {
+    pub fn max_forward(
+        g: &MaxPoolGeometry,
+        planes: usize,
+        (h, w): (usize, usize),
+        x: &[f32],
+    ) -> (Vec<f32>, Vec<usize>) {
         let (oh, ow) = g.output_size(h, w).expect("window larger than input");
         let mut y = Vec::with_capacity(planes * oh * ow);
         let mut arg = Vec::with_capacity(planes * oh * ow);
@@ -231,7 +250,12 @@ pub mod cpu {
     }
 
     /// Adaptive average pooling of `planes` planes from h x w to oh x ow.
-    pub fn avg_forward(planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize), x: &[f32]) -> Vec<f32> {
+    pub fn avg_forward(
+        planes: usize,
+        (h, w): (usize, usize),
+        (oh, ow): (usize, usize),
+        x: &[f32],
+    ) -> Vec<f32> {
         let mut y = Vec::with_capacity(planes * oh * ow);
         for p in 0..planes {
             for oy in 0..oh {
@@ -250,7 +274,12 @@ pub mod cpu {
     }
 
     /// Adaptive average pooling gradient.
-    pub fn avg_backward(planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize), dy: &[f32]) -> Vec<f32> {
+    pub fn avg_backward(
+        planes: usize,
+        (h, w): (usize, usize),
+        (oh, ow): (usize, usize),
+        dy: &[f32],
+    ) -> Vec<f32> {
         let mut dx = vec![0.0; planes * h * w];
         for p in 0..planes {
             for oy in 0..oh {

@@ -45,8 +45,18 @@ impl BiasRelu {
     }
 
     /// y = max(x + b, 0) over `len` elements with `plane` elements per channel.
-    pub fn forward(&self, ctx: &GpuContext, len: usize, plane: usize, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Dispatch {
-        let params = ctx.uniform("relu params", &self.params(len, plane, BackwardMode::default()));
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        len: usize,
+        plane: usize,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Dispatch {
+        let params = ctx.uniform(
+            "relu params",
+            &self.params(len, plane, BackwardMode::default()),
+        );
         let bias = self.bias.as_ref().unwrap_or(x);
         ctx.dispatch(
             Kernel::new(Shader::Relu, "forward"),
@@ -91,7 +101,11 @@ pub mod cpu {
         x.iter()
             .enumerate()
             .map(|(i, &v)| {
-                let b = if bias.is_empty() { 0.0 } else { bias[(i / plane) % channels] };
+                let b = if bias.is_empty() {
+                    0.0
+                } else {
+                    bias[(i / plane) % channels]
+                };
                 (v + b).max(0.0)
             })
             .collect()
@@ -99,6 +113,9 @@ pub mod cpu {
 
     /// dx = dy where y > 0, else 0.
     pub fn backward(dy: &[f32], y: &[f32]) -> Vec<f32> {
-        dy.iter().zip(y).map(|(&g, &v)| if v > 0.0 { g } else { 0.0 }).collect()
+        dy.iter()
+            .zip(y)
+            .map(|(&g, &v)| if v > 0.0 { g } else { 0.0 })
+            .collect()
     }
 }

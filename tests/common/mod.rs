@@ -10,7 +10,9 @@ use netlens::{GpuContext, GpuOptions};
 /// One GPU context per test binary (adapter from NETLENS_BACKEND / NETLENS_ADAPTER).
 pub fn ctx() -> &'static GpuContext {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| GpuContext::new(&GpuOptions::from_env()).expect("a GPU adapter (lavapipe will do)"))
+    CTX.get_or_init(|| {
+        GpuContext::new(&GpuOptions::from_env()).expect("a GPU adapter (lavapipe will do)")
+    })
 }
 
 /// The shared data folder: $NETLENS_DATA, else ../shared beside the checkout.
@@ -42,7 +44,11 @@ pub fn reference(file: &str) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
 /// Relative L2 error ||a - b|| / ||b||.
 pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    let num: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+    let num: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
     let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
     (num / den.max(1e-300)).sqrt()
 }

@@ -1,0 +1,95 @@
+// Per-image reductions and update steps on a batch of images, for the gradient loops (fooling,
+// class visualization, attribution sampling). A batch is `batch` vectors of `len` values each.
+// Each entry point binds its buffers at 0, 1, 2, ... in the order declared for it.
+
+struct StepParams {
+    batch: u32,
+    len: u32,
+    // Elements per channel (h * w), for per-channel bounds.
+    plane: u32,
+    // Step size, and the constant guarding the division by a norm.
+    rate: f32,
+    eps: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: StepParams;
+
+fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 256u;
+}
+
+// sum_squares: sums[n] = sum_i src[n, i]^2, one workgroup per image.
+@group(0) @binding(1) var<storage, read> sq_src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sq_sums: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let n = wid.x;
+    let base = n * params.len;
+    var acc = 0.0;
+    for (var i = tid; i < params.len; i += 256u) {
+        let v = sq_src[base + i];
+        acc = fma(v, v, acc);
+    }
+    partial[tid] = acc;
+    workgroupBarrier();
+    for (var step = 128u; step > 0u; step >>= 1u) {
+        if tid < step {
+            partial[tid] += partial[tid + step];
+        }
+        workgroupBarrier();
+    }
+    if tid == 0u {
+        sq_sums[n] = partial[0];
+    }
+}
+
+// normalized_step: x[n] += rate * scale[n] * g[n] / (||g[n]|| + eps), with ||g[n]||^2 given.
+// A scale of 0 freezes an image (one already fooled, say); per-image scales run sweeps.
+@group(0) @binding(1) var<storage, read> ns_g: array<f32>;
+@group(0) @binding(2) var<storage, read> ns_norm2: array<f32>;
+@group(0) @binding(3) var<storage, read> ns_scale: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ns_x: array<f32>;
+
+@compute @workgroup_size(256)
+fn normalized_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.batch * params.len {
+        return;
+    }
+    let n = i / params.len;
+    let s = params.rate * ns_scale[n] / (sqrt(ns_norm2[n]) + params.eps);
+    ns_x[i] = fma(s, ns_g[i], ns_x[i]);
+}
+
+// axpy: y += rate * x.
+@group(0) @binding(1) var<storage, read> axpy_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> axpy_y: array<f32>;
+
+@compute @workgroup_size(256)
+fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.batch * params.len {
+        return;
+    }
+    axpy_y[i] = fma(params.rate, axpy_x[i], axpy_y[i]);
+}
+
+// clamp_channels: x[n, c, :] = clamp(x[n, c, :], bounds[c].x, bounds[c].y).
+@group(0) @binding(1) var<storage, read> cl_bounds: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read_write> cl_x: array<f32>;
+
+@compute @workgroup_size(256)
+fn clamp_channels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.batch * params.len {
+        return;
+    }
+    let b = cl_bounds[(i % params.len) / params.plane];
+    cl_x[i] = clamp(cl_x[i], b.x, b.y);
+}

@@ -1,0 +1,80 @@
+//! Arguments shared by several commands.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use netlens::model::{ModelKind, Network};
+use netlens::{GpuContext, GpuOptions};
+
+/// Adapter choice.
+#[derive(Args, Clone, Debug)]
+pub struct GpuArgs {
+    /// Backends to search: vulkan, metal, dx12, gl (comma list) [env: NETLENS_BACKEND]
+    #[arg(long, global = true)]
+    pub backend: Option<String>,
+    /// Adapter index (as `netlens info` lists them) or part of its name [env: NETLENS_ADAPTER]
+    #[arg(long, global = true)]
+    pub adapter: Option<String>,
+}
+
+impl GpuArgs {
+    /// The adapter options: flags over environment.
+    pub fn options(&self) -> GpuOptions {
+        GpuOptions::from_env().overridden(self.backend.as_deref(), self.adapter.as_deref())
+    }
+
+    /// Opens the device.
+    pub fn context(&self) -> Result<GpuContext> {
+        Ok(GpuContext::new(&self.options())?)
+    }
+}
+
+/// Model choice.
+#[derive(Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// The network: squeezenet or vgg16.
+    #[arg(long, short, default_value = "squeezenet")]
+    pub model: ModelKind,
+    /// Weights file (safetensors, torchvision key names) [default: $NETLENS_WEIGHTS or
+    /// ../shared/weights/squeezenet1_1.safetensors; $NETLENS_VGG16_WEIGHTS or
+    /// ../shared/weights/vgg16.safetensors]
+    #[arg(long, short)]
+    pub weights: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// Loads the network onto the device.
+    pub fn network(&self, ctx: &GpuContext) -> Result<Network> {
+        Ok(self.model.network(ctx, self.weights.as_deref())?)
+    }
+}
+
+/// Image files from arguments that are files or folders (a folder gives its images, sorted).
+pub fn expand_images(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in args {
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        matches!(
+                            e.to_ascii_lowercase().as_str(),
+                            "jpg" | "jpeg" | "png" | "bmp" | "gif" | "webp" | "tif" | "tiff"
+                        )
+                    })
+                })
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("no images given");
+    }
+    Ok(out)
+}

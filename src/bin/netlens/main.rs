@@ -1,0 +1,43 @@
+//! The `netlens` command line: a thin layer over the library.
+
+mod args;
+mod classify;
+mod info;
+
+use clap::{Parser, Subcommand};
+
+/// Look inside image classifiers on any GPU: saliency maps, fooling images, class visualization.
+#[derive(Parser)]
+#[command(name = "netlens", version, about)]
+struct Cli {
+    #[command(flatten)]
+    gpu: args::GpuArgs,
+    /// Print only results and errors (no progress bars or notes).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters, the one chosen and the limits that matter.
+    Info(info::InfoArgs),
+    /// Print the top-5 classes of images.
+    Classify(classify::ClassifyArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let default_level = if cli.quiet { "error" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
+    let result = match cli.command {
+        Command::Info(a) => info::run(&cli.gpu, a),
+        Command::Classify(a) => classify::run(&cli.gpu, a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

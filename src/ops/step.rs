@@ -1,0 +1,148 @@
+//! Per-image reductions and update steps for the gradient loops: squared norms, normalized
+//! gradient steps, axpy and per-channel clamping. Kernels in `shaders/step.wgsl`.
+
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
+
+/// Uniform block of `step.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct StepParams {
+    batch: u32,
+    len: u32,
+    plane: u32,
+    rate: f32,
+    eps: f32,
+    _pad: [u32; 3],
+}
+
+/// A batch of images (or any equal-length vectors) the step kernels work on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageBatch {
+    /// Number of images.
+    pub batch: usize,
+    /// Channels per image.
+    pub channels: usize,
+    /// Elements per channel (h * w).
+    pub plane: usize,
+}
+
+/// Guards the division by a gradient norm that may be zero.
+pub const NORM_EPS: f32 = 1e-12;
+
+impl ImageBatch {
+    /// Values per image.
+    pub fn len(&self) -> usize {
+        self.channels * self.plane
+    }
+
+    /// Whether images are empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn params(&self, rate: f32) -> StepParams {
+        StepParams {
+            batch: self.batch as u32,
+            len: self.len() as u32,
+            plane: self.plane as u32,
+            rate,
+            eps: NORM_EPS,
+            _pad: [0; 3],
+        }
+    }
+
+    fn elementwise(
+        &self,
+        ctx: &GpuContext,
+        entry: &'static str,
+        rate: f32,
+        buffers: &[&wgpu::Buffer],
+    ) -> Dispatch {
+        let params = ctx.uniform("step params", &self.params(rate));
+        let mut bindings = vec![params.as_entire_buffer_binding()];
+        bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
+        ctx.dispatch(
+            Kernel::new(Shader::Step, entry),
+            &bindings,
+            grid_for(self.batch * self.len()),
+        )
+    }
+
+    /// sums[n] = ||x[n]||^2.
+    pub fn sum_squares(&self, ctx: &GpuContext, x: &wgpu::Buffer, sums: &wgpu::Buffer) -> Dispatch {
+        let params = ctx.uniform("step params", &self.params(0.0));
+        ctx.dispatch(
+            Kernel::new(Shader::Step, "sum_squares"),
+            &[
+                params.as_entire_buffer_binding(),
+                x.as_entire_buffer_binding(),
+                sums.as_entire_buffer_binding(),
+            ],
+            grid(self.batch as u32),
+        )
+    }
+
+    /// x[n] += rate * scale[n] * g[n] / ||g[n]||, given the squared norms from [`Self::sum_squares`].
+    pub fn normalized_step(
+        &self,
+        ctx: &GpuContext,
+        rate: f32,
+        g: &wgpu::Buffer,
+        norms2: &wgpu::Buffer,
+        scale: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+    ) -> Dispatch {
+        self.elementwise(ctx, "normalized_step", rate, &[g, norms2, scale, x])
+    }
+
+    /// y += rate * x.
+    pub fn axpy(
+        &self,
+        ctx: &GpuContext,
+        rate: f32,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Dispatch {
+        self.elementwise(ctx, "axpy", rate, &[x, y])
+    }
+
+    /// Clamps channel c of every image to [bounds[2c], bounds[2c + 1]].
+    pub fn clamp_channels(
+        &self,
+        ctx: &GpuContext,
+        bounds: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+    ) -> Dispatch {
+        self.elementwise(ctx, "clamp_channels", 0.0, &[bounds, x])
+    }
+}
+
+/// Plain-Rust reference implementations.
+pub mod cpu {
+    /// ||x[n]||^2 for each image of `len` values.
+    pub fn sum_squares(x: &[f32], len: usize) -> Vec<f32> {
+        x.chunks(len)
+            .map(|v| v.iter().map(|&a| a as f64 * a as f64).sum::<f64>() as f32)
+            .collect()
+    }
+
+    /// x[n] += rate * scale[n] * g[n] / (||g[n]|| + eps).
+    pub fn normalized_step(x: &mut [f32], g: &[f32], scale: &[f32], rate: f32, len: usize) {
+        let norms = sum_squares(g, len);
+        for (n, (xs, gs)) in x.chunks_mut(len).zip(g.chunks(len)).enumerate() {
+            let s = rate * scale[n] / (norms[n].sqrt() + super::NORM_EPS);
+            for (a, &b) in xs.iter_mut().zip(gs) {
+                *a += s * b;
+            }
+        }
+    }
+
+    /// Clamps channel c of every image to bounds[c].
+    pub fn clamp_channels(x: &mut [f32], bounds: &[(f32, f32)], plane: usize) {
+        let len = bounds.len() * plane;
+        for (i, v) in x.iter_mut().enumerate() {
+            let (lo, hi) = bounds[(i % len) / plane];
+            *v = v.clamp(lo, hi);
+        }
+    }
+}
