@@ -5,6 +5,7 @@
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod model;
 pub mod ops;
 
 pub use error::{Error, Result};

@@ -1,0 +1,3 @@
+//! The networks' parameters and how they are obtained.
+
+pub mod weights;
