@@ -7,6 +7,7 @@ pub mod error;
 pub mod gpu;
 pub mod model;
 pub mod ops;
+pub mod preprocess;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};
