@@ -2,6 +2,7 @@
 //! backward to the input image in WGSL compute shaders, and the gradient loops built on it:
 //! saliency maps, fooling images and class visualization.
 
+pub mod classes;
 pub mod data;
 pub mod error;
 pub mod gpu;
