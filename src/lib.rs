@@ -3,12 +3,15 @@
 //! saliency maps, fooling images and class visualization.
 
 pub mod bench;
+pub mod classes;
 pub mod classify;
 pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod model;
 pub mod ops;
+pub mod output;
+pub mod preprocess;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};
