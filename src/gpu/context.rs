@@ -40,8 +40,13 @@ impl GpuOptions {
         self
     }
 
-    fn backends(&self) -> wgpu::Backends {
-        self.backends.unwrap_or(wgpu::Backends::all())
+    /// The backend sets to search, in order: the ones asked for, else the native APIs (Vulkan,
+    /// Metal, DX12) first and GL only when they find nothing.
+    fn search_order(&self) -> Vec<wgpu::Backends> {
+        match self.backends {
+            Some(b) => vec![b],
+            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY],
+        }
     }
 }
 
@@ -51,10 +56,26 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
     wgpu::Instance::new(desc)
 }
 
+/// The adapters of the first backend set (in [`GpuOptions`]' search order) that has any.
+fn find_adapters(options: &GpuOptions) -> (wgpu::Backends, Vec<wgpu::Adapter>) {
+    let order = options.search_order();
+    for &backends in &order {
+        let instance = new_instance(backends);
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if !adapters.is_empty() {
+            return (backends, adapters);
+        }
+    }
+    (
+        order.iter().fold(wgpu::Backends::empty(), |a, &b| a | b),
+        Vec::new(),
+    )
+}
+
 /// Every adapter the given options can see, in the order used for indices.
 pub fn list_adapters(options: &GpuOptions) -> Vec<wgpu::AdapterInfo> {
-    let instance = new_instance(options.backends());
-    pollster::block_on(instance.enumerate_adapters(options.backends()))
+    find_adapters(options)
+        .1
         .iter()
         .map(|a| a.get_info())
         .collect()
@@ -157,9 +178,7 @@ impl std::fmt::Debug for GpuContext {
 impl GpuContext {
     /// Opens a headless device on the adapter the options choose.
     pub fn new(options: &GpuOptions) -> Result<Self> {
-        let backends = options.backends();
-        let instance = new_instance(backends);
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let (backends, adapters) = find_adapters(options);
         let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
         let no_adapter = |found: String| Error::NoAdapter {
             backends: format!("{backends:?}"),

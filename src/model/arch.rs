@@ -331,6 +331,17 @@ impl Arch {
             .sum())
     }
 
+    /// Bytes of the largest buffer (activation or gradient) one image needs at input size `hw`:
+    /// a batch fits the device while batch * this stays within its storage binding limit.
+    pub fn largest_buffer_per_image(&self, hw: (usize, usize)) -> Result<u64> {
+        let shapes = self.shapes(hw)?;
+        Ok(shapes
+            .iter()
+            .map(|s| (s.iter().product::<usize>() * 4) as u64)
+            .max()
+            .unwrap_or(4))
+    }
+
     /// The index of the layer whose name is `name`.
     pub fn layer_index(&self, name: &str) -> Option<usize> {
         self.layers.iter().position(|l| l.name() == name)
@@ -363,7 +374,8 @@ mod tests {
         let arch = Arch::vgg16(1000);
         let specs = arch.tensor_specs();
         assert_eq!(specs.len(), 32);
-        assert_eq!(specs[26].0, "features.28.weight");
+        assert_eq!(specs[24].0, "features.28.weight");
+        assert_eq!(specs[26].0, "classifier.0.weight");
         assert_eq!(
             specs[28],
             ("classifier.3.weight".to_string(), vec![4096, 4096])

@@ -16,16 +16,20 @@ use crate::ops::relu::BiasRelu;
 #[derive(Debug)]
 enum GpuLayer {
     Conv(Conv2d),
-    Fire {
-        squeeze: Conv2d,
-        expand1x1: Conv2d,
-        expand3x3: Conv2d,
-    },
+    Fire(Box<FireConvs>),
     MaxPool(MaxPoolGeometry),
     Relu(BiasRelu),
     AvgPool((usize, usize)),
     Linear(Linear),
     Identity,
+}
+
+/// The three convolutions of a fire module.
+#[derive(Debug)]
+struct FireConvs {
+    squeeze: Conv2d,
+    expand1x1: Conv2d,
+    expand3x3: Conv2d,
 }
 
 /// How the input gradient treats ReLUs.
@@ -91,11 +95,11 @@ impl Network {
                     } => GpuLayer::Conv(conv(name, *geometry, *relu)?),
                     Layer::Fire { .. } => {
                         let convs = layer.convolutions();
-                        GpuLayer::Fire {
+                        GpuLayer::Fire(Box::new(FireConvs {
                             squeeze: conv(&convs[0].0, convs[0].1, true)?,
                             expand1x1: conv(&convs[1].0, convs[1].1, true)?,
                             expand3x3: conv(&convs[2].0, convs[2].1, true)?,
-                        }
+                        }))
                     }
                     Layer::MaxPool(g) => GpuLayer::MaxPool(*g),
                     Layer::Relu => GpuLayer::Relu(BiasRelu::new(ctx, 1, None)?),
@@ -150,11 +154,12 @@ impl Network {
         };
         match &self.layers[index] {
             GpuLayer::Conv(c) => set_conv(c, layer.name())?,
-            GpuLayer::Fire {
-                squeeze,
-                expand1x1,
-                expand3x3,
-            } => {
+            GpuLayer::Fire(fire) => {
+                let FireConvs {
+                    squeeze,
+                    expand1x1,
+                    expand3x3,
+                } = fire.as_ref();
                 let names = layer.convolutions();
                 set_conv(squeeze, &names[0].0)?;
                 set_conv(expand1x1, &names[1].0)?;
@@ -176,14 +181,7 @@ impl Network {
 
     /// The largest batch whose every buffer fits one storage binding at input size `hw`.
     pub fn max_batch(&self, hw: (usize, usize)) -> Result<usize> {
-        let per_image = self
-            .arch
-            .shapes(hw)?
-            .iter()
-            .map(|s| (s.iter().product::<usize>() * 4) as u64)
-            .max()
-            .unwrap_or(4);
-        Ok((self.ctx.max_binding() / per_image) as usize)
+        Ok((self.ctx.max_binding() / self.arch.largest_buffer_per_image(hw)?) as usize)
     }
 
     /// Buffers and dispatches for `batch` images of `hw`.
@@ -254,11 +252,12 @@ impl Plan {
                         );
                     }
                 }
-                GpuLayer::Fire {
-                    squeeze,
-                    expand1x1,
-                    expand3x3,
-                } => {
+                GpuLayer::Fire(fire) => {
+                    let FireConvs {
+                        squeeze,
+                        expand1x1,
+                        expand3x3,
+                    } = fire.as_ref();
                     let s = slot(
                         format!("{what} squeeze"),
                         [squeeze.geometry().out_channels, h, w],

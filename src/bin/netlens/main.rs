@@ -29,7 +29,13 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let default_level = if cli.quiet { "error" } else { "warn" };
+    // wgpu-hal reports failed probes of backends it then skips (EGL without a display, say) as
+    // errors; they are not ours to show unless asked for with RUST_LOG.
+    let default_level = if cli.quiet {
+        "error,wgpu_hal=off"
+    } else {
+        "warn,wgpu_hal=off"
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
         .init();
     let result = match cli.command {
