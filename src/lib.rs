@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod error;
+pub mod figure;
 pub mod gpu;
 pub mod model;
 pub mod ops;
