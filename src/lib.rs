@@ -7,6 +7,7 @@ pub mod classes;
 pub mod classify;
 pub mod data;
 pub mod error;
+pub mod figure;
 pub mod gpu;
 pub mod model;
 pub mod ops;
