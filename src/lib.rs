@@ -9,10 +9,12 @@ pub mod data;
 pub mod error;
 pub mod figure;
 pub mod gpu;
+pub mod manifest;
 pub mod model;
 pub mod ops;
 pub mod output;
 pub mod preprocess;
+pub mod progress;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};

@@ -90,6 +90,41 @@ fn resolve(path: &Path) -> PathBuf {
     }
 }
 
+/// Writes an f32 array of `shape` (C order) as a NumPy `.npy` file, atomically.
+pub fn save_npy(data: &[f32], shape: &[usize], path: &Path) -> Result<()> {
+    use npyz::WriterBuilder;
+    if shape.iter().product::<usize>() != data.len() {
+        return Err(Error::InvalidInput(format!(
+            "cannot write {}: {} values do not fill shape {shape:?}",
+            path.display(),
+            data.len()
+        )));
+    }
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut bytes = Vec::new();
+    let mut encode = || -> std::io::Result<()> {
+        let mut writer = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut bytes)
+            .begin_nd()?;
+        writer.extend(data.iter().copied())?;
+        writer.finish()
+    };
+    encode().map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes a value as pretty-printed JSON, atomically.
+pub fn save_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::InvalidInput(format!("cannot encode {}: {e}", path.display())))?;
+    write_atomic(path, format!("{text}\n").as_bytes())
+}
+
 /// Refuses an output path that names one of the inputs (after resolving links, `.` and `..`).
 pub fn check_not_input(output: &Path, inputs: &[PathBuf]) -> Result<()> {
     let target = resolve(output);
@@ -199,5 +234,18 @@ mod tests {
         assert!(check_not_input(&dir.path().join("photo.png"), &inputs).is_ok());
         assert!(check_not_input(&dir.path().join("sub/photo.jpg"), &inputs).is_ok());
         assert!(check_not_input(&input, &[]).is_ok());
+    }
+
+    #[test]
+    fn npy_files_carry_shape_and_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.npy");
+        let data = [1.0f32, -2.5, 3.25, 0.0, 5.0, 6.0];
+        save_npy(&data, &[2, 3], &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), &[2, 3]);
+        assert_eq!(npy.into_vec::<f32>().unwrap(), data);
+        assert!(save_npy(&data, &[4], &path).is_err());
     }
 }

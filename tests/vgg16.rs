@@ -26,8 +26,18 @@ fn check(size: usize, grad_tol: f64) {
     let mut seed = vec![0.0; 1000];
     seed[label] = 1.0;
     let (logits, grad) = plan.gradient(input, &seed, GradientRule::Plain).unwrap();
-    assert_close(&format!("vgg16 logits at {size}"), &logits, logits_ref, 1e-3);
-    assert_close(&format!("vgg16 input gradient at {size}"), &grad, grad_ref, grad_tol);
+    assert_close(
+        &format!("vgg16 logits at {size}"),
+        &logits,
+        logits_ref,
+        1e-3,
+    );
+    assert_close(
+        &format!("vgg16 input gradient at {size}"),
+        &grad,
+        grad_ref,
+        grad_tol,
+    );
 }
 
 #[test]
