@@ -7,18 +7,21 @@ use clap::Args;
 use netlens::model::{ModelKind, Network};
 use netlens::{GpuContext, GpuOptions};
 
-/// Adapter choice.
+/// Options every command takes: adapter choice and verbosity.
 #[derive(Args, Clone, Debug)]
-pub struct GpuArgs {
+pub struct Global {
     /// Backends to search: vulkan, metal, dx12, gl (comma list) [env: NETLENS_BACKEND]
     #[arg(long, global = true)]
     pub backend: Option<String>,
     /// Adapter index (as `netlens info` lists them) or part of its name [env: NETLENS_ADAPTER]
     #[arg(long, global = true)]
     pub adapter: Option<String>,
+    /// Print only results and errors (no progress bars or notes).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
-impl GpuArgs {
+impl Global {
     /// The adapter options: flags over environment.
     pub fn options(&self) -> GpuOptions {
         GpuOptions::from_env().overridden(self.backend.as_deref(), self.adapter.as_deref())

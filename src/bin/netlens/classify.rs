@@ -8,7 +8,7 @@ use netlens::classes::ClassNames;
 use netlens::classify::{logits, softmax, top_k};
 use netlens::preprocess::load_input;
 
-use crate::args::{GpuArgs, ModelArgs, expand_images};
+use crate::args::{Global, ModelArgs, expand_images};
 
 /// Arguments of `netlens classify`.
 #[derive(Args)]
@@ -39,14 +39,14 @@ struct FileResult {
     top5: Vec<Entry>,
 }
 
-pub fn run(gpu: &GpuArgs, args: ClassifyArgs) -> Result<()> {
+pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
     let files = expand_images(&args.images)?;
     let classes = ClassNames::load_default()?;
     let inputs = files
         .iter()
         .map(|f| load_input(f, 224))
         .collect::<Result<Vec<_>, _>>()?;
-    let ctx = gpu.context()?;
+    let ctx = global.context()?;
     let net = args.model.network(&ctx)?;
     let all = logits(&net, &inputs, (224, 224), args.batch)?;
     let results: Vec<FileResult> = files

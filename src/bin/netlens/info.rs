@@ -4,14 +4,14 @@ use anyhow::Result;
 use clap::Args;
 use netlens::gpu::{describe_adapter, list_adapters};
 
-use crate::args::GpuArgs;
+use crate::args::Global;
 
 /// Arguments of `netlens info` (none besides the adapter choice).
 #[derive(Args)]
 pub struct InfoArgs {}
 
-pub fn run(gpu: &GpuArgs, _args: InfoArgs) -> Result<()> {
-    let options = gpu.options();
+pub fn run(global: &Global, _args: InfoArgs) -> Result<()> {
+    let options = global.options();
     let adapters = list_adapters(&options);
     println!("adapters found:");
     if adapters.is_empty() {
@@ -20,7 +20,7 @@ pub fn run(gpu: &GpuArgs, _args: InfoArgs) -> Result<()> {
     for (i, info) in adapters.iter().enumerate() {
         println!("  [{i}] {}", describe_adapter(info));
     }
-    let ctx = gpu.context()?;
+    let ctx = global.context()?;
     let l = ctx.limits();
     println!("chosen: {}", ctx.adapter_name());
     println!("limits:");

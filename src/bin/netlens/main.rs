@@ -8,13 +8,10 @@ use clap::{Parser, Subcommand};
 
 /// Look inside image classifiers on any GPU: saliency maps, fooling images, class visualization.
 #[derive(Parser)]
-#[command(name = "netlens", version, about)]
+#[command(name = "netlens", version)]
 struct Cli {
     #[command(flatten)]
-    gpu: args::GpuArgs,
-    /// Print only results and errors (no progress bars or notes).
-    #[arg(long, short, global = true)]
-    quiet: bool,
+    global: args::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,7 +28,7 @@ fn main() {
     let cli = Cli::parse();
     // wgpu-hal reports failed probes of backends it then skips (EGL without a display, say) as
     // errors; they are not ours to show unless asked for with RUST_LOG.
-    let default_level = if cli.quiet {
+    let default_level = if cli.global.quiet {
         "error,wgpu_hal=off"
     } else {
         "warn,wgpu_hal=off"
@@ -39,8 +36,8 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
         .init();
     let result = match cli.command {
-        Command::Info(a) => info::run(&cli.gpu, a),
-        Command::Classify(a) => classify::run(&cli.gpu, a),
+        Command::Info(a) => info::run(&cli.global, a),
+        Command::Classify(a) => classify::run(&cli.global, a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
