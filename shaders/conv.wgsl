@@ -308,23 +308,28 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 }
 
 // ---------------------------------------------------------------------------------------------
-// Register-blocked variants: no workgroup memory; each invocation computes 8 channels x 4
-// consecutive pixels from vec4 weight loads (weights packed with the channel axis padded to a
-// multiple of 8). Workgroups of 64 along the pixel axis (x, then z), channel blocks on y.
+// Register-blocked variants: no workgroup memory; each invocation computes 8 channels x
+// BLOCK_PIXELS consecutive pixels from vec4 weight loads (weights packed with the channel axis
+// padded to a multiple of 8). Workgroups of 64 along the pixel axis (x, then z), channel blocks on
+// y. Fewer pixels per invocation give more invocations: the host picks BLOCK_PIXELS per layer so
+// that small layers still fill a large GPU.
 
 @group(0) @binding(2) var<storage, read> weights4: array<vec4<f32>>;
 
-const BLOCK_PIXELS: u32 = 4u;
+const MAX_BLOCK_PIXELS: u32 = 4u;
+
+// Pixels per invocation, 1 to MAX_BLOCK_PIXELS.
+override BLOCK_PIXELS: u32 = 4u;
 
 struct PixelBlock {
     // Image index and top-left input coordinate (forward) or padded input coordinate (backward)
     // of each pixel; valid is false past the end.
-    n: array<u32, 4>,
-    row: array<i32, 4>,
-    col: array<i32, 4>,
-    valid: array<bool, 4>,
+    n: array<u32, MAX_BLOCK_PIXELS>,
+    row: array<i32, MAX_BLOCK_PIXELS>,
+    col: array<i32, MAX_BLOCK_PIXELS>,
+    valid: array<bool, MAX_BLOCK_PIXELS>,
     // The pixel's offset inside its image plane, for the store.
-    plane_offset: array<u32, 4>,
+    plane_offset: array<u32, MAX_BLOCK_PIXELS>,
 }
 
 fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -356,8 +361,8 @@ fn forward_blocked(
         px.row[j] = i32((px.plane_offset[j] / params.out_w) * params.stride) - i32(params.pad);
         px.col[j] = i32((px.plane_offset[j] % params.out_w) * params.stride) - i32(params.pad);
     }
-    var lo: array<vec4<f32>, 4>;
-    var hi: array<vec4<f32>, 4>;
+    var lo: array<vec4<f32>, MAX_BLOCK_PIXELS>;
+    var hi: array<vec4<f32>, MAX_BLOCK_PIXELS>;
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         lo[j] = vec4<f32>(0.0);
         hi[j] = vec4<f32>(0.0);
@@ -426,8 +431,8 @@ fn backward_input_blocked(
         px.row[j] = i32(px.plane_offset[j] / params.in_w) + i32(params.pad);
         px.col[j] = i32(px.plane_offset[j] % params.in_w) + i32(params.pad);
     }
-    var lo: array<vec4<f32>, 4>;
-    var hi: array<vec4<f32>, 4>;
+    var lo: array<vec4<f32>, MAX_BLOCK_PIXELS>;
+    var hi: array<vec4<f32>, MAX_BLOCK_PIXELS>;
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         lo[j] = vec4<f32>(0.0);
         hi[j] = vec4<f32>(0.0);

@@ -304,6 +304,15 @@ impl GpuContext {
         l.max_storage_buffer_binding_size.min(l.max_buffer_size)
     }
 
+    /// How many invocations a dispatch should have to keep the device busy: none for a CPU
+    /// adapter (fewer, larger invocations are faster there), 64k for a GPU or a device handed in.
+    pub fn target_invocations(&self) -> usize {
+        match self.adapter.as_ref().map(|a| a.device_type) {
+            Some(wgpu::DeviceType::Cpu) => 0,
+            _ => 1 << 16,
+        }
+    }
+
     /// Fails with the first GPU error (validation, out of memory, device lost) seen so far.
     pub fn check(&self) -> Result<()> {
         match self.error.lock().unwrap().clone() {

@@ -6,20 +6,36 @@ use std::sync::Mutex;
 use crate::gpu::GpuContext;
 use crate::gpu::shaders::Shader;
 
-/// A kernel: one entry point of one WGSL file.
+/// A kernel: one entry point of one WGSL file, with values for its override constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Kernel {
     /// The shader file.
     pub shader: Shader,
     /// The entry point.
     pub entry: &'static str,
+    /// Override constants (name, value); empty for the shader's defaults.
+    pub constants: &'static [(&'static str, u32)],
 }
 
 impl Kernel {
-    /// The kernel `entry` of `shader`.
+    /// The kernel `entry` of `shader` with the shader's default constants.
     pub const fn new(shader: Shader, entry: &'static str) -> Self {
-        Self { shader, entry }
+        Self {
+            shader,
+            entry,
+            constants: &[],
+        }
     }
+
+    /// This kernel with override constants set.
+    pub const fn with_constants(self, constants: &'static [(&'static str, u32)]) -> Self {
+        Self { constants, ..self }
+    }
+}
+
+/// Whether `NETLENS_SHADER_CHECKS` asks for runtime bounds checks in every shader.
+fn checks_forced() -> bool {
+    std::env::var("NETLENS_SHADER_CHECKS").is_ok_and(|v| v != "0" && !v.is_empty())
 }
 
 /// Shader modules and pipelines of one device, compiled on first use.
@@ -40,14 +56,30 @@ impl GpuContext {
             modules
                 .entry(kernel.shader)
                 .or_insert_with(|| {
-                    self.device()
-                        .create_shader_module(wgpu::ShaderModuleDescriptor {
-                            label: Some(kernel.shader.name()),
-                            source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
-                        })
+                    let descriptor = wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.shader.name()),
+                        source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
+                    };
+                    if kernel.shader.trusted() && !checks_forced() {
+                        // SAFETY: see `Shader::trusted`: every access is guarded in the shader
+                        // and the buffers are checked to hold the sizes the guards use.
+                        unsafe {
+                            self.device().create_shader_module_trusted(
+                                descriptor,
+                                wgpu::ShaderRuntimeChecks::unchecked(),
+                            )
+                        }
+                    } else {
+                        self.device().create_shader_module(descriptor)
+                    }
                 })
                 .clone()
         };
+        let constants: Vec<(&str, f64)> = kernel
+            .constants
+            .iter()
+            .map(|&(name, value)| (name, value as f64))
+            .collect();
         let pipeline = self
             .device()
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -55,7 +87,10 @@ impl GpuContext {
                 layout: None,
                 module: &module,
                 entry_point: Some(kernel.entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         self.kernels

@@ -40,6 +40,17 @@ impl Shader {
         }
     }
 
+    /// Whether the shader is compiled without runtime bounds checks. Every index of these
+    /// shaders is guarded in the WGSL against the sizes in its parameters, and the Rust side
+    /// builds a dispatch only over buffers that hold those sizes (`ops::check_len`).
+    /// `NETLENS_SHADER_CHECKS=1` turns the checks back on for all shaders.
+    pub fn trusted(self) -> bool {
+        matches!(
+            self,
+            Shader::Conv | Shader::Relu | Shader::Pool | Shader::Concat | Shader::Linear
+        )
+    }
+
     /// The WGSL source.
     pub fn source(self) -> &'static str {
         match self {

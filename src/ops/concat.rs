@@ -2,7 +2,7 @@
 //! to each input. Kernels in `shaders/concat.wgsl`.
 
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
-use crate::ops::BackwardMode;
+use crate::ops::{BackwardMode, check_len};
 
 /// Uniform block of `concat.wgsl`.
 #[repr(C)]
@@ -49,8 +49,14 @@ impl ConcatPart {
         self.batch * self.channels * self.plane
     }
 
+    fn whole_len(&self) -> usize {
+        self.batch * self.total_channels * self.plane
+    }
+
     /// Copies the part into its channels of the concatenation.
     pub fn forward(&self, ctx: &GpuContext, part: &wgpu::Buffer, whole: &wgpu::Buffer) -> Dispatch {
+        check_len(part, self.len(), "concat part");
+        check_len(whole, self.whole_len(), "concatenation");
         let params = ctx.uniform("concat params", &self.params(false));
         ctx.dispatch(
             Kernel::new(Shader::Concat, "forward"),
@@ -71,6 +77,8 @@ impl ConcatPart {
         d_part: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Dispatch {
+        check_len(d_whole, self.whole_len(), "concatenation gradient");
+        check_len(d_part, self.len(), "concat part gradient");
         let params = ctx.uniform("concat params", &self.params(mode.accumulate));
         ctx.dispatch(
             Kernel::new(Shader::Concat, "backward"),

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
-use crate::ops::BackwardMode;
+use crate::ops::{BackwardMode, check_len};
 
 /// The shape of a convolution layer, independent of batch and image size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,15 +144,62 @@ pub fn pack_backward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
 pub enum ConvAlgorithm {
     /// Implicit GEMM over 64 x 64 tiles staged in workgroup memory, 4 x 4 outputs per invocation.
     Tiled,
-    /// Implicit GEMM without workgroup memory: 8 channels x 4 pixels per invocation from vec4
-    /// weight loads.
+    /// Implicit GEMM without workgroup memory: 8 channels x `pixels` (1, 2 or 4) pixels per
+    /// invocation from vec4 weight loads.
+    RegisterBlocked {
+        /// Consecutive output pixels per invocation.
+        pixels: u32,
+    },
+    /// Register-blocked, with the pixels per invocation chosen per layer: as many as keep the
+    /// device busy (see [`GpuContext::target_invocations`]).
     #[default]
-    RegisterBlocked,
+    Auto,
 }
 
 impl ConvAlgorithm {
-    /// Both algorithms.
-    pub const ALL: [ConvAlgorithm; 2] = [ConvAlgorithm::Tiled, ConvAlgorithm::RegisterBlocked];
+    /// Every concrete algorithm.
+    pub const ALL: [ConvAlgorithm; 4] = [
+        ConvAlgorithm::Tiled,
+        ConvAlgorithm::RegisterBlocked { pixels: 1 },
+        ConvAlgorithm::RegisterBlocked { pixels: 2 },
+        ConvAlgorithm::RegisterBlocked { pixels: 4 },
+    ];
+
+    /// The concrete algorithm for an output of `pixels` x `channels` on `ctx`.
+    fn resolve(self, ctx: &GpuContext, pixels: usize, channels: usize) -> ConvAlgorithm {
+        match self {
+            ConvAlgorithm::Auto => {
+                let blocks = channels.div_ceil(CHANNEL_PAD);
+                let pixels_per_invocation = [4, 2]
+                    .into_iter()
+                    .find(|&ppi| pixels.div_ceil(ppi) * blocks >= ctx.target_invocations())
+                    .unwrap_or(1);
+                ConvAlgorithm::RegisterBlocked {
+                    pixels: pixels_per_invocation as u32,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The blocked kernel `entry` with `ppi` (1, 2 or 4) pixels per invocation, and its grid.
+    fn blocked(
+        entry: &'static str,
+        ppi: u32,
+        pixels: usize,
+        channels: usize,
+    ) -> (Kernel, [u32; 3]) {
+        let (constants, ppi): (&'static [(&str, u32)], usize) = match ppi {
+            1 => (&[("BLOCK_PIXELS", 1)], 1),
+            2 => (&[("BLOCK_PIXELS", 2)], 2),
+            _ => (&[("BLOCK_PIXELS", 4)], 4),
+        };
+        let [x, z, _] = grid(pixels.div_ceil(64 * ppi) as u32);
+        (
+            Kernel::new(Shader::Conv, entry).with_constants(constants),
+            [x, channels.div_ceil(CHANNEL_PAD) as u32, z],
+        )
+    }
 }
 
 /// A convolution's weights on the GPU, packed once for the forward and backward kernels.
@@ -247,6 +294,12 @@ impl Conv2d {
     ) -> Dispatch {
         let p = self.params(batch, in_hw, BackwardMode::default());
         let pixels = batch * (p.out_h * p.out_w) as usize;
+        check_len(
+            x,
+            batch * self.geometry.in_channels * in_hw.0 * in_hw.1,
+            "conv input",
+        );
+        check_len(y, pixels * self.geometry.out_channels, "conv output");
         let params = ctx.uniform("conv params", &p);
         let bindings = [
             params.as_entire_buffer_binding(),
@@ -255,18 +308,17 @@ impl Conv2d {
             self.bias.as_entire_buffer_binding(),
             y.as_entire_buffer_binding(),
         ];
-        match self.algorithm {
-            ConvAlgorithm::Tiled => ctx.dispatch(
+        let channels = self.geometry.out_channels;
+        let (kernel, groups) = match self.algorithm.resolve(ctx, pixels, channels) {
+            ConvAlgorithm::RegisterBlocked { pixels: ppi } => {
+                ConvAlgorithm::blocked("forward_blocked", ppi, pixels, channels)
+            }
+            _ => (
                 Kernel::new(Shader::Conv, "forward"),
-                &bindings,
-                tile_grid(pixels, self.geometry.out_channels),
+                tile_grid(pixels, channels),
             ),
-            ConvAlgorithm::RegisterBlocked => ctx.dispatch(
-                Kernel::new(Shader::Conv, "forward_blocked"),
-                &bindings,
-                block_grid(pixels, self.geometry.out_channels),
-            ),
-        }
+        };
+        ctx.dispatch(kernel, &bindings, groups)
     }
 
     /// dx (+)= conv_backward(dy masked by the ReLU of y). `y` is this layer's forward output;
@@ -284,6 +336,16 @@ impl Conv2d {
     ) -> Dispatch {
         let p = self.params(batch, in_hw, mode);
         let pixels = batch * in_hw.0 * in_hw.1;
+        let outputs = batch * self.geometry.out_channels * (p.out_h * p.out_w) as usize;
+        check_len(dy, outputs, "conv output gradient");
+        if self.relu {
+            check_len(y, outputs, "conv output");
+        }
+        check_len(
+            dx,
+            pixels * self.geometry.in_channels,
+            "conv input gradient",
+        );
         let params = ctx.uniform("conv params", &p);
         let bindings = [
             params.as_entire_buffer_binding(),
@@ -300,18 +362,17 @@ impl Conv2d {
                 grid(groups),
             )
         } else {
-            match self.algorithm {
-                ConvAlgorithm::Tiled => ctx.dispatch(
+            let channels = self.geometry.in_channels;
+            let (kernel, groups) = match self.algorithm.resolve(ctx, pixels, channels) {
+                ConvAlgorithm::RegisterBlocked { pixels: ppi } => {
+                    ConvAlgorithm::blocked("backward_input_blocked", ppi, pixels, channels)
+                }
+                _ => (
                     Kernel::new(Shader::Conv, "backward_input"),
-                    &bindings,
-                    tile_grid(pixels, self.geometry.in_channels),
+                    tile_grid(pixels, channels),
                 ),
-                ConvAlgorithm::RegisterBlocked => ctx.dispatch(
-                    Kernel::new(Shader::Conv, "backward_input_blocked"),
-                    &bindings,
-                    block_grid(pixels, self.geometry.in_channels),
-                ),
-            }
+            };
+            ctx.dispatch(kernel, &bindings, groups)
         }
     }
 }
@@ -320,13 +381,6 @@ impl Conv2d {
 fn tile_grid(pixels: usize, channels: usize) -> [u32; 3] {
     let [x, z, _] = grid(pixels.div_ceil(TILE) as u32);
     [x, channels.div_ceil(TILE) as u32, z]
-}
-
-/// Grid of the register-blocked kernels: 64 invocations of 4 pixels on x (then z), 8-channel
-/// blocks on y.
-fn block_grid(pixels: usize, channels: usize) -> [u32; 3] {
-    let [x, z, _] = grid(pixels.div_ceil(64 * 4) as u32);
-    [x, channels.div_ceil(CHANNEL_PAD) as u32, z]
 }
 
 /// Plain-Rust reference implementations, for tests and kernel checks.

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
-use crate::ops::BackwardMode;
+use crate::ops::{BackwardMode, check_len};
 
 /// Uniform block of `linear.wgsl`.
 #[repr(C)]
@@ -141,6 +141,8 @@ impl Linear {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Vec<Dispatch> {
+        check_len(x, batch * self.in_features, "linear input");
+        check_len(y, batch * self.out_features, "linear output");
         self.chunks
             .iter()
             .map(|c| {
@@ -173,6 +175,11 @@ impl Linear {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Vec<Dispatch> {
+        check_len(dy, batch * self.out_features, "linear output gradient");
+        if self.relu {
+            check_len(y, batch * self.out_features, "linear output");
+        }
+        check_len(dx, batch * self.in_features, "linear input gradient");
         self.chunks
             .iter()
             .enumerate()

@@ -17,3 +17,14 @@ pub struct BackwardMode {
     /// Guided backpropagation: ReLUs also drop negative incoming gradients.
     pub guided: bool,
 }
+
+/// Panics unless `buffer` holds at least `elements` 4-byte values: the kernels index their
+/// buffers without runtime bounds checks, so a dispatch is only built over buffers that fit.
+#[track_caller]
+pub(crate) fn check_len(buffer: &wgpu::Buffer, elements: usize, what: &str) {
+    assert!(
+        buffer.size() >= (elements * 4) as u64,
+        "{what}: buffer of {} bytes is smaller than the {elements} values the dispatch covers",
+        buffer.size()
+    );
+}

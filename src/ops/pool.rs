@@ -2,7 +2,7 @@
 //! gradient with respect to the input. Kernels in `shaders/pool.wgsl`.
 
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
-use crate::ops::BackwardMode;
+use crate::ops::{BackwardMode, check_len};
 
 /// Uniform block of `pool.wgsl`.
 #[repr(C)]
@@ -86,6 +86,10 @@ impl MaxPool {
         }
     }
 
+    fn input_len(&self) -> usize {
+        self.planes * self.in_hw.0 * self.in_hw.1
+    }
+
     /// Elements of the output.
     pub fn output_len(&self) -> usize {
         let p = self.params(false);
@@ -100,6 +104,9 @@ impl MaxPool {
         y: &wgpu::Buffer,
         argmax: &wgpu::Buffer,
     ) -> Dispatch {
+        check_len(x, self.input_len(), "maxpool input");
+        check_len(y, self.output_len(), "maxpool output");
+        check_len(argmax, self.output_len(), "maxpool winners");
         let params = ctx.uniform("maxpool params", &self.params(false));
         ctx.dispatch(
             Kernel::new(Shader::Pool, "max_forward"),
@@ -122,6 +129,9 @@ impl MaxPool {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Dispatch {
+        check_len(dy, self.output_len(), "maxpool output gradient");
+        check_len(argmax, self.output_len(), "maxpool winners");
+        check_len(dx, self.input_len(), "maxpool input gradient");
         let params = ctx.uniform("maxpool params", &self.params(mode.accumulate));
         ctx.dispatch(
             Kernel::new(Shader::Pool, "max_backward"),
@@ -166,6 +176,16 @@ impl AdaptiveAvgPool {
 
     /// y = mean over each adaptive window.
     pub fn forward(&self, ctx: &GpuContext, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Dispatch {
+        check_len(
+            x,
+            self.planes * self.in_hw.0 * self.in_hw.1,
+            "avgpool input",
+        );
+        check_len(
+            y,
+            self.planes * self.out_hw.0 * self.out_hw.1,
+            "avgpool output",
+        );
         let params = ctx.uniform("avgpool params", &self.params(false));
         ctx.dispatch(
             Kernel::new(Shader::Pool, "avg_forward"),
@@ -186,6 +206,16 @@ impl AdaptiveAvgPool {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Dispatch {
+        check_len(
+            dy,
+            self.planes * self.out_hw.0 * self.out_hw.1,
+            "avgpool output gradient",
+        );
+        check_len(
+            dx,
+            self.planes * self.in_hw.0 * self.in_hw.1,
+            "avgpool input gradient",
+        );
         let params = ctx.uniform("avgpool params", &self.params(mode.accumulate));
         ctx.dispatch(
             Kernel::new(Shader::Pool, "avg_backward"),

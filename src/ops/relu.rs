@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
-use crate::ops::BackwardMode;
+use crate::ops::{BackwardMode, check_len};
 
 /// Uniform block of `relu.wgsl`.
 #[repr(C)]
@@ -28,6 +28,9 @@ pub struct BiasRelu {
 impl BiasRelu {
     /// A plain ReLU (no bias) when `bias` is `None`, else one bias per channel.
     pub fn new(ctx: &GpuContext, channels: usize, bias: Option<&[f32]>) -> Result<Self> {
+        if let Some(b) = bias {
+            assert_eq!(b.len(), channels, "one bias per channel");
+        }
         let bias = bias.map(|b| ctx.upload("relu bias", b)).transpose()?;
         Ok(Self { channels, bias })
     }
@@ -53,6 +56,8 @@ impl BiasRelu {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Dispatch {
+        check_len(x, len, "relu input");
+        check_len(y, len, "relu output");
         let params = ctx.uniform(
             "relu params",
             &self.params(len, plane, BackwardMode::default()),
@@ -80,6 +85,13 @@ impl BiasRelu {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Dispatch {
+        for (buffer, what) in [
+            (dy, "relu output gradient"),
+            (y, "relu output"),
+            (dx, "relu input gradient"),
+        ] {
+            check_len(buffer, len, what);
+        }
         let params = ctx.uniform("relu params", &self.params(len, 1, mode));
         ctx.dispatch(
             Kernel::new(Shader::Relu, "backward"),
