@@ -175,3 +175,143 @@ pub fn profile(ctx: &GpuContext, plan: &Plan) -> Result<BTreeMap<String, f64>> {
     }
     Ok(totals)
 }
+
+/// One convolution kernel variant measured on one layer shape.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VariantResult {
+    /// The layer (state-dict prefix).
+    pub layer: String,
+    /// Input channels, output channels, kernel, stride, padding.
+    pub shape: String,
+    /// Input height and width at which it was timed.
+    pub input: (usize, usize),
+    /// The algorithm, as `Debug` prints it.
+    pub algorithm: String,
+    /// Median milliseconds of the forward kernel.
+    pub forward_ms: f64,
+    /// Median milliseconds of the input-gradient kernel.
+    pub backward_ms: f64,
+    /// GFLOP of one forward (equal to one input gradient) at the timed size.
+    pub gflop: f64,
+    /// Relative L2 error of the forward against the CPU reference (checked at a reduced size).
+    pub forward_error: f64,
+    /// Relative L2 error of the input gradient against the CPU reference.
+    pub backward_error: f64,
+}
+
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    let num: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
+    let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
+    (num / den.max(1e-300)).sqrt()
+}
+
+fn pseudo_random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Every convolution variant on every distinct convolution of `arch` (random weights): checked
+/// against the CPU reference at a reduced input size (at most 8 x 8), then timed at `batch` x `hw`.
+pub fn conv_variants(
+    ctx: &GpuContext,
+    arch: &crate::model::Arch,
+    batch: usize,
+    hw: (usize, usize),
+    warmup: usize,
+    reps: usize,
+) -> Result<Vec<VariantResult>> {
+    use crate::ops::BackwardMode;
+    use crate::ops::conv::{self, Conv2d, ConvAlgorithm};
+
+    let shapes = arch.shapes(hw)?;
+    let mut seen = Vec::new();
+    let mut results = Vec::new();
+    for (layer, &[_, h, w]) in arch.layers.iter().zip(&shapes) {
+        for (name, g) in layer.convolutions() {
+            if seen.contains(&(g, h, w)) {
+                continue;
+            }
+            seen.push((g, h, w));
+            let weight = pseudo_random(g.weight_shape().iter().product(), 1, 0.1);
+            let bias = pseudo_random(g.out_channels, 2, 0.1);
+            let small = (h.min(8).max(g.kernel_h), w.min(8).max(g.kernel_w));
+            for algorithm in ConvAlgorithm::ALL {
+                let layer =
+                    Conv2d::new(ctx, &name, g, &weight, &bias, true)?.with_algorithm(algorithm);
+                // Correctness at the reduced size.
+                let (oh, ow) = g.output_size(small.0, small.1).unwrap_or((0, 0));
+                let x = pseudo_random(g.in_channels * small.0 * small.1, 3, 1.0);
+                let dy = pseudo_random(g.out_channels * oh * ow, 4, 1.0);
+                let xb = ctx.upload("x", &x)?;
+                let yb = ctx.storage("y", dy.len())?;
+                let dyb = ctx.upload("dy", &dy)?;
+                let dxb = ctx.storage("dx", x.len())?;
+                let mut encoder = ctx.encoder("variant check");
+                crate::gpu::record_all(
+                    &mut encoder,
+                    "variant check",
+                    &[
+                        layer.forward(ctx, 1, small, &xb, &yb),
+                        layer.backward_input(
+                            ctx,
+                            1,
+                            small,
+                            &dyb,
+                            &yb,
+                            &dxb,
+                            BackwardMode::default(),
+                        ),
+                    ],
+                );
+                ctx.submit(encoder);
+                let y_ref = conv::cpu::forward(&g, 1, small, &x, &weight, &bias, true);
+                let dx_ref = conv::cpu::backward_input(&g, 1, small, &dy, Some(&y_ref), &weight);
+                let forward_error = rel_l2(&ctx.read_all(&yb)?, &y_ref);
+                let backward_error = rel_l2(&ctx.read_all(&dxb)?, &dx_ref);
+                // Timing at the full size.
+                let (oh, ow) = g.output_size(h, w).unwrap_or((0, 0));
+                let x = ctx.storage("x", batch * g.in_channels * h * w)?;
+                let y = ctx.upload(
+                    "y",
+                    &pseudo_random(batch * g.out_channels * oh * ow, 5, 1.0),
+                )?;
+                let dx = ctx.storage("dx", batch * g.in_channels * h * w)?;
+                let forward = layer.forward(ctx, batch, (h, w), &x, &y);
+                let backward =
+                    layer.backward_input(ctx, batch, (h, w), &y, &y, &dx, BackwardMode::default());
+                let forward_ms = time_submissions(ctx, warmup, reps, |e| {
+                    crate::gpu::record_all(e, "forward", [&forward])
+                })?;
+                let backward_ms = time_submissions(ctx, warmup, reps, |e| {
+                    crate::gpu::record_all(e, "backward", [&backward])
+                })?;
+                results.push(VariantResult {
+                    layer: name.clone(),
+                    shape: format!(
+                        "{}->{} k{}x{} s{} p{}",
+                        g.in_channels, g.out_channels, g.kernel_h, g.kernel_w, g.stride, g.pad
+                    ),
+                    input: (h, w),
+                    algorithm: format!("{algorithm:?}"),
+                    forward_ms,
+                    backward_ms,
+                    gflop: 2.0 * (g.macs(h, w) * batch as u64) as f64 / 1e9,
+                    forward_error,
+                    backward_error,
+                });
+            }
+        }
+    }
+    Ok(results)
+}

@@ -1,6 +1,7 @@
 //! The `netlens` command line: a thin layer over the library.
 
 mod args;
+mod bench;
 mod classify;
 mod info;
 
@@ -22,6 +23,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Print the top-5 classes of images.
     Classify(classify::ClassifyArgs),
+    /// Time forward and forward + input-gradient passes (ms, GFLOP/s, GPU time per kernel).
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -38,6 +41,7 @@ fn main() {
     let result = match cli.command {
         Command::Info(a) => info::run(&cli.global, a),
         Command::Classify(a) => classify::run(&cli.global, a),
+        Command::Bench(a) => bench::run(&cli.global, a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

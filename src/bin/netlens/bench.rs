@@ -1,0 +1,143 @@
+//! `netlens bench`: ms per forward and per forward + input gradient, GFLOP/s, GPU time per
+//! kernel, and the convolution variants harness.
+
+use anyhow::Result;
+use clap::Args;
+use netlens::bench::{BenchResult, bench, conv_variants};
+use netlens::model::{ModelKind, Network, Weights};
+
+use crate::args::Global;
+
+/// Arguments of `netlens bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Models to time (comma list).
+    #[arg(long, short, value_delimiter = ',', default_value = "squeezenet,vgg16")]
+    model: Vec<ModelKind>,
+    /// Batch sizes (comma list).
+    #[arg(long, short, value_delimiter = ',', default_value = "1,8,25")]
+    batch: Vec<usize>,
+    /// Input height and width.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Timed repetitions per measurement (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    reps: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Also check every convolution kernel variant against the CPU reference and time it per
+    /// layer (first model, first batch size).
+    #[arg(long)]
+    conv_variants: bool,
+}
+
+/// The model's real weights when present, else the formula weights of `../shared/README.md`
+/// (timings do not depend on the values).
+fn network(ctx: &netlens::GpuContext, kind: ModelKind, quiet: bool) -> Result<Network> {
+    let weights = match kind.load_weights(None) {
+        Ok(w) => w,
+        Err(e) => {
+            if !quiet {
+                eprintln!("note: {kind}: {e}\nnote: timing {kind} with formula weights instead");
+            }
+            Weights::formula(&kind.arch().tensor_specs())
+        }
+    };
+    Ok(Network::new(ctx, kind.arch(), &weights)?)
+}
+
+pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
+    let ctx = global.context()?;
+    let hw = (args.size, args.size);
+    let mut results: Vec<BenchResult> = Vec::new();
+    let mut variants = Vec::new();
+    for &kind in &args.model {
+        let net = network(&ctx, kind, global.quiet)?;
+        for &batch in &args.batch {
+            let fits = net.max_batch(hw)?;
+            if batch > fits {
+                eprintln!(
+                    "skipping {kind} batch {batch}: over the device's storage binding limit \
+                     ({} bytes) at {}x{}; the largest batch that fits is {fits}",
+                    ctx.max_binding(),
+                    hw.0,
+                    hw.1
+                );
+                continue;
+            }
+            let r = bench(&net, batch, hw, args.warmup, args.reps)?;
+            if !args.json {
+                print_result(&r);
+            }
+            results.push(r);
+        }
+        if args.conv_variants && variants.is_empty() {
+            let batch = args.batch.first().copied().unwrap_or(1);
+            variants = conv_variants(&ctx, net.arch(), batch, hw, args.warmup, args.reps)?;
+            if !args.json {
+                print_variants(&variants);
+            }
+        }
+    }
+    if args.json {
+        let out = serde_json::json!({
+            "adapter": ctx.adapter_name(),
+            "results": results,
+            "conv_variants": variants,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("adapter: {}", ctx.adapter_name());
+    }
+    Ok(())
+}
+
+fn print_result(r: &BenchResult) {
+    println!(
+        "{:<14} batch {:>3} {}x{}: forward {:>9.3} ms ({:>8.1} GFLOP/s) | forward + input gradient {:>9.3} ms ({:>8.1} GFLOP/s)",
+        r.model,
+        r.batch,
+        r.input.0,
+        r.input.1,
+        r.forward_ms,
+        r.forward_gflops(),
+        r.forward_backward_ms,
+        r.forward_backward_gflops()
+    );
+    if !r.gpu_ms_per_kernel.is_empty() {
+        let total: f64 = r.gpu_ms_per_kernel.values().sum();
+        let parts: Vec<String> = r
+            .gpu_ms_per_kernel
+            .iter()
+            .map(|(k, ms)| format!("{k} {ms:.3} ms ({:.0}%)", 100.0 * ms / total))
+            .collect();
+        println!(
+            "    GPU time per kernel (one pass, timestamps): {}",
+            parts.join(", ")
+        );
+    }
+}
+
+fn print_variants(variants: &[netlens::bench::VariantResult]) {
+    println!("convolution variants (error vs CPU reference at <= 8x8; time at full size):");
+    for v in variants {
+        println!(
+            "  {:<22} {:<22} {:>3}x{:<3} {:<34} fwd {:>8.3} ms {:>7.1} GFLOP/s err {:.1e} | bwd {:>8.3} ms {:>7.1} GFLOP/s err {:.1e}",
+            v.layer,
+            v.shape,
+            v.input.0,
+            v.input.1,
+            v.algorithm,
+            v.forward_ms,
+            v.gflop / (v.forward_ms / 1e3),
+            v.forward_error,
+            v.backward_ms,
+            v.gflop / (v.backward_ms / 1e3),
+            v.backward_error
+        );
+    }
+}
