@@ -27,8 +27,11 @@ struct ConvParams {
     accumulate: u32,
     // Backward: guided backpropagation, also drop negative gradients at the ReLU.
     guided: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // The output (forward) and its gradient (backward) are channels [out_offset, out_offset +
+    // out_c) of a tensor with out_total channels: a fire module's expand convolutions write and
+    // read their slices of the concatenation directly.
+    out_total: u32,
+    out_offset: u32,
 }
 
 const TILE: u32 = 64u;
@@ -150,7 +153,7 @@ fn forward(
             }
             let pn = p / out_hw;
             let prem = p % out_hw;
-            dst[(pn * params.out_c + m) * out_hw + prem] = v;
+            dst[(pn * params.out_total + params.out_offset + m) * out_hw + prem] = v;
         }
     }
 }
@@ -178,7 +181,7 @@ fn backward_input(
     let ih_p = i32(rem / params.in_w) + i32(params.pad);
     let iw_p = i32(rem % params.in_w) + i32(params.pad);
     let out_hw = params.out_h * params.out_w;
-    let dy_base = n * params.out_c * out_hw;
+    let dy_base = (n * params.out_total + params.out_offset) * out_hw;
     let s = i32(params.stride);
 
     var acc: array<array<f32, 4>, 4>;
@@ -270,7 +273,7 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     let ih_p = i32(rem / params.in_w) + i32(params.pad);
     let iw_p = i32(rem % params.in_w) + i32(params.pad);
     let out_hw = params.out_h * params.out_w;
-    let dy_base = n * params.out_c * out_hw;
+    let dy_base = (n * params.out_total + params.out_offset) * out_hw;
     let s = i32(params.stride);
     let taps = params.kernel_h * params.kernel_w;
 
@@ -400,7 +403,7 @@ fn forward_blocked(
             if params.relu != 0u {
                 v = max(v, 0.0);
             }
-            dst[(px.n[j] * params.out_c + co) * out_hw + px.plane_offset[j]] = v;
+            dst[(px.n[j] * params.out_total + params.out_offset + co) * out_hw + px.plane_offset[j]] = v;
         }
     }
 }
@@ -452,7 +455,7 @@ fn backward_input_blocked(
                         let oh = u32(oh_s / s);
                         let ow = u32(ow_s / s);
                         if oh < params.out_h && ow < params.out_w {
-                            g = masked_grad((px.n[j] * params.out_c + co) * out_hw + oh * params.out_w + ow);
+                            g = masked_grad((px.n[j] * params.out_total + params.out_offset + co) * out_hw + oh * params.out_w + ow);
                         }
                     }
                     lo[j] = fma(w_lo, vec4<f32>(g), lo[j]);

@@ -5,8 +5,8 @@ mod common;
 
 use common::{assert_close, ctx, random, reference};
 use netlens::ops::BackwardMode;
-use netlens::ops::concat::{self, ConcatPart};
-use netlens::ops::conv::{self, Conv2d, ConvAlgorithm, ConvGeometry};
+use netlens::ops::concat;
+use netlens::ops::conv::{self, ChannelSlice, Conv2d, ConvAlgorithm, ConvGeometry};
 use netlens::ops::linear::{self, Linear};
 use netlens::ops::pool::{self, AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use netlens::ops::relu::{self, BiasRelu};
@@ -445,43 +445,89 @@ fn linear_relu_large_batch() {
     assert_close("linear+relu backward", &read(&dxb), &dx_ref, TOL);
 }
 
+/// Two convolutions writing their channels of one tensor (a fire module's expand layers) give
+/// the CPU concatenation of their outputs, and their backward passes read their channels of
+/// the concatenation's gradient, accumulating into one input gradient.
 #[test]
-fn concat_of_two_parts() {
+fn convolutions_into_a_channel_concatenation() {
     let ctx = ctx();
-    let (batch, plane, ca, cb) = (2, 6, 3, 4);
-    let a = random(batch * ca * plane, 31, 1.0);
-    let b = random(batch * cb * plane, 32, 1.0);
-    let whole_ref = concat::cpu::forward(&[(&a, ca), (&b, cb)], batch, plane);
-    let d_whole = random(whole_ref.len(), 33, 1.0);
-    let parts_ref = concat::cpu::backward(&d_whole, &[ca, cb], batch, plane);
-    let part_a = ConcatPart {
-        batch,
-        channels: ca,
-        total_channels: ca + cb,
-        offset: 0,
-        plane,
-    };
-    let part_b = ConcatPart {
-        channels: cb,
-        offset: ca,
-        ..part_a
-    };
-    let (ab, bb) = (ctx.upload("a", &a).unwrap(), ctx.upload("b", &b).unwrap());
-    let whole = ctx.storage("whole", whole_ref.len()).unwrap();
-    let dwb = ctx.upload("d whole", &d_whole).unwrap();
-    let (dab, dbb) = (
-        ctx.storage("da", a.len()).unwrap(),
-        ctx.storage("db", b.len()).unwrap(),
-    );
-    run(&[
-        part_a.forward(ctx, &ab, &whole),
-        part_b.forward(ctx, &bb, &whole),
-        part_a.backward(ctx, &dwb, &dab, BackwardMode::default()),
-        part_b.backward(ctx, &dwb, &dbb, BackwardMode::default()),
-    ]);
-    assert_eq!(read(&whole), whole_ref);
-    assert_eq!(read(&dab), parts_ref[0]);
-    assert_eq!(read(&dbb), parts_ref[1]);
+    let (batch, hw) = (2, (6, 5));
+    let g1 = ConvGeometry::new(4, 3, 1, 1, 0);
+    let g3 = ConvGeometry::new(4, 5, 3, 1, 1);
+    let x = random(batch * 4 * 30, 31, 1.0);
+    let (w1, b1) = (random(12, 32, 0.5), random(3, 33, 0.1));
+    let (w3, b3) = (random(180, 34, 0.3), random(5, 35, 0.1));
+    let y1 = conv::cpu::forward(&g1, batch, hw, &x, &w1, &b1, true);
+    let y3 = conv::cpu::forward(&g3, batch, hw, &x, &w3, &b3, true);
+    let whole_ref = concat::cpu::forward(&[(&y1, 3), (&y3, 5)], batch, 30);
+    let d_whole = random(whole_ref.len(), 36, 1.0);
+    let parts = concat::cpu::backward(&d_whole, &[3, 5], batch, 30);
+    let dx_ref: Vec<f32> = conv::cpu::backward_input(&g1, batch, hw, &parts[0], Some(&y1), &w1)
+        .iter()
+        .zip(conv::cpu::backward_input(
+            &g3,
+            batch,
+            hw,
+            &parts[1],
+            Some(&y3),
+            &w3,
+        ))
+        .map(|(a, b)| a + b)
+        .collect();
+
+    for algorithm in ConvAlgorithm::ALL {
+        let c1 = Conv2d::new(ctx, "e1", g1, &w1, &b1, true)
+            .unwrap()
+            .with_algorithm(algorithm);
+        let c3 = Conv2d::new(ctx, "e3", g3, &w3, &b3, true)
+            .unwrap()
+            .with_algorithm(algorithm);
+        let (s1, s3) = (
+            ChannelSlice {
+                offset: 0,
+                total: 8,
+            },
+            ChannelSlice {
+                offset: 3,
+                total: 8,
+            },
+        );
+        let xb = ctx.upload("x", &x).unwrap();
+        let whole = ctx.storage("whole", whole_ref.len()).unwrap();
+        let dwb = ctx.upload("d whole", &d_whole).unwrap();
+        let dxb = ctx.storage("dx", x.len()).unwrap();
+        let add = BackwardMode {
+            accumulate: true,
+            guided: false,
+        };
+        run(&[
+            c1.forward_into(ctx, batch, hw, &xb, &whole, s1),
+            c3.forward_into(ctx, batch, hw, &xb, &whole, s3),
+            c1.backward_input_from(
+                ctx,
+                batch,
+                hw,
+                &dwb,
+                &whole,
+                &dxb,
+                s1,
+                BackwardMode::default(),
+            ),
+            c3.backward_input_from(ctx, batch, hw, &dwb, &whole, &dxb, s3, add),
+        ]);
+        assert_close(
+            &format!("concatenated forward ({algorithm:?})"),
+            &read(&whole),
+            &whole_ref,
+            TOL,
+        );
+        assert_close(
+            &format!("concatenated backward ({algorithm:?})"),
+            &read(&dxb),
+            &dx_ref,
+            TOL,
+        );
+    }
 }
 
 #[test]

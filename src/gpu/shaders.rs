@@ -9,8 +9,6 @@ pub enum Shader {
     Relu,
     /// Max and adaptive average pooling forward and input gradient.
     Pool,
-    /// Channel concatenation forward and input gradient.
-    Concat,
     /// Fully connected layer forward and input gradient.
     Linear,
     /// Per-image norms and update steps of the gradient loops.
@@ -19,11 +17,10 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 6] = [
+    pub const ALL: [Shader; 5] = [
         Shader::Conv,
         Shader::Relu,
         Shader::Pool,
-        Shader::Concat,
         Shader::Linear,
         Shader::Step,
     ];
@@ -34,7 +31,6 @@ impl Shader {
             Shader::Conv => "conv",
             Shader::Relu => "relu",
             Shader::Pool => "pool",
-            Shader::Concat => "concat",
             Shader::Linear => "linear",
             Shader::Step => "step",
         }
@@ -47,7 +43,7 @@ impl Shader {
     pub fn trusted(self) -> bool {
         matches!(
             self,
-            Shader::Conv | Shader::Relu | Shader::Pool | Shader::Concat | Shader::Linear
+            Shader::Conv | Shader::Relu | Shader::Pool | Shader::Linear
         )
     }
 
@@ -57,7 +53,6 @@ impl Shader {
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
             Shader::Relu => include_str!("../../shaders/relu.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
-            Shader::Concat => include_str!("../../shaders/concat.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
         }

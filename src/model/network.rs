@@ -6,8 +6,7 @@ use crate::gpu::{Dispatch, GpuContext, Tensor, record_all};
 use crate::model::arch::{Arch, Chw, Layer};
 use crate::model::weights::Weights;
 use crate::ops::BackwardMode;
-use crate::ops::concat::ConcatPart;
-use crate::ops::conv::Conv2d;
+use crate::ops::conv::{ChannelSlice, Conv2d};
 use crate::ops::linear::Linear;
 use crate::ops::pool::{AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use crate::ops::relu::BiasRelu;
@@ -262,34 +261,19 @@ impl Plan {
                         format!("{what} squeeze"),
                         [squeeze.geometry().out_channels, h, w],
                     )?;
-                    let e1 = slot(
-                        format!("{what} expand1x1"),
-                        [expand1x1.geometry().out_channels, h, w],
-                    )?;
-                    let e3 = slot(
-                        format!("{what} expand3x3"),
-                        [expand3x3.geometry().out_channels, h, w],
-                    )?;
-                    let part1 = ConcatPart {
-                        batch,
-                        channels: e1.value.shape[1],
-                        total_channels: shapes[i + 1][0],
-                        offset: 0,
-                        plane: h * w,
+                    // The expand convolutions write (and their backward passes read) their
+                    // channels of the concatenated output directly.
+                    let total = shapes[i + 1][0];
+                    let slice1 = ChannelSlice { offset: 0, total };
+                    let slice3 = ChannelSlice {
+                        offset: expand1x1.geometry().out_channels,
+                        total,
                     };
-                    let part3 = ConcatPart {
-                        channels: e3.value.shape[1],
-                        offset: part1.channels,
-                        ..part1
-                    };
-                    let (sv, e1v, e3v) = (&s.value.buffer, &e1.value.buffer, &e3.value.buffer);
-                    let (sg, e1g, e3g) = (&s.grad.buffer, &e1.grad.buffer, &e3.grad.buffer);
+                    let (sv, sg) = (&s.value.buffer, &s.grad.buffer);
                     forward.push(vec![
                         squeeze.forward(ctx, batch, (h, w), x, sv),
-                        expand1x1.forward(ctx, batch, (h, w), sv, e1v),
-                        expand3x3.forward(ctx, batch, (h, w), sv, e3v),
-                        part1.forward(ctx, e1v, y),
-                        part3.forward(ctx, e3v, y),
+                        expand1x1.forward_into(ctx, batch, (h, w), sv, y, slice1),
+                        expand3x3.forward_into(ctx, batch, (h, w), sv, y, slice3),
                     ]);
                     for rule in rules {
                         let mode = rule.mode();
@@ -300,10 +284,26 @@ impl Plan {
                         record_backward(
                             rule,
                             vec![
-                                part1.backward(ctx, dy, e1g, mode),
-                                part3.backward(ctx, dy, e3g, mode),
-                                expand1x1.backward_input(ctx, batch, (h, w), e1g, e1v, sg, mode),
-                                expand3x3.backward_input(ctx, batch, (h, w), e3g, e3v, sg, add),
+                                expand1x1.backward_input_from(
+                                    ctx,
+                                    batch,
+                                    (h, w),
+                                    dy,
+                                    y,
+                                    sg,
+                                    slice1,
+                                    mode,
+                                ),
+                                expand3x3.backward_input_from(
+                                    ctx,
+                                    batch,
+                                    (h, w),
+                                    dy,
+                                    y,
+                                    sg,
+                                    slice3,
+                                    add,
+                                ),
                                 squeeze.backward_input(ctx, batch, (h, w), sg, sv, dx, mode),
                             ],
                         );

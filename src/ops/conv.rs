@@ -93,7 +93,8 @@ struct ConvParams {
     relu: u32,
     accumulate: u32,
     guided: u32,
-    _pad: [u32; 2],
+    out_total: u32,
+    out_offset: u32,
 }
 
 /// Input channels up to which the backward pass uses the per-pixel kernel.
@@ -136,6 +137,16 @@ pub fn pack_backward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
         }
     }
     out
+}
+
+/// Where a convolution's output sits in its tensor: channels `offset..offset + out` of a tensor
+/// of `total` channels (a channel concatenation when smaller than the tensor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelSlice {
+    /// First channel.
+    pub offset: usize,
+    /// Channels of the whole tensor.
+    pub total: usize,
 }
 
 /// Which kernels compute a convolution (each is checked against the CPU reference by the tests
@@ -259,7 +270,20 @@ impl Conv2d {
         self.geometry
     }
 
-    fn params(&self, batch: usize, in_hw: (usize, usize), mode: BackwardMode) -> ConvParams {
+    fn params(
+        &self,
+        batch: usize,
+        in_hw: (usize, usize),
+        slice: ChannelSlice,
+        mode: BackwardMode,
+    ) -> ConvParams {
+        assert!(
+            slice.offset + self.geometry.out_channels <= slice.total,
+            "output channels {}..{} outside a tensor of {} channels",
+            slice.offset,
+            slice.offset + self.geometry.out_channels,
+            slice.total
+        );
         let g = &self.geometry;
         let (oh, ow) = g
             .output_size(in_hw.0, in_hw.1)
@@ -279,7 +303,16 @@ impl Conv2d {
             relu: self.relu as u32,
             accumulate: mode.accumulate as u32,
             guided: mode.guided as u32,
-            _pad: [0; 2],
+            out_total: slice.total as u32,
+            out_offset: slice.offset as u32,
+        }
+    }
+
+    /// The whole output tensor: channels 0..out of a tensor of `out` channels.
+    fn whole(&self) -> ChannelSlice {
+        ChannelSlice {
+            offset: 0,
+            total: self.geometry.out_channels,
         }
     }
 
@@ -292,14 +325,28 @@ impl Conv2d {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = self.params(batch, in_hw, BackwardMode::default());
+        self.forward_into(ctx, batch, in_hw, x, y, self.whole())
+    }
+
+    /// The forward pass writing its output into channels `slice` of `y` (a channel
+    /// concatenation, as in a fire module).
+    pub fn forward_into(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        in_hw: (usize, usize),
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        slice: ChannelSlice,
+    ) -> Dispatch {
+        let p = self.params(batch, in_hw, slice, BackwardMode::default());
         let pixels = batch * (p.out_h * p.out_w) as usize;
         check_len(
             x,
             batch * self.geometry.in_channels * in_hw.0 * in_hw.1,
             "conv input",
         );
-        check_len(y, pixels * self.geometry.out_channels, "conv output");
+        check_len(y, pixels * slice.total, "conv output");
         let params = ctx.uniform("conv params", &p);
         let bindings = [
             params.as_entire_buffer_binding(),
@@ -322,7 +369,7 @@ impl Conv2d {
     }
 
     /// dx (+)= conv_backward(dy masked by the ReLU of y). `y` is this layer's forward output;
-    /// without a ReLU it is not read (pass any buffer, dy for instance).
+    /// without a ReLU it is not read (pass any buffer of the output's size, dy for instance).
     #[allow(clippy::too_many_arguments)]
     pub fn backward_input(
         &self,
@@ -334,9 +381,26 @@ impl Conv2d {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Dispatch {
-        let p = self.params(batch, in_hw, mode);
+        self.backward_input_from(ctx, batch, in_hw, dy, y, dx, self.whole(), mode)
+    }
+
+    /// The backward pass reading the output's gradient (and the output, for the ReLU mask) from
+    /// channels `slice` of `dy` and `y`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_input_from(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        in_hw: (usize, usize),
+        dy: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        slice: ChannelSlice,
+        mode: BackwardMode,
+    ) -> Dispatch {
+        let p = self.params(batch, in_hw, slice, mode);
         let pixels = batch * in_hw.0 * in_hw.1;
-        let outputs = batch * self.geometry.out_channels * (p.out_h * p.out_w) as usize;
+        let outputs = batch * slice.total * (p.out_h * p.out_w) as usize;
         check_len(dy, outputs, "conv output gradient");
         if self.relu {
             check_len(y, outputs, "conv output");
