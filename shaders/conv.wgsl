@@ -51,6 +51,20 @@ fn padded(channels: u32) -> u32 {
     return (channels + 7u) / 8u * 8u;
 }
 
+// Backward: the output coordinate whose window reaches an input at `offset` (padded input
+// coordinate minus the tap), or -1 when none does. Stride 1, the common case, needs no division.
+fn output_coord(offset: i32, limit: u32) -> i32 {
+    var o = offset;
+    let s = i32(params.stride);
+    if s != 1 {
+        if offset < 0 || offset % s != 0 {
+            return -1;
+        }
+        o = offset / s;
+    }
+    return select(-1, o, o >= 0 && o < i32(limit));
+}
+
 // The value of dz (backward) at output position (n, co, oh, ow), ReLU mask applied.
 fn masked_grad(index: u32) -> f32 {
     let g = src[index];
@@ -182,7 +196,6 @@ fn backward_input(
     let iw_p = i32(rem % params.in_w) + i32(params.pad);
     let out_hw = params.out_h * params.out_w;
     let dy_base = (n * params.out_total + params.out_offset) * out_hw;
-    let s = i32(params.stride);
 
     var acc: array<array<f32, 4>, 4>;
     for (var i = 0u; i < 4u; i++) {
@@ -210,12 +223,10 @@ fn backward_input(
                 let t = k % taps;
                 let oh_s = ih_p - i32(t / params.kernel_w);
                 let ow_s = iw_p - i32(t % params.kernel_w);
-                if oh_s >= 0 && ow_s >= 0 && oh_s % s == 0 && ow_s % s == 0 {
-                    let oh = u32(oh_s / s);
-                    let ow = u32(ow_s / s);
-                    if oh < params.out_h && ow < params.out_w {
-                        b = masked_grad(dy_base + co * out_hw + oh * params.out_w + ow);
-                    }
+                let oh = output_coord(oh_s, params.out_h);
+                let ow = output_coord(ow_s, params.out_w);
+                if oh >= 0 && ow >= 0 {
+                    b = masked_grad(dy_base + co * out_hw + u32(oh) * params.out_w + u32(ow));
                 }
             }
             tile_b[e] = b;
@@ -423,7 +434,6 @@ fn backward_input_blocked(
     let c_blocks = (params.in_c + 7u) / 8u;
     let cb = wid.y;
     let out_hw = params.out_h * params.out_w;
-    let s = i32(params.stride);
     var px: PixelBlock;
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         let p = p0 + j;
@@ -451,12 +461,10 @@ fn backward_input_blocked(
                     let oh_s = px.row[j] - i32(kh);
                     let ow_s = px.col[j] - i32(kw);
                     var g = 0.0;
-                    if oh_s >= 0 && ow_s >= 0 && oh_s % s == 0 && ow_s % s == 0 {
-                        let oh = u32(oh_s / s);
-                        let ow = u32(ow_s / s);
-                        if oh < params.out_h && ow < params.out_w {
-                            g = masked_grad((px.n[j] * params.out_total + params.out_offset + co) * out_hw + oh * params.out_w + ow);
-                        }
+                    let oh = output_coord(oh_s, params.out_h);
+                    let ow = output_coord(ow_s, params.out_w);
+                    if oh >= 0 && ow >= 0 {
+                        g = masked_grad((px.n[j] * params.out_total + params.out_offset + co) * out_hw + u32(oh) * params.out_w + u32(ow));
                     }
                     lo[j] = fma(w_lo, vec4<f32>(g), lo[j]);
                     hi[j] = fma(w_hi, vec4<f32>(g), hi[j]);
