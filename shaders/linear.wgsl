@@ -89,37 +89,54 @@ fn masked_grad(n: u32, o: u32) -> f32 {
     return select(0.0, g, keep);
 }
 
-// One invocation per input feature, looping over this chunk's rows. `dst` is dx.
+// Rows split over this many invocations per input feature.
+const ROW_GROUPS: u32 = 4u;
+
+// A workgroup covers 64 input features; the 4 invocations of a feature take every 4th row of
+// the chunk, then their partial sums are added in workgroup memory. `dst` is dx.
 @compute @workgroup_size(256)
-fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if i >= params.in_features {
-        return;
-    }
+fn backward_input(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + tid % 64u;
+    let group = tid / 64u;
+    let valid = i < params.in_features;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
         var acc: array<f32, 8>;
         for (var b = 0u; b < BATCH_BLOCK; b++) {
             acc[b] = 0.0;
         }
-        for (var r = 0u; r < params.rows; r++) {
-            let w = weights[r * params.in_features + i];
-            for (var b = 0u; b < BATCH_BLOCK; b++) {
-                let n = n0 + b;
-                if n < params.batch {
-                    acc[b] = fma(w, masked_grad(n, params.row0 + r), acc[b]);
+        if valid {
+            for (var r = group; r < params.rows; r += ROW_GROUPS) {
+                let w = weights[r * params.in_features + i];
+                for (var b = 0u; b < BATCH_BLOCK; b++) {
+                    let n = n0 + b;
+                    if n < params.batch {
+                        acc[b] = fma(w, masked_grad(n, params.row0 + r), acc[b]);
+                    }
                 }
             }
         }
         for (var b = 0u; b < BATCH_BLOCK; b++) {
-            let n = n0 + b;
-            if n < params.batch {
-                let index = n * params.in_features + i;
-                var v = acc[b];
-                if params.accumulate != 0u {
-                    v += dst[index];
+            partial[b * 256u + tid] = acc[b];
+        }
+        workgroupBarrier();
+        if valid && group == 0u {
+            for (var b = 0u; b < BATCH_BLOCK; b++) {
+                let n = n0 + b;
+                if n < params.batch {
+                    let index = n * params.in_features + i;
+                    var v = partial[b * 256u + tid] + partial[b * 256u + tid + 64u]
+                        + partial[b * 256u + tid + 128u] + partial[b * 256u + tid + 192u];
+                    if params.accumulate != 0u {
+                        v += dst[index];
+                    }
+                    dst[index] = v;
                 }
-                dst[index] = v;
             }
         }
+        workgroupBarrier();
     }
 }

@@ -3,7 +3,7 @@
 //! binding limit (VGG16's 25088 x 4096, 411 MB) is split into row chunks that each fit.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 use crate::ops::{BackwardMode, check_len};
 
 /// Uniform block of `linear.wgsl`.
@@ -198,7 +198,7 @@ impl Linear {
                         y.as_entire_buffer_binding(),
                         dx.as_entire_buffer_binding(),
                     ],
-                    grid_for(self.in_features),
+                    grid(self.in_features.div_ceil(64) as u32),
                 )
             })
             .collect()
