@@ -388,11 +388,13 @@ fn no_adapter_lists_what_was_found_and_how_to_get_lavapipe() {
 
 #[test]
 fn no_adapter_from_the_command_line() {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_netlens"))
-            .args(args)
-            .output()
-            .unwrap();
+    let run = |args: &[&str], backend: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_netlens"));
+        command.args(args);
+        if let Some(b) = backend {
+            command.env("NETLENS_BACKEND", b);
+        }
+        let out = command.output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -400,15 +402,22 @@ fn no_adapter_from_the_command_line() {
     };
     #[cfg(not(windows))]
     {
-        let (code, stderr) = run(&["info", "--backend", "dx12"]);
-        assert_eq!(code, Some(1), "{stderr}");
-        assert!(
-            stderr.contains("error: no GPU adapter found (backends tried: dx12)"),
-            "{stderr}"
-        );
-        assert!(stderr.contains("lavapipe"), "{stderr}");
+        for (args, env) in [
+            (&["info", "--backend", "dx12"][..], None),
+            (&["info"][..], Some("dx12")),
+        ] {
+            let (code, stderr) = run(args, env);
+            assert_eq!(code, Some(1), "{stderr}");
+            assert!(
+                stderr.contains("error: no GPU adapter found (backends tried: dx12)"),
+                "{stderr}"
+            );
+            assert!(stderr.contains("lavapipe"), "{stderr}");
+        }
     }
-    let (code, stderr) = run(&["info", "--adapter", "nonexistent"]);
+    let photo = netlens::data::gallery_dir().join("n01443537_goldfish.jpg");
+    let photo = photo.to_str().unwrap();
+    let (code, stderr) = run(&["classify", "--adapter", "nonexistent", photo], None);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("none matches `nonexistent`"), "{stderr}");
 }
