@@ -1,7 +1,12 @@
 //! Class probabilities for batches of images.
 
+use std::path::PathBuf;
+
+use indicatif::ProgressBar;
+
 use crate::error::Result;
-use crate::model::Network;
+use crate::model::{Network, Plan};
+use crate::preprocess::load_input;
 
 /// One class and its probability.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -39,6 +44,35 @@ pub fn argmax(values: &[f32]) -> usize {
     top_k(values, 1).first().map_or(0, |p| p.index)
 }
 
+/// The batch to run `count` inputs of `hw` in: `max_batch`, lowered to what the device's binding
+/// limit allows ([`Network::max_batch`]) and to `count`, at least 1.
+pub fn batch_size(
+    net: &Network,
+    hw: (usize, usize),
+    max_batch: usize,
+    count: usize,
+) -> Result<usize> {
+    Ok(max_batch.min(net.max_batch(hw)?).clamp(1, count.max(1)))
+}
+
+/// Runs the forward pass on up to `plan.batch()` inputs (the rest of the batch is zeros) and
+/// returns one row of logits per input.
+fn forward_rows(plan: &Plan, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+    let (h, w) = plan.input_size();
+    let per_image = 3 * h * w;
+    let mut x = vec![0.0; plan.batch() * per_image];
+    for (slot, input) in x.chunks_mut(per_image).zip(inputs) {
+        slot.copy_from_slice(input);
+    }
+    let logits = plan.forward(&x)?;
+    let classes = logits.len() / plan.batch();
+    Ok(logits
+        .chunks(classes)
+        .take(inputs.len())
+        .map(<[f32]>::to_vec)
+        .collect())
+}
+
 /// Logits for every input (each a normalized CHW image of `hw`), in GPU batches of at most
 /// `max_batch` images (fewer when the device's binding limit demands).
 pub fn logits(
@@ -47,27 +81,66 @@ pub fn logits(
     hw: (usize, usize),
     max_batch: usize,
 ) -> Result<Vec<Vec<f32>>> {
-    let batch = max_batch
-        .min(net.max_batch(hw)?)
-        .clamp(1, inputs.len().max(1));
-    let plan = net.plan(batch, hw)?;
-    let per_image = 3 * hw.0 * hw.1;
+    let plan = net.plan(batch_size(net, hw, max_batch, inputs.len())?, hw)?;
     let mut out = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(batch) {
-        let mut x = vec![0.0; batch * per_image];
-        for (slot, input) in x.chunks_mut(per_image).zip(chunk) {
-            slot.copy_from_slice(input);
-        }
-        let logits = plan.forward(&x)?;
-        let classes = logits.len() / batch;
-        out.extend(
-            logits
-                .chunks(classes)
-                .take(chunk.len())
-                .map(<[f32]>::to_vec),
-        );
+    for chunk in inputs.chunks(plan.batch()) {
+        let refs: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
+        out.extend(forward_rows(&plan, &refs)?);
     }
     Ok(out)
+}
+
+/// Logits for every image file at `size`×`size` (see [`crate::preprocess::load_input`]), reading
+/// only one GPU batch of images at a time so that memory stays bounded however many files there
+/// are. Batches hold at most `max_batch` images, fewer when the device's binding limit demands.
+///
+/// A file that cannot be read or decoded gets its own [`crate::Error::Image`] in the result and
+/// the others are still classified; the outer error is for failures of the GPU. `bar` advances
+/// by one per file.
+pub fn logits_of_files(
+    net: &Network,
+    files: &[PathBuf],
+    size: usize,
+    max_batch: usize,
+    bar: &ProgressBar,
+) -> Result<Vec<Result<Vec<f32>>>> {
+    let hw = (size, size);
+    let plan = net.plan(batch_size(net, hw, max_batch, files.len())?, hw)?;
+    log::info!(
+        "classifying {} images in batches of {}",
+        files.len(),
+        plan.batch()
+    );
+    let mut out: Vec<Option<Result<Vec<f32>>>> = files.iter().map(|_| None).collect();
+    let mut pending: Vec<(usize, Vec<f32>)> = Vec::with_capacity(plan.batch());
+    let run = |pending: &mut Vec<(usize, Vec<f32>)>, out: &mut Vec<Option<Result<Vec<f32>>>>| {
+        let inputs: Vec<&[f32]> = pending.iter().map(|(_, x)| x.as_slice()).collect();
+        let rows = forward_rows(&plan, &inputs)?;
+        for ((i, _), row) in pending.drain(..).zip(rows) {
+            out[i] = Some(Ok(row));
+            bar.inc(1);
+        }
+        Result::Ok(())
+    };
+    for (i, file) in files.iter().enumerate() {
+        match load_input(file, size) {
+            Ok(x) => pending.push((i, x)),
+            Err(e) => {
+                out[i] = Some(Err(e));
+                bar.inc(1);
+            }
+        }
+        if pending.len() == plan.batch() {
+            run(&mut pending, &mut out)?;
+        }
+    }
+    if !pending.is_empty() {
+        run(&mut pending, &mut out)?;
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.expect("every file has a result"))
+        .collect())
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! backward to the input image in WGSL compute shaders, and the gradient loops built on it:
 //! saliency maps, fooling images and class visualization.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod classes;
 pub mod classify;

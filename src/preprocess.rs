@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use image::imageops::FilterType;
-use image::{ImageError, ImageFormat, ImageReader, Limits, RgbImage, error::LimitErrorKind};
+use image::{
+    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage,
+    error::LimitErrorKind,
+};
 
 use crate::error::{Error, Result};
 
@@ -26,36 +29,46 @@ const MAX_ALLOC: u64 = 512 << 20;
 /// (which PIL, and so the PyTorch references, use) than the `image` crate's decoder: at most 3
 /// levels apart on the gallery photos instead of 4, and half the mean difference.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    decode_file(path).map_err(|reason| Error::Image {
+    let image_error = |reason| Error::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| image_error(format!("cannot read the file: {e}")))?
+        .len();
+    if size > MAX_ALLOC {
+        return Err(image_error(format!(
+            "too large: the file has {size} bytes, more than {} MiB",
+            MAX_ALLOC >> 20
+        )));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| image_error(format!("cannot read the file: {e}")))?;
+    rgb_from_bytes(&bytes, path)
+}
+
+/// Decodes the bytes of an image file as [`load_rgb`] does; `path` only names the file in errors.
+pub fn rgb_from_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage> {
+    decode(bytes).map_err(|reason| Error::Image {
         path: path.to_path_buf(),
         reason,
     })
 }
 
-/// [`load_rgb`] with the error as the reason alone.
-fn decode_file(path: &Path) -> std::result::Result<RgbImage, String> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read the file: {e}"))?
-        .len();
-    if size > MAX_ALLOC {
-        return Err(format!(
-            "too large: the file has {size} bytes, more than {} MiB",
-            MAX_ALLOC >> 20
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+/// [`rgb_from_bytes`] with the error as the reason alone.
+fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     if bytes.is_empty() {
         return Err("the file is empty".to_string());
     }
-    let format = image::guess_format(&bytes)
+    let format = image::guess_format(bytes)
         .map_err(|_| "not an image in a format this build can decode".to_string())?;
     let decoded = match format {
-        ImageFormat::Jpeg => decode_jpeg(&bytes)?,
+        ImageFormat::Jpeg => decode_jpeg(bytes)?,
         _ => None,
     };
     let image = match decoded {
         Some(image) => image,
-        None => decode_with_image_crate(&bytes, format)?,
+        None => decode_with_image_crate(bytes, format)?,
     };
     if image.width() == 0 || image.height() == 0 {
         return Err(format!(
@@ -113,7 +126,8 @@ fn decode_jpeg(bytes: &[u8]) -> std::result::Result<Option<RgbImage>, String> {
         .ok_or_else(|| "cannot decode the JPEG: fewer pixels than its size".to_string())
 }
 
-/// Decodes with the `image` crate under the decoder limits.
+/// Decodes with the `image` crate under the decoder limits: the decoded pixels and their 8-bit
+/// RGB conversion together must fit in `MAX_ALLOC`.
 fn decode_with_image_crate(
     bytes: &[u8],
     format: ImageFormat,
@@ -124,7 +138,25 @@ fn decode_with_image_crate(
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    let image = reader.decode().map_err(|e| match &e {
+    let decoder = reader.into_decoder().map_err(describe_image_error)?;
+    let (w, h) = decoder.dimensions();
+    check_side(w, h)?;
+    let needed = decoder
+        .total_bytes()
+        .saturating_add(u64::from(w) * u64::from(h) * 3);
+    if needed > MAX_ALLOC {
+        return Err(format!(
+            "too large: decoding {w}x{h} pixels needs {needed} bytes, more than {} MiB",
+            MAX_ALLOC >> 20
+        ));
+    }
+    let image = DynamicImage::from_decoder(decoder).map_err(describe_image_error)?;
+    Ok(image.into_rgb8())
+}
+
+/// The reason for a failure of the `image` crate.
+fn describe_image_error(e: ImageError) -> String {
+    match &e {
         ImageError::Limits(l) => match l.kind() {
             LimitErrorKind::DimensionError => {
                 format!("too large: more than {MAX_SIDE} pixels on a side ({e})")
@@ -137,8 +169,7 @@ fn decode_with_image_crate(
         },
         ImageError::Unsupported(_) => format!("unsupported image: {e}"),
         _ => format!("cannot decode: {e}"),
-    })?;
-    Ok(image.into_rgb8())
+    }
 }
 
 /// The shorter side an image is resized to before the center crop: `round(size · 256 / 224)`,
@@ -146,6 +177,10 @@ fn decode_with_image_crate(
 fn resize_target(size: usize) -> usize {
     (size * 256 + 112) / 224
 }
+
+/// The longest side, as a multiple of the shorter one, that [`to_input`] resizes; longer sides
+/// are center cropped to it first.
+const MAX_ASPECT: usize = 4;
 
 /// The network input for `img`: `size`×`size`, CHW, `(v / 255 − MEAN) / STD` per channel.
 ///
@@ -155,6 +190,13 @@ fn resize_target(size: usize) -> usize {
 /// center cropped with `left = (w − size) / 2`, `top = (h − size) / 2`. Resizing uses
 /// [`FilterType::Triangle`]: a bilinear filter widened when shrinking (antialiased), which is what
 /// torchvision's bilinear `Resize` of a PIL image does.
+///
+/// Images smaller than the crop work: they are upscaled like any other (a 1×1 image gives a
+/// uniform input), as torchvision's `Resize` would. Images whose longer side is more than 4 times
+/// the shorter one (a 1×10000 strip, say) are first center cropped to 4 times the shorter side, so
+/// that resizing never makes a huge intermediate image; the crop keeps the centered region the
+/// network sees with a wide margin, so the input differs from a full resize only by the rounding
+/// of the resized length.
 pub fn to_input(img: &RgbImage, size: usize) -> Result<Vec<f32>> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 || size == 0 {
@@ -162,6 +204,23 @@ pub fn to_input(img: &RgbImage, size: usize) -> Result<Vec<f32>> {
             "cannot make a {size}x{size} input from an image of {w}x{h} pixels"
         )));
     }
+    let (short, long) = (w.min(h), w.max(h));
+    let narrowed;
+    let img = if long > MAX_ASPECT * short {
+        // Keep the parity of the long side so that the crop is exactly centered.
+        let keep = MAX_ASPECT * short + (long - MAX_ASPECT * short) % 2;
+        let offset = ((long - keep) / 2) as u32;
+        let (x, y, cw, ch) = if w > h {
+            (offset, 0, keep as u32, h as u32)
+        } else {
+            (0, offset, w as u32, keep as u32)
+        };
+        narrowed = image::imageops::crop_imm(img, x, y, cw, ch).to_image();
+        &narrowed
+    } else {
+        img
+    };
+    let (w, h) = (img.width() as usize, img.height() as usize);
     let resized;
     let img = if (w, h) == (size, size) {
         img
@@ -285,6 +344,56 @@ mod tests {
     }
 
     #[test]
+    fn tiny_images_are_upscaled() {
+        let dot = RgbImage::from_pixel(1, 1, Rgb([200, 100, 50]));
+        let x = to_input(&dot, 224).unwrap();
+        for (c, v) in [200u8, 100, 50].iter().enumerate() {
+            let want = (*v as f32 / 255.0 - MEAN[c]) / STD[c];
+            let plane = &x[c * 224 * 224..(c + 1) * 224 * 224];
+            assert!(plane.iter().all(|&x| x == want), "channel {c}");
+        }
+        // A 7x5 pattern keeps its layout: the left column stays left.
+        let small = pattern(7, 5);
+        let x = to_input(&small, 32).unwrap();
+        let left = (small.get_pixel(0, 2)[0] as f32 / 255.0 - MEAN[0]) / STD[0];
+        let right = (small.get_pixel(6, 2)[0] as f32 / 255.0 - MEAN[0]) / STD[0];
+        let (got_left, got_right) = (x[16 * 32], x[16 * 32 + 31]);
+        assert!(
+            (got_left - left).abs() < (got_left - right).abs()
+                && (got_right - right).abs() < (got_right - left).abs(),
+            "left {got_left}, right {got_right}: should be near {left} and {right}"
+        );
+    }
+
+    #[test]
+    fn extreme_aspect_ratios_are_cropped_before_resizing() {
+        // A 20x2000 strip would be resized to 256x25600 (and a 1x16384 one to 256x4194304, 3 GB);
+        // cropping first keeps it small and gives nearly the same input as the full resize.
+        let strip = RgbImage::from_fn(20, 2000, |x, y| {
+            Rgb([(y / 8) as u8, (x * 12) as u8, ((x + y) % 256) as u8])
+        });
+        let got = to_input(&strip, 64).unwrap();
+        let full = image::imageops::resize(&strip, 73, 7300, FilterType::Triangle);
+        let want = to_input(
+            &image::imageops::crop_imm(&full, 4, (7300 - 64) / 2, 64, 64).to_image(),
+            64,
+        )
+        .unwrap();
+        let max = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        // Two levels of 255 at most (the resized length differs by rounding only).
+        assert!(max <= 2.0 / 255.0 / 0.224, "max difference {max}");
+
+        let line = RgbImage::from_pixel(16384, 1, Rgb([9, 99, 199]));
+        let x = to_input(&line, 224).unwrap();
+        assert_eq!(x.len(), 3 * 224 * 224);
+        assert_eq!(x[0], (9.0 / 255.0 - MEAN[0]) / STD[0]);
+    }
+
+    #[test]
     fn empty_image_or_size_is_an_error() {
         assert!(to_input(&RgbImage::new(0, 5), 4).is_err());
         let err = to_input(&pattern(4, 4), 0).unwrap_err();
@@ -399,6 +508,43 @@ mod tests {
 
         let err = load_input(&text, 224).unwrap_err();
         assert!(err.to_string().contains("notes.png"), "{err}");
+    }
+
+    /// CRC-32 (IEEE), as PNG chunks use.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn images_too_large_to_decode_are_refused_before_decoding() {
+        // A small PNG whose header claims 16000x16000 RGB pixels (768 MB once decoded): within
+        // the side limit, over the memory limit.
+        let mut png = Vec::new();
+        pattern(8, 8)
+            .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        png[16..20].copy_from_slice(&16000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&16000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = rgb_from_bytes(&png, Path::new("bomb.png")).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("image bomb.png: too large: decoding 16000x16000 pixels needs"),
+            "{message}"
+        );
+        assert!(message.ends_with("more than 512 MiB"), "{message}");
     }
 
     #[test]

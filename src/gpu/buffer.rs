@@ -110,6 +110,12 @@ impl GpuContext {
             return Ok(Vec::new());
         }
         let bytes = (len * 4) as u64;
+        // Errors of the readback itself (a range past the end, a destroyed device) are caught
+        // here and returned, rather than reaching the device's handler: on a device handed in
+        // by an application that handler is the application's, by default a panic.
+        let scope = self
+            .device()
+            .push_error_scope(wgpu::ErrorFilter::Validation);
         let staging = self.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
@@ -123,7 +129,14 @@ impl GpuContext {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
+        let failed = pollster::block_on(scope.pop());
         self.wait()?;
+        if let Some(e) = failed {
+            return Err(self.fail(format!(
+                "reading back values {range:?} of a buffer of {} bytes failed: {e}",
+                buffer.size()
+            )));
+        }
         rx.recv()
             .map_err(|_| self.fail("buffer mapping was dropped".to_string()))?
             .map_err(|e| self.fail(format!("mapping a buffer for readback failed: {e}")))?;

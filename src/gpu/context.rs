@@ -111,18 +111,15 @@ const MIN_STORAGE_BUFFERS: u32 = 6;
 const MIN_INVOCATIONS: u32 = 256;
 const MIN_WORKGROUP_STORAGE: u32 = 8192;
 
-/// The limits to request: wgpu's downlevel defaults raised to what the adapter offers for the
-/// resources compute work uses (storage bindings and buffers, workgroup sizes and memory).
-fn required_limits(adapter: &wgpu::Adapter) -> Result<wgpu::Limits> {
-    let offered = adapter.limits();
-    let name = adapter.get_info().name;
-    let check = |limit: &'static str, have: u64, need: u64| {
+/// Fails when `offered` (an adapter's or a device's limits) is below what the kernels need.
+fn check_limits(name: &str, offered: &wgpu::Limits) -> Result<()> {
+    let check = |limit: &'static str, have: u32, need: u32| {
         if have < need {
             Err(Error::AdapterLimit {
-                adapter: name.clone(),
+                adapter: name.to_string(),
                 limit,
-                offered: have,
-                needed: need,
+                offered: have.into(),
+                needed: need.into(),
             })
         } else {
             Ok(())
@@ -130,19 +127,31 @@ fn required_limits(adapter: &wgpu::Adapter) -> Result<wgpu::Limits> {
     };
     check(
         "max_storage_buffers_per_shader_stage",
-        offered.max_storage_buffers_per_shader_stage.into(),
-        MIN_STORAGE_BUFFERS.into(),
+        offered.max_storage_buffers_per_shader_stage,
+        MIN_STORAGE_BUFFERS,
     )?;
     check(
         "max_compute_invocations_per_workgroup",
-        offered.max_compute_invocations_per_workgroup.into(),
-        MIN_INVOCATIONS.into(),
+        offered.max_compute_invocations_per_workgroup,
+        MIN_INVOCATIONS,
+    )?;
+    check(
+        "max_compute_workgroup_size_x",
+        offered.max_compute_workgroup_size_x,
+        MIN_INVOCATIONS,
     )?;
     check(
         "max_compute_workgroup_storage_size",
-        offered.max_compute_workgroup_storage_size.into(),
-        MIN_WORKGROUP_STORAGE.into(),
-    )?;
+        offered.max_compute_workgroup_storage_size,
+        MIN_WORKGROUP_STORAGE,
+    )
+}
+
+/// The limits to request: wgpu's downlevel defaults raised to what the adapter offers for the
+/// resources compute work uses (storage bindings and buffers, workgroup sizes and memory).
+fn required_limits(adapter: &wgpu::Adapter) -> Result<wgpu::Limits> {
+    let offered = adapter.limits();
+    check_limits(&adapter.get_info().name, &offered)?;
     Ok(wgpu::Limits {
         max_storage_buffer_binding_size: offered.max_storage_buffer_binding_size,
         max_buffer_size: offered.max_buffer_size,
@@ -154,6 +163,60 @@ fn required_limits(adapter: &wgpu::Adapter) -> Result<wgpu::Limits> {
         max_compute_workgroups_per_dimension: offered.max_compute_workgroups_per_dimension,
         ..wgpu::Limits::downlevel_defaults()
     })
+}
+
+/// "vulkan, gl", or "none".
+fn backend_names(backends: wgpu::Backends) -> String {
+    let names: Vec<String> = backends
+        .iter_names()
+        .map(|(name, _)| name.to_lowercase())
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// `  [i] adapter` lines, or `  (none)`.
+fn adapter_list(infos: &[wgpu::AdapterInfo]) -> String {
+    if infos.is_empty() {
+        return "  (none)".to_string();
+    }
+    infos
+        .iter()
+        .enumerate()
+        .map(|(i, info)| format!("  [{i}] {}", describe_adapter(info)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `found` part of [`Error::NoAdapter`] when the backends searched have no adapter: what the
+/// other backends have, so that the user can pick one.
+fn found_elsewhere(options: &GpuOptions) -> String {
+    let Some(asked) = options.backends else {
+        return String::new();
+    };
+    let unknown = if asked.is_empty() {
+        "; --backend / NETLENS_BACKEND names no known backend (vulkan, metal, dx12, gl)"
+    } else {
+        ""
+    };
+    let others = list_adapters(&GpuOptions {
+        backends: Some(wgpu::Backends::all() - asked),
+        adapter: None,
+    });
+    let hint = match others.first() {
+        Some(first) => {
+            let backend = format!("{:?}", first.backend).to_lowercase();
+            format!("\n(choose one with --backend {backend} or NETLENS_BACKEND={backend})")
+        }
+        None => String::new(),
+    };
+    format!(
+        "{unknown}; on the other backends: \n{}{hint}",
+        adapter_list(&others)
+    )
 }
 
 /// A device and queue with what netlens knows about them: limits, adapter, compiled kernels and
@@ -181,7 +244,7 @@ impl GpuContext {
         let (backends, adapters) = find_adapters(options);
         let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
         let no_adapter = |found: String| Error::NoAdapter {
-            backends: format!("{backends:?}"),
+            backends: backend_names(backends),
             found,
         };
         let index = match &options.adapter {
@@ -195,24 +258,15 @@ impl GpuContext {
                             .position(|i| i.name.to_lowercase().contains(&wanted_lower))
                     })
                     .ok_or_else(|| {
-                        let list: Vec<_> = infos
-                            .iter()
-                            .enumerate()
-                            .map(|(i, info)| format!("  [{i}] {}", describe_adapter(info)))
-                            .collect();
                         no_adapter(format!(
-                            "; none matches `{wanted}`; found:\n{}",
-                            if list.is_empty() {
-                                "  (none)".to_string()
-                            } else {
-                                list.join("\n")
-                            }
+                            "; none matches `{wanted}` (an index or part of a name); found:\n{}",
+                            adapter_list(&infos)
                         ))
                     })?
             }
             None => (0..infos.len())
                 .min_by_key(|&i| preference(&infos[i]))
-                .ok_or_else(|| no_adapter(String::new()))?,
+                .ok_or_else(|| no_adapter(found_elsewhere(options)))?,
         };
         let adapter = &adapters[index];
         let info = infos[index].clone();
@@ -237,35 +291,56 @@ impl GpuContext {
         Ok(Self::wrap(device, queue, Some(info)))
     }
 
-    /// Wraps a device and queue the caller already has (an application that renders, say).
-    /// netlens uses the device's limits as they are and installs no error handler of its own,
-    /// so GPU errors reach the application's handler.
-    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+    /// Wraps a device and queue the caller already has (an application that renders, say):
+    /// netlens then creates no instance, adapter or device of its own, and everything it makes
+    /// (buffers, pipelines, the tensors of a [`Plan`](crate::model::Plan)) lives on that device,
+    /// usable with the caller's own encoders.
+    ///
+    /// The device's limits are used as they are (what the application requested); an error
+    /// names a limit below what the kernels need. netlens installs no error handler or
+    /// device-lost callback on a device it did not create, so GPU errors reach the
+    /// application's handlers; a failed readback still returns [`Error::Gpu`].
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
+        check_limits("external device", &device.limits())?;
+        Ok(Self::bare(device, queue, None))
+    }
+
+    /// Names the adapter of a device given to [`GpuContext::from_device`], for
+    /// [`GpuContext::adapter_name`] and so for run manifests.
+    pub fn with_adapter_info(mut self, info: wgpu::AdapterInfo) -> Self {
+        self.adapter = Some(info);
+        self
+    }
+
+    fn bare(device: wgpu::Device, queue: wgpu::Queue, adapter: Option<wgpu::AdapterInfo>) -> Self {
         Self {
             device,
             queue,
-            adapter: None,
+            adapter,
             error: Arc::new(Mutex::new(None)),
             kernels: Arc::new(KernelCache::default()),
         }
     }
 
     fn wrap(device: wgpu::Device, queue: wgpu::Queue, adapter: Option<wgpu::AdapterInfo>) -> Self {
-        let ctx = Self {
-            adapter,
-            ..Self::from_device(device, queue)
-        };
+        let ctx = Self::bare(device, queue, adapter);
         let slot = ctx.error.clone();
         ctx.device
             .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
                 log::error!("GPU error: {e}");
                 slot.lock().unwrap().get_or_insert_with(|| e.to_string());
             }));
+        // The loss is the root cause of whatever failed just before it was reported (calls on a
+        // destroyed device fail validation before the callback runs), so it goes first.
         let slot = ctx.error.clone();
         ctx.device.set_device_lost_callback(move |reason, message| {
-            slot.lock()
-                .unwrap()
-                .get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
+            let lost = format!("device lost ({reason:?}): {message}");
+            log::error!("GPU {lost}");
+            let mut slot = slot.lock().unwrap();
+            *slot = Some(match slot.take() {
+                Some(first) => format!("{lost}; the first error before it: {first}"),
+                None => lost,
+            });
         });
         ctx
     }

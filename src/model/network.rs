@@ -75,8 +75,23 @@ impl Network {
     /// Uploads `weights` for `arch`. Every tensor the architecture needs is checked for presence,
     /// shape and finiteness first; an error names the tensor.
     pub fn new(ctx: &GpuContext, arch: Arch, weights: &Weights) -> Result<Self> {
-        for (name, shape) in arch.tensor_specs() {
-            weights.expect(&name, &shape)?;
+        let specs = arch.tensor_specs();
+        for (name, shape) in &specs {
+            if let Err(mut e) = weights.expect(name, shape) {
+                if let Error::MissingTensor { hint, .. } = &mut e {
+                    let missing = specs.iter().filter(|(n, _)| weights.get(n).is_none());
+                    let count = missing.count();
+                    if count > 1 {
+                        hint.push_str(&format!(
+                            "; {count} of the {} tensors of {} are missing (weights of another \
+                             model?)",
+                            specs.len(),
+                            arch.name
+                        ));
+                    }
+                }
+                return Err(e);
+            }
         }
         let conv = |name: &str, g: crate::ops::conv::ConvGeometry, relu: bool| -> Result<Conv2d> {
             let (w, b) = weight_and_bias(weights, name, &g.weight_shape(), g.out_channels)?;

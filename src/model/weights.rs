@@ -61,6 +61,7 @@ impl Weights {
         for (name, view) in file.iter() {
             let data =
                 to_f32(view.dtype(), view.data()).ok_or_else(|| Error::UnsupportedDtype {
+                    weights: format!("weights file {}", path.display()),
                     name: name.to_string(),
                     dtype: view.dtype().to_string(),
                 })?;
@@ -120,14 +121,29 @@ impl Weights {
         self.tensors.is_empty()
     }
 
+    /// What errors call these weights: `weights file PATH`, `formula weights`, `random
+    /// weights`, or `weights` for a set built by hand.
+    pub fn describe(&self) -> String {
+        match self.source.as_str() {
+            "" => "weights".to_string(),
+            "formula" | "random" => format!("{} weights", self.source),
+            path => format!("weights file {path}"),
+        }
+    }
+
     /// The elements of tensor `name`, checked to exist, to have exactly `shape` and to be finite.
+    /// Errors name the weights (file), the tensor and the shapes; a missing tensor comes with the
+    /// closest name in the set when there is a plausible one.
     pub fn expect(&self, name: &str, shape: &[usize]) -> Result<&[f32]> {
         let tensor = self.get(name).ok_or_else(|| Error::MissingTensor {
+            weights: self.describe(),
             name: name.to_string(),
             expected: shape.to_vec(),
+            hint: self.missing_hint(name),
         })?;
         if tensor.shape != shape {
             return Err(Error::ShapeMismatch {
+                weights: self.describe(),
                 name: name.to_string(),
                 expected: shape.to_vec(),
                 found: tensor.shape.clone(),
@@ -136,12 +152,46 @@ impl Weights {
         if let Some((index, &value)) = tensor.data.iter().enumerate().find(|(_, v)| !v.is_finite())
         {
             return Err(Error::NonFiniteWeight {
+                weights: self.describe(),
                 name: name.to_string(),
                 index,
                 value,
             });
         }
         Ok(&tensor.data)
+    }
+
+    /// A hint for a missing tensor, starting with "; ": the name that ends with it (a model
+    /// saved inside a wrapper), else a name a couple of edits away (names that differ only in
+    /// their numbers are other layers, not typos), else how many tensors there are.
+    fn missing_hint(&self, missing: &str) -> String {
+        let suffix = format!(".{missing}");
+        if let Some(name) = self.names().find(|n| n.ends_with(&suffix)) {
+            let prefix = &name[..name.len() - missing.len()];
+            return format!("; it has `{name}`: strip the prefix `{prefix}` from the key names");
+        }
+        let digits = |s: &str| {
+            let mut out = String::new();
+            for c in s.chars() {
+                if !c.is_ascii_digit() {
+                    out.push(c);
+                } else if !out.ends_with('#') {
+                    out.push('#');
+                }
+            }
+            out
+        };
+        let closest = self
+            .names()
+            .filter(|n| digits(n) != digits(missing))
+            .map(|n| (strsim::levenshtein(n, missing), n))
+            .min();
+        match closest {
+            Some((edits, name)) if edits <= 2.max(missing.len() / 10) => {
+                format!("; did you mean `{name}`?")
+            }
+            _ => format!("; the set holds {} other tensors", self.len()),
+        }
     }
 
     /// The deterministic "formula weights" of the VGG16 whole-network reference (see the data
@@ -449,7 +499,7 @@ mod tests {
         let dir = temp_dir();
         let err = Weights::load(&write_file(dir.path(), Dtype::I32)).unwrap_err();
         assert!(
-            matches!(&err, Error::UnsupportedDtype { name, dtype } if name == "w" && dtype == "I32"),
+            matches!(&err, Error::UnsupportedDtype { name, dtype, .. } if name == "w" && dtype == "I32"),
             "{err:?}"
         );
     }
@@ -468,19 +518,121 @@ mod tests {
 
         let err = w.expect("fc.weight", &[10, 4]).unwrap_err();
         assert!(
-            matches!(&err, Error::MissingTensor { name, expected } if name == "fc.weight" && expected == &[10, 4]),
+            matches!(&err, Error::MissingTensor { name, expected, .. } if name == "fc.weight" && expected == &[10, 4]),
             "{err:?}"
         );
         let err = w.expect("conv.weight", &[4]).unwrap_err();
         assert!(
-            matches!(&err, Error::ShapeMismatch { name, expected, found }
+            matches!(&err, Error::ShapeMismatch { name, expected, found, .. }
                 if name == "conv.weight" && expected == &[4] && found == &[2, 2]),
             "{err:?}"
         );
         let err = w.expect("conv.bias", &[3]).unwrap_err();
         assert!(
-            matches!(&err, Error::NonFiniteWeight { name, index: 1, value } if name == "conv.bias" && value.is_nan()),
+            matches!(&err, Error::NonFiniteWeight { name, index: 1, value, .. } if name == "conv.bias" && value.is_nan()),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_tensor_and_shapes() {
+        let dir = temp_dir();
+        let path = write_file(dir.path(), Dtype::F32);
+        let w = Weights::load(&path).unwrap();
+        let file = path.display().to_string();
+
+        let err = w.expect("w", &[3, 2]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "weights file {file}: tensor `w` has shape [2, 3], expected [3, 2] \
+                 (weights of another model or another number of classes?)"
+            )
+        );
+        let err = w.expect("features.0.weight", &[64, 3, 3, 3]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "weights file {file}: tensor `features.0.weight` is missing (expected shape \
+                 [64, 3, 3, 3]); the set holds 2 other tensors"
+            )
+        );
+
+        let err = Weights::load(&write_file(dir.path(), Dtype::I32))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("weights file ") && err.contains("I32.safetensors"),
+            "{err}"
+        );
+        assert!(err.contains("tensor `w` has dtype I32"), "{err}");
+    }
+
+    #[test]
+    fn missing_tensors_suggest_close_names() {
+        let mut w = Weights::default();
+        w.insert("model.features.0.weight", vec![1], vec![0.0]);
+        w.insert("classifer.1.weight", vec![1], vec![0.0]);
+        let err = w.expect("features.0.weight", &[1]).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "it has `model.features.0.weight`: strip the prefix `model.` from the key names"
+            ),
+            "{err}"
+        );
+        let err = w
+            .expect("classifier.1.weight", &[1])
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("did you mean `classifer.1.weight`?"), "{err}");
+        assert!(
+            err.starts_with("weights: tensor `classifier.1.weight`"),
+            "{err}"
+        );
+        // Another layer's tensor, or the bias of the same layer, is no typo.
+        for name in ["features.1.weight", "model.features.0.bias"] {
+            let err = w.expect(name, &[1]).unwrap_err().to_string();
+            assert!(err.ends_with("the set holds 2 other tensors"), "{err}");
+        }
+    }
+
+    #[test]
+    fn non_finite_values_in_a_file_are_named() {
+        let dir = temp_dir();
+        let path = dir.path().join("nan.safetensors");
+        let values: Vec<u8> = [1.0f32, f32::INFINITY, f32::NAN]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let view = TensorView::new(Dtype::F32, vec![3], &values).unwrap();
+        std::fs::write(
+            &path,
+            safetensors::serialize([("fc.bias", view)], None).unwrap(),
+        )
+        .unwrap();
+        let err = Weights::load(&path)
+            .unwrap()
+            .expect("fc.bias", &[3])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "weights file {}: tensor `fc.bias` holds a non-finite value (inf) at element 1",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn generated_weights_are_named_by_origin() {
+        let specs = vec![("a".to_string(), vec![2])];
+        assert_eq!(Weights::formula(&specs).describe(), "formula weights");
+        assert_eq!(Weights::random(&specs, 1).describe(), "random weights");
+        assert_eq!(Weights::default().describe(), "weights");
+        let err = Weights::formula(&specs).expect("a", &[3]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("formula weights: tensor `a`"),
+            "{err}"
         );
     }
 

@@ -109,7 +109,7 @@ fn padded(channels: usize) -> usize {
     channels.div_ceil(CHANNEL_PAD) * CHANNEL_PAD
 }
 
-/// Weight layout for the forward kernels: A[k][co] with k = (ci, kh, kw), rows padded to a
+/// Weight layout for the forward kernels: `A[k][co]` with k = (ci, kh, kw), rows padded to a
 /// multiple of 8 output channels.
 pub fn pack_forward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
     let k_total = g.in_channels * g.taps();
@@ -123,7 +123,7 @@ pub fn pack_forward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Weight layout for the backward kernels: A[k][ci] with k = (co, kh, kw), rows padded to a
+/// Weight layout for the backward kernels: `A[k][ci]` with k = (co, kh, kw), rows padded to a
 /// multiple of 8 input channels.
 pub fn pack_backward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
     let taps = g.taps();
@@ -225,7 +225,7 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// Uploads a layer's weights ([out, in, kh, kw], PyTorch layout) and bias ([out]).
+    /// Uploads a layer's weights (`[out, in, kh, kw]`, PyTorch layout) and bias (`[out]`).
     /// With `relu`, the forward applies a ReLU and the backward masks by it.
     pub fn new(
         ctx: &GpuContext,

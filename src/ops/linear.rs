@@ -45,7 +45,7 @@ pub fn rows_per_chunk(in_features: usize, out_features: usize, max_bytes: u64) -
 }
 
 impl Linear {
-    /// Uploads weights [out, in] (PyTorch layout) and bias [out]. With `relu`, the forward applies
+    /// Uploads weights `[out, in]` (PyTorch layout) and bias `[out]`. With `relu`, the forward applies
     /// a ReLU and the backward masks by it.
     pub fn new(
         ctx: &GpuContext,

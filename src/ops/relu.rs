@@ -108,7 +108,7 @@ impl BiasRelu {
 
 /// Plain-Rust reference implementations.
 pub mod cpu {
-    /// y = max(x + b[c], 0) for x [n, channels, plane]; `bias` empty for a plain ReLU.
+    /// `y = max(x + b[c], 0)` for x `[n, channels, plane]`; `bias` empty for a plain ReLU.
     pub fn forward(x: &[f32], channels: usize, plane: usize, bias: &[f32]) -> Vec<f32> {
         x.iter()
             .enumerate()

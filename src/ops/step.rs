@@ -68,7 +68,7 @@ impl ImageBatch {
         )
     }
 
-    /// sums[n] = ||x[n]||^2.
+    /// `sums[n] = ||x[n]||^2`.
     pub fn sum_squares(&self, ctx: &GpuContext, x: &wgpu::Buffer, sums: &wgpu::Buffer) -> Dispatch {
         let params = ctx.uniform("step params", &self.params(0.0));
         ctx.dispatch(
@@ -82,7 +82,7 @@ impl ImageBatch {
         )
     }
 
-    /// x[n] += rate * scale[n] * g[n] / ||g[n]||, given the squared norms from [`Self::sum_squares`].
+    /// `x[n] += rate * scale[n] * g[n] / ||g[n]||`, given the squared norms from [`Self::sum_squares`].
     pub fn normalized_step(
         &self,
         ctx: &GpuContext,
@@ -106,7 +106,7 @@ impl ImageBatch {
         self.elementwise(ctx, "axpy", rate, &[x, y])
     }
 
-    /// Clamps channel c of every image to [bounds[2c], bounds[2c + 1]].
+    /// Clamps channel c of every image to `[bounds[2c], bounds[2c + 1]]`.
     pub fn clamp_channels(
         &self,
         ctx: &GpuContext,
@@ -119,14 +119,14 @@ impl ImageBatch {
 
 /// Plain-Rust reference implementations.
 pub mod cpu {
-    /// ||x[n]||^2 for each image of `len` values.
+    /// `||x[n]||^2` for each image of `len` values.
     pub fn sum_squares(x: &[f32], len: usize) -> Vec<f32> {
         x.chunks(len)
             .map(|v| v.iter().map(|&a| a as f64 * a as f64).sum::<f64>() as f32)
             .collect()
     }
 
-    /// x[n] += rate * scale[n] * g[n] / (||g[n]|| + eps).
+    /// `x[n] += rate * scale[n] * g[n] / (||g[n]|| + eps)`.
     pub fn normalized_step(x: &mut [f32], g: &[f32], scale: &[f32], rate: f32, len: usize) {
         let norms = sum_squares(g, len);
         for (n, (xs, gs)) in x.chunks_mut(len).zip(g.chunks(len)).enumerate() {
@@ -137,7 +137,7 @@ pub mod cpu {
         }
     }
 
-    /// Clamps channel c of every image to bounds[c].
+    /// Clamps channel c of every image to `bounds[c]`.
     pub fn clamp_channels(x: &mut [f32], bounds: &[(f32, f32)], plane: usize) {
         let len = bounds.len() * plane;
         for (i, v) in x.iter_mut().enumerate() {

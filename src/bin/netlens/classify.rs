@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use netlens::classes::ClassNames;
-use netlens::classify::{logits, softmax, top_k};
-use netlens::preprocess::load_input;
+use netlens::classify::{logits_of_files, softmax, top_k};
 
 use crate::args::{Global, ModelArgs, expand_images};
 
@@ -15,10 +14,12 @@ use crate::args::{Global, ModelArgs, expand_images};
 pub struct ClassifyArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Print a JSON array of {"file", "top5": [{"index", "name", "prob"}]}.
+    /// Print only a JSON array of {"file", "top5": [{"index", "name", "prob"}]} on stdout (an
+    /// image that cannot be read gets {"file", "error"} instead).
     #[arg(long)]
     json: bool,
-    /// Images per GPU batch.
+    /// Images per GPU batch (lowered to what the device allows); images are read one batch at a
+    /// time.
     #[arg(long, default_value_t = 16)]
     batch: usize,
     /// Image files or folders of images.
@@ -36,32 +37,48 @@ struct Entry {
 #[derive(serde::Serialize)]
 struct FileResult {
     file: String,
-    top5: Vec<Entry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top5: Option<Vec<Entry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
+/// Classifies every image that can be read; the unreadable ones are reported with the others'
+/// results and make the command fail at the end.
 pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
     let files = expand_images(&args.images)?;
     let classes = ClassNames::load_default()?;
-    let inputs = files
-        .iter()
-        .map(|f| load_input(f, 224))
-        .collect::<Result<Vec<_>, _>>()?;
     let ctx = global.context()?;
     let net = args.model.network(&ctx)?;
-    let all = logits(&net, &inputs, (224, 224), args.batch)?;
+    let bar = netlens::progress::bar(files.len() as u64, "classify", global.quiet);
+    let all = logits_of_files(&net, &files, 224, args.batch, &bar)?;
+    bar.finish_and_clear();
     let results: Vec<FileResult> = files
         .iter()
-        .zip(&all)
-        .map(|(file, l)| FileResult {
-            file: file.display().to_string(),
-            top5: top_k(&softmax(l), 5)
-                .into_iter()
-                .map(|p| Entry {
-                    index: p.index,
-                    name: classes.name(p.index).to_string(),
-                    prob: p.prob,
-                })
-                .collect(),
+        .zip(all)
+        .map(|(file, logits)| {
+            let file = file.display().to_string();
+            match logits {
+                Ok(l) => FileResult {
+                    file,
+                    top5: Some(
+                        top_k(&softmax(&l), 5)
+                            .into_iter()
+                            .map(|p| Entry {
+                                index: p.index,
+                                name: classes.name(p.index).to_string(),
+                                prob: p.prob,
+                            })
+                            .collect(),
+                    ),
+                    error: None,
+                },
+                Err(e) => FileResult {
+                    file,
+                    top5: None,
+                    error: Some(e.to_string()),
+                },
+            }
         })
         .collect();
     if args.json {
@@ -69,7 +86,10 @@ pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
     } else {
         for r in &results {
             println!("{}", r.file);
-            for (rank, e) in r.top5.iter().enumerate() {
+            if let Some(error) = &r.error {
+                println!("  error: {error}");
+            }
+            for (rank, e) in r.top5.iter().flatten().enumerate() {
                 println!(
                     "  {}. {:<30} {:>6.2}%  (class {})",
                     rank + 1,
@@ -79,6 +99,13 @@ pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
                 );
             }
         }
+    }
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} images could not be read (see their entries above)",
+            results.len()
+        );
     }
     Ok(())
 }
