@@ -3,6 +3,7 @@
 mod args;
 mod classify;
 mod info;
+mod saliency;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Print the top-5 classes of images.
     Classify(classify::ClassifyArgs),
+    /// Saliency and attribution maps of photos as labelled figures; class means; sanity check.
+    Saliency(saliency::SaliencyArgs),
 }
 
 fn main() {
@@ -38,6 +41,7 @@ fn main() {
     let result = match cli.command {
         Command::Info(a) => info::run(&cli.global, a),
         Command::Classify(a) => classify::run(&cli.global, a),
+        Command::Saliency(a) => saliency::run(&cli.global, a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
