@@ -91,7 +91,7 @@ fn scale_groups(groups: &[Vec<&[f32]>], plane: usize, scale: Scale, unit: &str) 
         ),
         (Scale::Shared, _) => (
             (0.0, 1.0),
-            "fraction of each method's largest value over all maps (one scale per method)".into(),
+            "value / the method's largest value over all maps".into(),
         ),
     };
     Scaled { maps, colorbar }
@@ -246,7 +246,7 @@ pub fn class_means(
         .colorbar(
             Colormap::Hot,
             (0.0, 1.0),
-            "fraction of each map's own largest value",
+            "value / the map's own largest value",
         )
         .render()
 }

@@ -79,8 +79,10 @@ pub struct Job {
 pub struct Outcome {
     /// Files written, the figure first.
     pub written: Vec<PathBuf>,
-    /// Lines for the terminal: per-image classes, or the sanity table.
+    /// Per-image lines for the terminal: file, view, target and predicted classes.
     pub report: String,
+    /// The sanity check's table, for a sanity run.
+    pub table: Option<String>,
 }
 
 /// The photos (or views) a run explains.
@@ -152,10 +154,14 @@ fn unit(methods: &[Method], settings: &Settings) -> String {
         crate::saliency::Reduce::Max => "max",
         crate::saliency::Reduce::Sum => "sum",
     };
+    let of = |what: &str| format!("{reduce} over channels of |{what}|");
     match methods {
+        [Method::Vanilla] => of("d score / d input"),
+        [Method::SmoothGrad] => of("mean gradient over noisy copies"),
+        [Method::IntegratedGradients] => of("attribution"),
         [Method::GradCam] => "Grad-CAM value".into(),
-        [Method::IntegratedGradients] => format!("{reduce} over channels of |attribution|"),
-        _ => format!("{reduce} over channels of |d score / d input|"),
+        [Method::Guided] => of("guided backpropagation signal"),
+        _ => "value".into(),
     }
 }
 
@@ -183,6 +189,13 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                     .into(),
             ));
         }
+    }
+    if job.mode == Mode::ClassMean && (job.models.len() != 1 || job.methods.len() != 1) {
+        return Err(Error::InvalidInput(
+            "class means are drawn for one model and one method: choose --model squeezenet or \
+             vgg16 and a single --method"
+                .into(),
+        ));
     }
     outputs.push(Manifest::path_for(&figure_path));
     for out in &outputs {
@@ -230,6 +243,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
     let plane = SIZE * SIZE;
     let mut results = Vec::new();
     let mut report = String::new();
+    let mut table = None;
     let mut written = Vec::new();
     for model in &models {
         let attributor = Attributor::new(&model.net, hw, job.batch)?;
@@ -285,7 +299,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
             progress.finish_and_clear();
             manifest.timing("sanity", t.elapsed().as_secs_f64() * 1e3);
             manifest.seed = Some(seed);
-            report.push_str(&sanity.table());
+            table = Some(sanity.table());
             written.extend(write_sanity(
                 &sanity,
                 model_title(model.kind),
@@ -363,7 +377,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                     .collect();
                 let models: Vec<&str> = results.iter().map(|r| model_title(r.0.kind)).collect();
                 let title = format!(
-                    "{} maps of {} — true class in black, predicted class in beige",
+                    "{} maps of {} (true class black, prediction beige)",
                     job.methods[0].title(),
                     models.join(" and ")
                 );
@@ -388,7 +402,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                     .collect();
                 let names: Vec<&str> = results.iter().map(|r| model_title(r.0.kind)).collect();
                 let title = format!(
-                    "Attribution methods on {} — true class in black, predicted class in beige",
+                    "Attribution maps of {} (true class black, prediction beige)",
                     names.join(" and ")
                 );
                 figures::methods(
@@ -410,7 +424,11 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
         manifest.output(path);
     }
     written.push(manifest.write_beside(&figure_path)?);
-    Ok(Outcome { written, report })
+    Ok(Outcome {
+        written,
+        report,
+        table,
+    })
 }
 
 /// Groups the subjects by target class: each member's map max-normalized and moved into its

@@ -153,6 +153,9 @@ pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
     if !global.quiet {
         print!("{}", outcome.report);
     }
+    if let Some(table) = &outcome.table {
+        print!("{table}");
+    }
     for path in &outcome.written {
         println!("wrote {}", path.display());
     }
