@@ -17,6 +17,7 @@ pub mod ops;
 pub mod output;
 pub mod preprocess;
 pub mod progress;
+pub mod saliency;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};

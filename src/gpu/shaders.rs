@@ -13,16 +13,19 @@ pub enum Shader {
     Linear,
     /// Per-image norms and update steps of the gradient loops.
     Step,
+    /// Attribution maps: channel reduction, sampled methods, Grad-CAM.
+    Saliency,
 }
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 5] = [
+    pub const ALL: [Shader; 6] = [
         Shader::Conv,
         Shader::Relu,
         Shader::Pool,
         Shader::Linear,
         Shader::Step,
+        Shader::Saliency,
     ];
 
     /// The file name without extension.
@@ -33,6 +36,7 @@ impl Shader {
             Shader::Pool => "pool",
             Shader::Linear => "linear",
             Shader::Step => "step",
+            Shader::Saliency => "saliency",
         }
     }
 
@@ -55,6 +59,7 @@ impl Shader {
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
+            Shader::Saliency => include_str!("../../shaders/saliency.wgsl"),
         }
     }
 }

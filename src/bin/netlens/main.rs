@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod classify;
 mod info;
+mod saliency;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Time forward and forward + input-gradient passes (ms, GFLOP/s, GPU time per kernel).
     Bench(bench::BenchArgs),
+    /// Saliency and attribution maps of photos as labelled figures; class means; sanity check.
+    Saliency(saliency::SaliencyArgs),
 }
 
 fn main() {
@@ -42,6 +45,7 @@ fn main() {
         Command::Info(a) => info::run(&cli.global, a),
         Command::Classify(a) => classify::run(&cli.global, a),
         Command::Bench(a) => bench::run(&cli.global, a),
+        Command::Saliency(a) => saliency::run(&cli.global, a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

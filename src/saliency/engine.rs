@@ -1,0 +1,413 @@
+//! Running the attribution methods on a network: images go through forward and backward passes
+//! in GPU batches, sampled methods fill every batch with samples made on the GPU, and the results
+//! are read back once per job of images.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use indicatif::ProgressBar;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, GpuContext, record_all};
+use crate::model::{GradientRule, Network, Plan};
+use crate::saliency::kernels::{Planes, SampleJob, upsample_bilinear};
+use crate::saliency::method::{Method, Settings};
+
+/// Most images whose inputs and results one job keeps on the GPU at once.
+const IMAGES_PER_JOB: usize = 32;
+
+/// Passes recorded into one submission; the progress bar moves after each submission.
+const PASSES_PER_SUBMIT: usize = 4;
+
+/// Computes attribution maps of one network at one input size, in batches of up to `batch`
+/// images (or samples). Plans are made on first use for each batch size and kept.
+pub struct Attributor<'n> {
+    net: &'n Network,
+    hw: (usize, usize),
+    batch: usize,
+    classes: usize,
+    plans: RefCell<Vec<Rc<Plan>>>,
+}
+
+impl<'n> Attributor<'n> {
+    /// An attributor for inputs of `hw` with at most `max_batch` images per GPU pass (fewer
+    /// when the device's binding limit demands).
+    pub fn new(net: &'n Network, hw: (usize, usize), max_batch: usize) -> Result<Self> {
+        Ok(Self {
+            net,
+            hw,
+            batch: max_batch.min(net.max_batch(hw)?).max(1),
+            classes: net.arch().classes(hw)?,
+            plans: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// The network.
+    pub fn network(&self) -> &Network {
+        self.net
+    }
+
+    /// Input height and width.
+    pub fn input_size(&self) -> (usize, usize) {
+        self.hw
+    }
+
+    /// The most images (or samples) per GPU pass.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// GPU passes `method` makes for `images` images: what a progress bar counts.
+    pub fn passes(&self, method: Method, settings: &Settings, images: usize) -> u64 {
+        let samples = self.samples(method, settings);
+        (0..images)
+            .step_by(IMAGES_PER_JOB)
+            .map(|first| {
+                let m = IMAGES_PER_JOB.min(images - first);
+                (m * samples).div_ceil(self.batch.min(m * samples)) as u64
+            })
+            .sum()
+    }
+
+    fn samples(&self, method: Method, settings: &Settings) -> usize {
+        match method {
+            Method::SmoothGrad => settings.samples,
+            Method::IntegratedGradients => settings.steps,
+            _ => 1,
+        }
+    }
+
+    fn context(&self) -> &GpuContext {
+        self.net.context()
+    }
+
+    fn plan(&self, batch: usize) -> Result<Rc<Plan>> {
+        let mut plans = self.plans.borrow_mut();
+        if let Some(plan) = plans.iter().find(|p| p.batch() == batch) {
+            return Ok(plan.clone());
+        }
+        let plan = Rc::new(self.net.plan(batch, self.hw)?);
+        plans.push(plan.clone());
+        Ok(plan)
+    }
+
+    fn check(&self, inputs: &[Vec<f32>], targets: &[usize]) -> Result<()> {
+        if inputs.len() != targets.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} images but {} target classes",
+                inputs.len(),
+                targets.len()
+            )));
+        }
+        let len = 3 * self.hw.0 * self.hw.1;
+        if let Some((i, x)) = inputs.iter().enumerate().find(|(_, x)| x.len() != len) {
+            return Err(Error::InvalidInput(format!(
+                "image {i} has {} values; a 3x{}x{} input has {len}",
+                x.len(),
+                self.hw.0,
+                self.hw.1
+            )));
+        }
+        if let Some(&t) = targets.iter().find(|&&t| t >= self.classes) {
+            return Err(Error::UnknownClass(format!(
+                "target class {t} is out of range: {} has {} classes",
+                self.net.arch().name,
+                self.classes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Attribution maps [images, h, w] of `method` for class `targets[i]` of image `inputs[i]`
+    /// (normalized CHW). Gradient methods reduce channels as `settings.reduce` says; Grad-CAM maps
+    /// are non-negative and upsampled to the input size. The progress bar advances by
+    /// [`Attributor::passes`].
+    pub fn maps(
+        &self,
+        method: Method,
+        settings: &Settings,
+        inputs: &[Vec<f32>],
+        targets: &[usize],
+        progress: &ProgressBar,
+    ) -> Result<Vec<f32>> {
+        self.run(method, settings, inputs, targets, progress, true)
+    }
+
+    /// The raw attributions [images, 3, h, w] of a gradient method, before channel reduction:
+    /// the gradient (vanilla, guided), the mean gradient over noisy samples (SmoothGrad), or
+    /// (x − x') times the mean gradient along the path (Integrated Gradients). Grad-CAM has none.
+    pub fn attributions(
+        &self,
+        method: Method,
+        settings: &Settings,
+        inputs: &[Vec<f32>],
+        targets: &[usize],
+        progress: &ProgressBar,
+    ) -> Result<Vec<f32>> {
+        if method == Method::GradCam {
+            return Err(Error::InvalidInput(
+                "Grad-CAM makes maps, not per-channel input attributions".into(),
+            ));
+        }
+        self.run(method, settings, inputs, targets, progress, false)
+    }
+
+    fn run(
+        &self,
+        method: Method,
+        settings: &Settings,
+        inputs: &[Vec<f32>],
+        targets: &[usize],
+        progress: &ProgressBar,
+        reduce: bool,
+    ) -> Result<Vec<f32>> {
+        self.check(inputs, targets)?;
+        settings.check()?;
+        let ctx = self.context();
+        let plane = self.hw.0 * self.hw.1;
+        let mut out = Vec::new();
+        for (chunk, chunk_targets) in inputs
+            .chunks(IMAGES_PER_JOB)
+            .zip(targets.chunks(IMAGES_PER_JOB))
+        {
+            let m = chunk.len();
+            let shape = Planes {
+                images: m,
+                channels: 3,
+                plane,
+            };
+            let result = match method {
+                Method::Vanilla => {
+                    self.gradient_job(chunk, chunk_targets, GradientRule::Plain, None, progress)?
+                }
+                Method::Guided => {
+                    self.gradient_job(chunk, chunk_targets, GradientRule::Guided, None, progress)?
+                }
+                Method::GradCam => {
+                    let layer = settings.cam_layer_index(self.net.arch())?;
+                    self.gradient_job(
+                        chunk,
+                        chunk_targets,
+                        GradientRule::Plain,
+                        Some(layer),
+                        progress,
+                    )?
+                }
+                Method::SmoothGrad | Method::IntegratedGradients => {
+                    self.sampled_job(method, settings, chunk, chunk_targets, progress)?
+                }
+            };
+            let values: Vec<f32> = if reduce && method != Method::GradCam {
+                let maps = ctx.storage("saliency maps", m * plane)?;
+                let mut encoder = ctx.encoder("channel reduction");
+                record_all(
+                    &mut encoder,
+                    "channel reduction",
+                    [&shape.reduce_channels(ctx, settings.reduce, &result, &maps)],
+                );
+                ctx.submit(encoder);
+                ctx.read(&maps, 0..m * plane)?
+            } else {
+                ctx.read_all(&result)?
+            };
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                let per_image = values.len() / m;
+                return Err(Error::Diverged {
+                    what: format!("{} attribution", method.title()),
+                    step: out.len() / per_image + i / per_image,
+                    why: format!(
+                        "image {} holds a non-finite value ({}); the network's output may \
+                         overflow on this input",
+                        out.len() / per_image + i / per_image,
+                        values[i]
+                    ),
+                });
+            }
+            out.extend(values);
+        }
+        Ok(out)
+    }
+
+    /// Forward and backward passes over the images, `batch` at a time, each image seeded with
+    /// its one-hot target; the input gradients [m, 3, h, w], or with `cam_layer` the Grad-CAM
+    /// maps of that layer upsampled to the input [m, h, w].
+    fn gradient_job(
+        &self,
+        inputs: &[Vec<f32>],
+        targets: &[usize],
+        rule: GradientRule,
+        cam_layer: Option<usize>,
+        progress: &ProgressBar,
+    ) -> Result<wgpu::Buffer> {
+        let ctx = self.context();
+        let m = inputs.len();
+        let batch = self.batch.min(m);
+        let plan = self.plan(batch)?;
+        let len = plan.input().per_image();
+        let classes = self.classes;
+        let images = ctx.upload("saliency images", &inputs.concat())?;
+        let mut one_hot = vec![0.0f32; m * classes];
+        for (n, &t) in targets.iter().enumerate() {
+            one_hot[n * classes + t] = 1.0;
+        }
+        let seeds = ctx.upload("saliency seeds", &one_hot)?;
+        let (per_image, cam, result): (usize, Vec<Dispatch>, wgpu::Buffer) = match cam_layer {
+            None => (len, Vec::new(), plan.input_grad().buffer.clone()),
+            Some(layer) => {
+                let act = plan.activation(layer);
+                let [_, channels, h, w] = act.shape;
+                let shape = Planes {
+                    images: batch,
+                    channels,
+                    plane: h * w,
+                };
+                let alpha = ctx.storage("grad-cam weights", batch * channels)?;
+                let low = ctx.storage("grad-cam map", batch * h * w)?;
+                let plane = self.hw.0 * self.hw.1;
+                let up = ctx.storage("grad-cam upsampled", batch * plane)?;
+                let dispatches = vec![
+                    shape.cam_weights(ctx, &plan.activation_grad(layer).buffer, &alpha),
+                    shape.cam_map(ctx, &act.buffer, &alpha, &low),
+                    upsample_bilinear(ctx, batch, (h, w), self.hw, &low, &up),
+                ];
+                (plane, dispatches, up)
+            }
+        };
+        let out = ctx.storage("saliency results", m * per_image)?;
+        let bytes = |values: usize| (values * 4) as u64;
+        let passes = m.div_ceil(batch);
+        for group in (0..passes).step_by(PASSES_PER_SUBMIT) {
+            let mut encoder = ctx.encoder("saliency passes");
+            let group_end = (group + PASSES_PER_SUBMIT).min(passes);
+            for pass in group..group_end {
+                let first = pass * batch;
+                let n = batch.min(m - first);
+                encoder.copy_buffer_to_buffer(
+                    &images,
+                    bytes(first * len),
+                    &plan.input().buffer,
+                    0,
+                    bytes(n * len),
+                );
+                encoder.copy_buffer_to_buffer(
+                    &seeds,
+                    bytes(first * classes),
+                    &plan.logits_grad().buffer,
+                    0,
+                    bytes(n * classes),
+                );
+                plan.record_forward(&mut encoder);
+                plan.record_backward(&mut encoder, rule);
+                if !cam.is_empty() {
+                    record_all(&mut encoder, "grad-cam", &cam);
+                }
+                encoder.copy_buffer_to_buffer(
+                    &result,
+                    0,
+                    &out,
+                    bytes(first * per_image),
+                    bytes(n * per_image),
+                );
+            }
+            ctx.submit(encoder);
+            ctx.wait()?;
+            progress.inc((group_end - group) as u64);
+        }
+        Ok(out)
+    }
+
+    /// SmoothGrad or Integrated Gradients over the images: every pass fills the batch with
+    /// (image, sample) pairs made on the GPU, and the gradients are averaged per image on the
+    /// GPU. Returns [m, 3, h, w]: the mean gradient (SmoothGrad) or (x − x') times it (IG).
+    fn sampled_job(
+        &self,
+        method: Method,
+        settings: &Settings,
+        inputs: &[Vec<f32>],
+        targets: &[usize],
+        progress: &ProgressBar,
+    ) -> Result<wgpu::Buffer> {
+        let ctx = self.context();
+        let m = inputs.len();
+        let samples = self.samples(method, settings);
+        let batch = self.batch.min(m * samples);
+        let plan = self.plan(batch)?;
+        let len = plan.input().per_image();
+        let job = SampleJob {
+            images: m,
+            samples,
+            batch,
+            len,
+            classes: self.classes,
+        };
+        let images = ctx.upload("saliency images", &inputs.concat())?;
+        let targets: Vec<u32> = targets.iter().map(|&t| t as u32).collect();
+        let targets = ctx.upload("saliency targets", &targets)?;
+        let state = ctx.upload("saliency pass", &[0u32])?;
+        let acc = ctx.storage("saliency attributions", m * len)?;
+        let input = &plan.input().buffer;
+        let (make_inputs, base) = if method == Method::SmoothGrad {
+            let sigma: Vec<f32> = inputs
+                .iter()
+                .map(|x| {
+                    let (lo, hi) = x
+                        .iter()
+                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                            (lo.min(v), hi.max(v))
+                        });
+                    settings.noise * (hi - lo)
+                })
+                .collect();
+            let sigma = ctx.upload("smoothgrad sigma", &sigma)?;
+            let dispatch = job.smooth_inputs(ctx, settings.seed, &state, &images, &sigma, input);
+            (dispatch, None)
+        } else {
+            let base: Vec<f32> = inputs
+                .iter()
+                .flat_map(|x| settings.baseline.of(x, self.hw))
+                .collect();
+            let base = ctx.upload("integrated gradients baseline", &base)?;
+            (
+                job.path_inputs(ctx, &state, &images, &base, input),
+                Some(base),
+            )
+        };
+        let before = [
+            make_inputs,
+            job.seed_targets(ctx, &state, &targets, &plan.logits_grad().buffer),
+        ];
+        let after = [
+            job.accumulate(ctx, &state, &plan.input_grad().buffer, &acc),
+            job.advance(ctx, &state),
+        ];
+        let passes = job.passes();
+        for group in (0..passes).step_by(PASSES_PER_SUBMIT) {
+            let mut encoder = ctx.encoder("sampled passes");
+            let group_end = (group + PASSES_PER_SUBMIT).min(passes);
+            for _ in group..group_end {
+                record_all(&mut encoder, "samples", &before);
+                plan.record_forward(&mut encoder);
+                plan.record_backward(&mut encoder, GradientRule::Plain);
+                record_all(&mut encoder, "accumulate", &after);
+            }
+            ctx.submit(encoder);
+            ctx.wait()?;
+            progress.inc((group_end - group) as u64);
+        }
+        if let Some(base) = base {
+            let shape = Planes {
+                images: m,
+                channels: 3,
+                plane: self.hw.0 * self.hw.1,
+            };
+            let mut encoder = ctx.encoder("integrated gradients");
+            record_all(
+                &mut encoder,
+                "times difference",
+                [&shape.times_difference(ctx, &images, &base, &acc)],
+            );
+            ctx.submit(encoder);
+        }
+        Ok(acc)
+    }
+}

@@ -1,0 +1,508 @@
+//! The attribution kernels of `shaders/saliency.wgsl`: channel reduction of gradients into maps;
+//! the sampled inputs (SmoothGrad's noise, Integrated Gradients' path), target seeds and gradient
+//! accumulation of the sampled methods; Grad-CAM's channel weights, weighted map and bilinear
+//! upsampling. Each has a plain-Rust reference in [`cpu`].
+
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
+
+/// Uniform block of `saliency.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    len: u32,
+    plane: u32,
+    channels: u32,
+    images: u32,
+    samples: u32,
+    batch: u32,
+    classes: u32,
+    reduce: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    weight: f32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    _pad: u32,
+}
+
+fn dispatch(
+    ctx: &GpuContext,
+    entry: &'static str,
+    params: &Params,
+    buffers: &[&wgpu::Buffer],
+    invocations: usize,
+) -> Dispatch {
+    let uniform = ctx.uniform("saliency params", params);
+    let mut bindings = vec![uniform.as_entire_buffer_binding()];
+    bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
+    ctx.dispatch(
+        Kernel::new(Shader::Saliency, entry),
+        &bindings,
+        grid_for(invocations),
+    )
+}
+
+/// How the channels of a gradient become one map value per pixel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduce {
+    /// max over channels of |g| (Simonyan et al.'s saliency map).
+    #[default]
+    Max,
+    /// sum over channels of |g|.
+    Sum,
+}
+
+impl std::str::FromStr for Reduce {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "max" => Ok(Reduce::Max),
+            "sum" => Ok(Reduce::Sum),
+            _ => Err(crate::Error::InvalidInput(format!(
+                "unknown channel reduction `{s}`; choose max or sum"
+            ))),
+        }
+    }
+}
+
+/// Tensors of `images` x `channels` x `plane` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planes {
+    /// Images.
+    pub images: usize,
+    /// Channels per image.
+    pub channels: usize,
+    /// Values per channel (h * w).
+    pub plane: usize,
+}
+
+impl Planes {
+    /// Values per image.
+    pub fn len(&self) -> usize {
+        self.channels * self.plane
+    }
+
+    /// Whether an image holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            len: self.len() as u32,
+            plane: self.plane as u32,
+            channels: self.channels as u32,
+            images: self.images as u32,
+            ..Params::default()
+        }
+    }
+
+    /// dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|.
+    pub fn reduce_channels(
+        &self,
+        ctx: &GpuContext,
+        reduce: Reduce,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+    ) -> Dispatch {
+        let params = Params {
+            reduce: reduce as u32,
+            ..self.params()
+        };
+        dispatch(
+            ctx,
+            "reduce_channels",
+            &params,
+            &[src, dst],
+            self.images * self.plane,
+        )
+    }
+
+    /// attr = (images - base) * attr, elementwise over every value.
+    pub fn times_difference(
+        &self,
+        ctx: &GpuContext,
+        images: &wgpu::Buffer,
+        base: &wgpu::Buffer,
+        attr: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "times_difference",
+            &self.params(),
+            &[images, base, attr],
+            self.images * self.len(),
+        )
+    }
+
+    /// Grad-CAM's channel weights: alpha[n, c] = mean over the plane of grad[n, c, :].
+    pub fn cam_weights(
+        &self,
+        ctx: &GpuContext,
+        grad: &wgpu::Buffer,
+        alpha: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "cam_weights",
+            &self.params(),
+            &[grad, alpha],
+            self.images * self.channels,
+        )
+    }
+
+    /// Grad-CAM's map: cam[n, p] = max(sum_c alpha[n, c] * act[n, c, p], 0).
+    pub fn cam_map(
+        &self,
+        ctx: &GpuContext,
+        act: &wgpu::Buffer,
+        alpha: &wgpu::Buffer,
+        cam: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "cam_map",
+            &self.params(),
+            &[act, alpha, cam],
+            self.images * self.plane,
+        )
+    }
+}
+
+/// dst[n] = src[n] resized bilinearly from `from` to `to` (height, width), sampling at pixel
+/// centres with clamped edges, as PyTorch's `interpolate(mode="bilinear", align_corners=False)`.
+pub fn upsample_bilinear(
+    ctx: &GpuContext,
+    images: usize,
+    from: (usize, usize),
+    to: (usize, usize),
+    src: &wgpu::Buffer,
+    dst: &wgpu::Buffer,
+) -> Dispatch {
+    let params = Params {
+        images: images as u32,
+        in_h: from.0 as u32,
+        in_w: from.1 as u32,
+        out_h: to.0 as u32,
+        out_w: to.1 as u32,
+        ..Params::default()
+    };
+    dispatch(
+        ctx,
+        "upsample_bilinear",
+        &params,
+        &[src, dst],
+        images * to.0 * to.1,
+    )
+}
+
+/// A sampled job: `images` images x `samples` samples each (pair p = image * samples + sample),
+/// run in passes of `batch` network slots; pass b holds pairs b * batch .. b * batch + batch.
+/// The pass index is a one-element u32 storage buffer (`state`) that [`SampleJob::advance`] bumps
+/// on the GPU, so the dispatches are built once and recorded for every pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleJob {
+    /// Images in the job.
+    pub images: usize,
+    /// Samples per image.
+    pub samples: usize,
+    /// Network slots per pass.
+    pub batch: usize,
+    /// Values per image (channels * h * w).
+    pub len: usize,
+    /// Classes of the network's output.
+    pub classes: usize,
+}
+
+impl SampleJob {
+    /// Passes needed to run every pair.
+    pub fn passes(&self) -> usize {
+        (self.images * self.samples).div_ceil(self.batch.max(1))
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            len: self.len as u32,
+            images: self.images as u32,
+            samples: self.samples as u32,
+            batch: self.batch as u32,
+            classes: self.classes as u32,
+            weight: 1.0 / self.samples.max(1) as f32,
+            ..Params::default()
+        }
+    }
+
+    /// input[k] = images[img] + sigma[img] * N(0, 1) for the pair in slot k (noise from
+    /// [`cpu::gaussian`] with `seed`).
+    pub fn smooth_inputs(
+        &self,
+        ctx: &GpuContext,
+        seed: u64,
+        state: &wgpu::Buffer,
+        images: &wgpu::Buffer,
+        sigma: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+    ) -> Dispatch {
+        let params = Params {
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            ..self.params()
+        };
+        dispatch(
+            ctx,
+            "smooth_inputs",
+            &params,
+            &[state, images, sigma, input],
+            self.batch * self.len,
+        )
+    }
+
+    /// input[k] = base[img] + (s + 1/2) / samples * (images[img] - base[img]) for the pair
+    /// (img, s) in slot k.
+    pub fn path_inputs(
+        &self,
+        ctx: &GpuContext,
+        state: &wgpu::Buffer,
+        images: &wgpu::Buffer,
+        base: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "path_inputs",
+            &self.params(),
+            &[state, images, base, input],
+            self.batch * self.len,
+        )
+    }
+
+    /// seed[k] = one-hot of the target class (u32 `targets[img]`) of slot k's image.
+    pub fn seed_targets(
+        &self,
+        ctx: &GpuContext,
+        state: &wgpu::Buffer,
+        targets: &wgpu::Buffer,
+        seed: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "seed_targets",
+            &self.params(),
+            &[state, targets, seed],
+            self.batch * self.classes,
+        )
+    }
+
+    /// acc[img] += grad[k] / samples for every active slot k, img its image.
+    pub fn accumulate(
+        &self,
+        ctx: &GpuContext,
+        state: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        acc: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "accumulate",
+            &self.params(),
+            &[state, grad, acc],
+            self.batch * self.len,
+        )
+    }
+
+    /// state[0] += 1: the next pass (it stops one past the last pass).
+    pub fn advance(&self, ctx: &GpuContext, state: &wgpu::Buffer) -> Dispatch {
+        let uniform = ctx.uniform("saliency params", &self.params());
+        ctx.dispatch(
+            Kernel::new(Shader::Saliency, "advance"),
+            &[
+                uniform.as_entire_buffer_binding(),
+                state.as_entire_buffer_binding(),
+            ],
+            [1, 1, 1],
+        )
+    }
+}
+
+/// Plain-Rust reference implementations.
+pub mod cpu {
+    use super::{Planes, Reduce, SampleJob};
+
+    /// dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|.
+    pub fn reduce_channels(shape: Planes, reduce: Reduce, src: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; shape.images * shape.plane];
+        for (n, image) in src.chunks(shape.len()).enumerate() {
+            for channel in image.chunks(shape.plane) {
+                for (o, &v) in out[n * shape.plane..].iter_mut().zip(channel) {
+                    *o = match reduce {
+                        Reduce::Max => o.max(v.abs()),
+                        Reduce::Sum => *o + v.abs(),
+                    };
+                }
+            }
+        }
+        out
+    }
+
+    /// PCG's output permutation of one LCG step: a 32-bit hash.
+    pub fn pcg(v: u32) -> u32 {
+        let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+        let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+        (word >> 22) ^ word
+    }
+
+    /// The standard normal value SmoothGrad adds (times sigma) to element `e` of pair `p`: a
+    /// counter-based hash of seed, pair and element, then Box-Muller.
+    pub fn gaussian(seed: u64, p: u32, e: u32) -> f32 {
+        let key = pcg(pcg(pcg(seed as u32 ^ pcg((seed >> 32) as u32)) ^ p) ^ e);
+        let a = pcg(key);
+        let b = pcg(key ^ 0x9e37_79b9);
+        let u1 = ((a >> 8) as f32 + 1.0) / 16_777_216.0;
+        let u2 = (b >> 8) as f32 / 16_777_216.0;
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+
+    /// The pair in each slot of pass `pass`, `None` where inactive.
+    fn pairs(job: &SampleJob, pass: usize) -> impl Iterator<Item = Option<usize>> + '_ {
+        (0..job.batch).map(move |k| {
+            let p = pass * job.batch + k;
+            (p < job.images * job.samples).then_some(p)
+        })
+    }
+
+    /// The network input of pass `pass`: images[img] + sigma[img] * gaussian(seed, p, e).
+    pub fn smooth_inputs(
+        job: &SampleJob,
+        pass: usize,
+        seed: u64,
+        images: &[f32],
+        sigma: &[f32],
+    ) -> Vec<f32> {
+        pairs(job, pass)
+            .flat_map(|p| {
+                (0..job.len).map(move |e| match p {
+                    None => 0.0,
+                    Some(p) => {
+                        let img = p / job.samples;
+                        sigma[img].mul_add(
+                            gaussian(seed, p as u32, e as u32),
+                            images[img * job.len + e],
+                        )
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The network input of pass `pass`: base + (s + 1/2) / samples * (image - base).
+    pub fn path_inputs(job: &SampleJob, pass: usize, images: &[f32], base: &[f32]) -> Vec<f32> {
+        pairs(job, pass)
+            .flat_map(|p| {
+                (0..job.len).map(move |e| match p {
+                    None => 0.0,
+                    Some(p) => {
+                        let (img, s) = (p / job.samples, p % job.samples);
+                        let alpha = (s as f32 + 0.5) / job.samples as f32;
+                        let j = img * job.len + e;
+                        alpha.mul_add(images[j] - base[j], base[j])
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The logits' gradient of pass `pass`: one-hot target of each active slot's image.
+    pub fn seed_targets(job: &SampleJob, pass: usize, targets: &[u32]) -> Vec<f32> {
+        pairs(job, pass)
+            .flat_map(|p| {
+                (0..job.classes).map(move |c| match p {
+                    Some(p) if targets[p / job.samples] as usize == c => 1.0,
+                    _ => 0.0,
+                })
+            })
+            .collect()
+    }
+
+    /// acc[img] += grad[k] / samples for the active slots of pass `pass`.
+    pub fn accumulate(job: &SampleJob, pass: usize, grad: &[f32], acc: &mut [f32]) {
+        let weight = 1.0 / job.samples as f32;
+        for (k, p) in pairs(job, pass).enumerate() {
+            let Some(p) = p else { continue };
+            let img = p / job.samples;
+            let src = &grad[k * job.len..(k + 1) * job.len];
+            for (a, &g) in acc[img * job.len..(img + 1) * job.len].iter_mut().zip(src) {
+                *a += weight * g;
+            }
+        }
+    }
+
+    /// attr = (images - base) * attr.
+    pub fn times_difference(images: &[f32], base: &[f32], attr: &mut [f32]) {
+        for ((a, &x), &b) in attr.iter_mut().zip(images).zip(base) {
+            *a *= x - b;
+        }
+    }
+
+    /// alpha[n, c] = mean over the plane of grad[n, c, :].
+    pub fn cam_weights(shape: Planes, grad: &[f32]) -> Vec<f32> {
+        grad.chunks(shape.plane)
+            .map(|g| g.iter().sum::<f32>() / shape.plane as f32)
+            .collect()
+    }
+
+    /// cam[n, p] = max(sum_c alpha[n, c] * act[n, c, p], 0).
+    pub fn cam_map(shape: Planes, act: &[f32], alpha: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; shape.images * shape.plane];
+        for n in 0..shape.images {
+            let row = &mut out[n * shape.plane..(n + 1) * shape.plane];
+            for c in 0..shape.channels {
+                let a = alpha[n * shape.channels + c];
+                let plane = &act[(n * shape.channels + c) * shape.plane..][..shape.plane];
+                for (o, &v) in row.iter_mut().zip(plane) {
+                    *o += a * v;
+                }
+            }
+            for o in row {
+                *o = o.max(0.0);
+            }
+        }
+        out
+    }
+
+    /// One axis of bilinear sampling at pixel centres: (lower index, upper index, weight of the
+    /// upper), clamped to the edges.
+    fn source_coord(x: usize, in_size: usize, out_size: usize) -> (usize, usize, f32) {
+        let s = ((x as f32 + 0.5) * in_size as f32 / out_size as f32 - 0.5).max(0.0);
+        let x0 = (s.floor() as usize).min(in_size - 1);
+        let x1 = (x0 + 1).min(in_size - 1);
+        (x0, x1, s - x0 as f32)
+    }
+
+    /// src [images, from.0, from.1] resized bilinearly to `to` (align_corners=False).
+    pub fn upsample_bilinear(
+        images: usize,
+        from: (usize, usize),
+        to: (usize, usize),
+        src: &[f32],
+    ) -> Vec<f32> {
+        let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+        let mut out = Vec::with_capacity(images * to.0 * to.1);
+        for image in src.chunks(from.0 * from.1).take(images) {
+            for y in 0..to.0 {
+                let (y0, y1, ty) = source_coord(y, from.0, to.0);
+                for x in 0..to.1 {
+                    let (x0, x1, tx) = source_coord(x, from.1, to.1);
+                    let at = |r: usize, c: usize| image[r * from.1 + c];
+                    let top = lerp(at(y0, x0), at(y0, x1), tx);
+                    let bottom = lerp(at(y1, x0), at(y1, x1), tx);
+                    out.push(lerp(top, bottom, ty));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,514 @@
+//! A whole saliency run as the `netlens saliency` command makes it: photos (or views of them)
+//! and their classes, maps of every model and method, the figure, the raw maps as `.npy`, and
+//! the manifest. Three kinds of run: the figure of photos and maps (one method: the classic
+//! layout; several: one column per method), class means, and the randomization sanity check.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use image::RgbImage;
+
+use crate::classes::ClassNames;
+use crate::classify::{argmax, logits};
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::manifest::Manifest;
+use crate::model::{ModelKind, Network, Weights};
+use crate::output::{check_not_input, save_json, save_npy, save_png, write_atomic};
+use crate::preprocess::load_rgb;
+use crate::progress::bar;
+use crate::saliency::engine::Attributor;
+use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
+use crate::saliency::method::{Method, Settings};
+use crate::saliency::sanity::{SanityReport, cascading_randomization};
+use crate::saliency::views::{View, crop, to_centre_frame};
+
+/// The input size of every run.
+pub const SIZE: usize = 224;
+
+/// What to make besides the maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Photos with their maps: the classic layout for one method, one column per method for
+    /// several.
+    Figure,
+    /// The mean normalized map of each target class over its images (and their views).
+    ClassMean,
+    /// Cascading randomization of the layers from the top, first `layers` of them (all when
+    /// `None`), random weights seeded with `seed`.
+    Sanity {
+        /// How many parameterized layers to randomize, from the top.
+        layers: Option<usize>,
+        /// Seed of the random weights.
+        seed: u64,
+    },
+}
+
+/// Everything a run needs.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Image files.
+    pub images: Vec<PathBuf>,
+    /// Models and their weights files (`None`: the default file).
+    pub models: Vec<(ModelKind, Option<PathBuf>)>,
+    /// Methods, in column order.
+    pub methods: Vec<Method>,
+    /// Method settings.
+    pub settings: Settings,
+    /// A class every image is explained for (index, synset or name); else each image's label
+    /// from its `synset_name` file name, else its predicted class.
+    pub class: Option<String>,
+    /// Views per photo: 1 is the centre crop; more add mirrored and shifted crops.
+    pub views: usize,
+    /// How maps are colored.
+    pub scale: Scale,
+    /// Photos per row of the classic layout.
+    pub per_row: usize,
+    /// Most images (or samples) per GPU pass.
+    pub batch: usize,
+    /// The figure's path; other outputs go beside it.
+    pub out: PathBuf,
+    /// The kind of run.
+    pub mode: Mode,
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+/// What a run wrote and what it has to say.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Files written, the figure first.
+    pub written: Vec<PathBuf>,
+    /// Per-image lines for the terminal: file, view, target and predicted classes.
+    pub report: String,
+    /// The sanity check's table, for a sanity run.
+    pub table: Option<String>,
+}
+
+/// The photos (or views) a run explains.
+struct Subjects {
+    /// For each subject: the file it came from.
+    files: Vec<PathBuf>,
+    /// The view of the photo.
+    views: Vec<View>,
+    /// The crop the network sees.
+    crops: Vec<RgbImage>,
+    /// Normalized CHW inputs.
+    inputs: Vec<Vec<f32>>,
+    /// The label from the file name.
+    labels: Vec<Option<usize>>,
+}
+
+fn load_subjects(files: &[PathBuf], views: usize, classes: &ClassNames) -> Result<Subjects> {
+    let mut s = Subjects {
+        files: Vec::new(),
+        views: Vec::new(),
+        crops: Vec::new(),
+        inputs: Vec::new(),
+        labels: Vec::new(),
+    };
+    for file in files {
+        let photo = load_rgb(file)?;
+        for view in View::standard(views.max(1)) {
+            let (taken, image, input) = crop(&photo, view, SIZE).map_err(|e| Error::Image {
+                path: file.clone(),
+                reason: e.to_string(),
+            })?;
+            s.files.push(file.clone());
+            s.views.push(taken);
+            s.crops.push(image);
+            s.inputs.push(input);
+            s.labels.push(classes.label_from_path(file));
+        }
+    }
+    Ok(s)
+}
+
+/// One model of the run, ready.
+struct Model {
+    kind: ModelKind,
+    weights: Weights,
+    net: Network,
+}
+
+/// A model's title for figures.
+fn model_title(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::SqueezeNet => "SqueezeNet 1.1",
+        ModelKind::Vgg16 => "VGG16",
+    }
+}
+
+/// A path beside `figure`: `out/fig.png` + `saliency.npy` -> `out/fig.saliency.npy`.
+pub fn beside(figure: &Path, suffix: &str) -> PathBuf {
+    let stem = figure
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "saliency".into());
+    figure.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// What the maps' values are, for colorbar labels.
+fn unit(methods: &[Method], settings: &Settings) -> String {
+    let reduce = match settings.reduce {
+        crate::saliency::Reduce::Max => "max",
+        crate::saliency::Reduce::Sum => "sum",
+    };
+    let of = |what: &str| format!("{reduce} over channels of |{what}|");
+    match methods {
+        [Method::Vanilla] => of("d score / d input"),
+        [Method::SmoothGrad] => of("mean gradient over noisy copies"),
+        [Method::IntegratedGradients] => of("attribution"),
+        [Method::GradCam] => "Grad-CAM value".into(),
+        [Method::Guided] => of("guided backpropagation signal"),
+        _ => "value".into(),
+    }
+}
+
+/// Runs a job on `ctx`.
+pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
+    job.settings.check()?;
+    if job.images.is_empty() {
+        return Err(Error::InvalidInput("no images given".into()));
+    }
+    let started = Instant::now();
+    let classes = ClassNames::load_default()?;
+    let forced = job
+        .class
+        .as_deref()
+        .map(|c| classes.resolve(c))
+        .transpose()?;
+    let figure_path = job.out.clone();
+    let mut outputs = vec![figure_path.clone()];
+    if matches!(job.mode, Mode::Sanity { .. }) {
+        outputs.push(beside(&figure_path, "csv"));
+        outputs.push(beside(&figure_path, "sanity.json"));
+        if job.models.len() != 1 {
+            return Err(Error::InvalidInput(
+                "the sanity check runs on one model at a time: choose --model squeezenet or vgg16"
+                    .into(),
+            ));
+        }
+    }
+    if job.mode == Mode::ClassMean && (job.models.len() != 1 || job.methods.len() != 1) {
+        return Err(Error::InvalidInput(
+            "class means are drawn for one model and one method: choose --model squeezenet or \
+             vgg16 and a single --method"
+                .into(),
+        ));
+    }
+    outputs.push(Manifest::path_for(&figure_path));
+    for out in &outputs {
+        check_not_input(out, &job.images)?;
+    }
+
+    let mut manifest = Manifest::new(ctx);
+    // Every model is loaded before any work, so a missing weights file fails at once.
+    let mut models = Vec::new();
+    for (kind, path) in &job.models {
+        let weights = kind.load_weights(path.as_deref())?;
+        let net = Network::new(ctx, kind.arch(), &weights)?;
+        manifest.weights(kind.name(), &weights);
+        models.push(Model {
+            kind: *kind,
+            weights,
+            net,
+        });
+    }
+    let subjects = load_subjects(&job.images, job.views, &classes)?;
+    let n = subjects.inputs.len();
+    manifest
+        .param("methods", &job.methods)
+        .param("settings", &job.settings)
+        .param("class", forced)
+        .param("views", job.views)
+        .param("scale", job.scale)
+        .param("batch", job.batch)
+        .param("input_size", SIZE)
+        .param(
+            "images",
+            subjects
+                .files
+                .iter()
+                .zip(&subjects.views)
+                .map(|(f, v)| format!("{} ({})", f.display(), v.describe()))
+                .collect::<Vec<_>>(),
+        );
+    if job.methods.contains(&Method::SmoothGrad) {
+        manifest.seed = Some(job.settings.seed);
+    }
+    manifest.timing("load", started.elapsed().as_secs_f64() * 1e3);
+
+    let hw = (SIZE, SIZE);
+    let plane = SIZE * SIZE;
+    let mut results = Vec::new();
+    let mut report = String::new();
+    let mut table = None;
+    let mut written = Vec::new();
+    for model in &models {
+        let attributor = Attributor::new(&model.net, hw, job.batch)?;
+        let t = Instant::now();
+        let predicted: Vec<usize> = logits(&model.net, &subjects.inputs, hw, attributor.batch())?
+            .iter()
+            .map(|l| argmax(l))
+            .collect();
+        manifest.timing(
+            &format!("{}.classify", model.kind),
+            t.elapsed().as_secs_f64() * 1e3,
+        );
+        let targets: Vec<usize> = (0..n)
+            .map(|i| forced.or(subjects.labels[i]).unwrap_or(predicted[i]))
+            .collect();
+        report.push_str(&format!("{}:\n", model_title(model.kind)));
+        for i in 0..n {
+            report.push_str(&format!(
+                "  {} ({}): target {} {}, predicted {} {}\n",
+                subjects.files[i].display(),
+                subjects.views[i].describe(),
+                targets[i],
+                classes.name(targets[i]),
+                predicted[i],
+                classes.name(predicted[i])
+            ));
+        }
+        manifest.param(&format!("{}.targets", model.kind), &targets);
+        manifest.param(&format!("{}.predicted", model.kind), &predicted);
+
+        if let Mode::Sanity { layers, seed } = job.mode {
+            let steps = layers
+                .unwrap_or(usize::MAX)
+                .min(crate::saliency::sanity::layers_from_top(&attributor).len())
+                + 1;
+            let progress = bar(
+                (steps * job.methods.len()) as u64,
+                "sanity check",
+                job.quiet,
+            );
+            let t = Instant::now();
+            let sanity = cascading_randomization(
+                &attributor,
+                &model.weights,
+                &job.methods,
+                &job.settings,
+                &subjects.inputs,
+                &targets,
+                layers,
+                seed,
+                &progress,
+            )?;
+            progress.finish_and_clear();
+            manifest.timing("sanity", t.elapsed().as_secs_f64() * 1e3);
+            manifest.seed = Some(seed);
+            table = Some(sanity.table());
+            written.extend(write_sanity(
+                &sanity,
+                model_title(model.kind),
+                &figure_path,
+            )?);
+            continue;
+        }
+
+        let mut maps = Vec::new();
+        let total: u64 = job
+            .methods
+            .iter()
+            .map(|&m| attributor.passes(m, &job.settings, n))
+            .sum();
+        let progress = bar(total, model.kind.name(), job.quiet);
+        for &method in &job.methods {
+            let t = Instant::now();
+            let m =
+                attributor.maps(method, &job.settings, &subjects.inputs, &targets, &progress)?;
+            manifest.timing(
+                &format!("{}.{}", model.kind, method),
+                t.elapsed().as_secs_f64() * 1e3,
+            );
+            let path = beside(&figure_path, &format!("{}.{}.npy", model.kind, method));
+            check_not_input(&path, &job.images)?;
+            save_npy(&m, &[n, SIZE, SIZE], &path)?;
+            written.push(path);
+            maps.push((method, m));
+        }
+        progress.finish_and_clear();
+        results.push((model, predicted, targets, maps));
+    }
+
+    if !results.is_empty() {
+        let (_, _, targets, maps) = &results[0];
+        let path = beside(&figure_path, "saliency.npy");
+        check_not_input(&path, &job.images)?;
+        save_npy(&maps[0].1, &[n, SIZE, SIZE], &path)?;
+        written.insert(0, path);
+        let name = |c: usize| classes.name(c).to_string();
+        let photos: Vec<Photo> = (0..n)
+            .map(|i| Photo {
+                image: subjects.crops[i].clone(),
+                truth: subjects.labels[i].map(name),
+            })
+            .collect();
+        let t = Instant::now();
+        let image = match job.mode {
+            Mode::ClassMean => {
+                let (groups, means) = class_groups(&subjects, targets, &maps[0].1, plane, &name);
+                let path = beside(&figure_path, "class_mean.npy");
+                check_not_input(&path, &job.images)?;
+                save_npy(&means, &[groups.len(), SIZE, SIZE], &path)?;
+                written.push(path);
+                let title = format!(
+                    "{} class means: {} of {}, mean of max-normalized maps per target class",
+                    model_title(results[0].0.kind),
+                    maps[0].0.title(),
+                    if job.views > 1 {
+                        "each photo's views (mirrored, shifted) aligned to its centre crop"
+                    } else {
+                        "the photos of each class"
+                    }
+                );
+                figures::class_means(&title, &groups, job.per_row + 1, hw)
+            }
+            _ if job.methods.len() == 1 => {
+                let sets: Vec<MapSet> = results
+                    .iter()
+                    .map(|(model, predicted, _, maps)| MapSet {
+                        label: format!("{}\n{}", model_title(model.kind), maps[0].0.title()),
+                        maps: maps[0].1.clone(),
+                        predicted: predicted.iter().map(|&c| name(c)).collect(),
+                    })
+                    .collect();
+                let models: Vec<&str> = results.iter().map(|r| model_title(r.0.kind)).collect();
+                let title = format!(
+                    "{} maps of {} (true class black, prediction beige)",
+                    job.methods[0].title(),
+                    models.join(" and ")
+                );
+                figures::gallery(
+                    &title,
+                    &photos,
+                    &sets,
+                    job.per_row,
+                    job.scale,
+                    &unit(&job.methods, &job.settings),
+                    hw,
+                )
+            }
+            _ => {
+                let models: Vec<ModelMaps> = results
+                    .iter()
+                    .map(|(model, predicted, _, maps)| ModelMaps {
+                        model: model_title(model.kind).to_string(),
+                        maps: maps.clone(),
+                        predicted: predicted.iter().map(|&c| name(c)).collect(),
+                    })
+                    .collect();
+                let names: Vec<&str> = results.iter().map(|r| model_title(r.0.kind)).collect();
+                let title = format!(
+                    "Attribution maps of {} (true class black, prediction beige)",
+                    names.join(" and ")
+                );
+                figures::methods(
+                    &title,
+                    &photos,
+                    &models,
+                    job.scale,
+                    &unit(&job.methods, &job.settings),
+                    hw,
+                )
+            }
+        };
+        save_png(&image, &figure_path)?;
+        manifest.timing("figure", t.elapsed().as_secs_f64() * 1e3);
+        written.insert(0, figure_path.clone());
+    }
+    manifest.timing("total", started.elapsed().as_secs_f64() * 1e3);
+    for path in &written {
+        manifest.output(path);
+    }
+    written.push(manifest.write_beside(&figure_path)?);
+    Ok(Outcome {
+        written,
+        report,
+        table,
+    })
+}
+
+/// Groups the subjects by target class: each member's map max-normalized and moved into its
+/// photo's centre-crop frame, the class mean averaged over the members covering each pixel.
+fn class_groups(
+    subjects: &Subjects,
+    targets: &[usize],
+    maps: &[f32],
+    plane: usize,
+    name: &dyn Fn(usize) -> String,
+) -> (Vec<ClassGroup>, Vec<f32>) {
+    let mut order: Vec<usize> = Vec::new();
+    for &t in targets {
+        if !order.contains(&t) {
+            order.push(t);
+        }
+    }
+    let mut groups = Vec::new();
+    let mut means = Vec::new();
+    for class in order {
+        let members: Vec<usize> = (0..targets.len())
+            .filter(|&i| targets[i] == class)
+            .collect();
+        let mut sum = vec![0.0f32; plane];
+        let mut count = vec![0.0f32; plane];
+        for &i in &members {
+            let map = crate::saliency::stats::normalized(&maps[i * plane..(i + 1) * plane]);
+            let (values, covered) = to_centre_frame(&map, subjects.views[i], SIZE);
+            for j in 0..plane {
+                sum[j] += values[j];
+                count[j] += covered[j];
+            }
+        }
+        let mean: Vec<f32> = sum
+            .iter()
+            .zip(&count)
+            .map(|(s, c)| if *c > 0.0 { s / c } else { 0.0 })
+            .collect();
+        let first = members[0];
+        let reference = subjects
+            .views
+            .iter()
+            .zip(&subjects.files)
+            .position(|(v, f)| *v == View::CENTRE && *f == subjects.files[first])
+            .unwrap_or(first);
+        means.extend_from_slice(&mean);
+        groups.push(ClassGroup {
+            class: name(class),
+            members: members
+                .iter()
+                .map(|&i| {
+                    let file = subjects.files[i]
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let caption = if subjects.views[i] == View::CENTRE {
+                        file
+                    } else {
+                        subjects.views[i].describe()
+                    };
+                    (
+                        subjects.crops[i].clone(),
+                        caption,
+                        maps[i * plane..(i + 1) * plane].to_vec(),
+                    )
+                })
+                .collect(),
+            reference: subjects.crops[reference].clone(),
+            mean,
+        });
+    }
+    (groups, means)
+}
+
+/// Writes the sanity check's plot, CSV and JSON; returns their paths.
+fn write_sanity(report: &SanityReport, model: &str, figure: &Path) -> Result<Vec<PathBuf>> {
+    let csv = beside(figure, "csv");
+    let json = beside(figure, "sanity.json");
+    save_png(&figures::sanity_plot(report, model), figure)?;
+    write_atomic(&csv, report.csv().as_bytes())?;
+    save_json(report, &json)?;
+    Ok(vec![figure.to_path_buf(), csv, json])
+}
