@@ -1,8 +1,11 @@
 //! The `netlens` command line: a thin layer over the library.
 
 mod args;
+mod attack_settings;
 mod classify;
+mod fool;
 mod info;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +25,11 @@ enum Command {
     Info(info::InfoArgs),
     /// Print the top-5 classes of images.
     Classify(classify::ClassifyArgs),
+    /// Fooling images and attacks (fool, fgsm, pgd, mifgsm) toward target classes.
+    #[command(visible_alias = "attack")]
+    Fool(Box<fool::FoolArgs>),
+    /// Fooling images made on one network, tried on the others: the transfer table.
+    Transfer(Box<transfer::TransferArgs>),
 }
 
 fn main() {
@@ -38,6 +46,8 @@ fn main() {
     let result = match cli.command {
         Command::Info(a) => info::run(&cli.global, a),
         Command::Classify(a) => classify::run(&cli.global, a),
+        Command::Fool(a) => fool::run(&cli.global, *a),
+        Command::Transfer(a) => transfer::run(&cli.global, *a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
