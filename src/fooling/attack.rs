@@ -462,7 +462,7 @@ impl Attacker {
             ctx.submit(encoder);
             step += n;
             let state: Vec<u32> = ctx.read(&self.state, 0..real * STATE_LEN)?;
-            self.check_finite(&state, step)?;
+            self.check_finite(&state, step, chunk)?;
             progress.inc(n as u64);
             let all_done = state.chunks(STATE_LEN).all(|s| s[1] != NEVER);
             if config.stop_when_reached && all_done {
@@ -474,7 +474,7 @@ impl Attacker {
         self.record_step(&mut encoder, true);
         ctx.submit(encoder);
         let state: Vec<u32> = ctx.read(&self.state, 0..real * STATE_LEN)?;
-        self.check_finite(&state, step)?;
+        self.check_finite(&state, step, chunk)?;
         let finals = self.predictions(&self.plan.logits().read(ctx)?);
         let images = self.plan.input().read(ctx)?;
         let len = self.images.len();
@@ -483,7 +483,11 @@ impl Attacker {
         for (n, image) in images.chunks(len).take(real).enumerate() {
             if let Some(i) = image.iter().position(|v| !v.is_finite()) {
                 return Err(Error::Diverged {
-                    what: format!("{} image {n} of batch {chunk}", config.method),
+                    what: format!(
+                        "{} loop on input {}",
+                        config.method,
+                        chunk * self.batch() + n
+                    ),
                     step,
                     why: format!("value {i} is {}; lower the step size", image[i]),
                 });
@@ -522,11 +526,15 @@ impl Attacker {
         Ok((outcomes, step))
     }
 
-    /// Fails when a goal check saw non-finite logits.
-    fn check_finite(&self, state: &[u32], step: usize) -> Result<()> {
+    /// Fails when a goal check saw non-finite logits, naming the input.
+    fn check_finite(&self, state: &[u32], step: usize, chunk: usize) -> Result<()> {
         match state.chunks(STATE_LEN).position(|s| s[3] != 0) {
             Some(n) => Err(Error::Diverged {
-                what: format!("{} loop, image {n} of the batch", self.config.method),
+                what: format!(
+                    "{} loop on input {}",
+                    self.config.method,
+                    chunk * self.batch() + n
+                ),
                 step,
                 why: "its logits became NaN or infinite; lower the step size".into(),
             }),
