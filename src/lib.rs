@@ -10,6 +10,7 @@ pub mod classify;
 pub mod data;
 pub mod error;
 pub mod figure;
+pub mod fooling;
 pub mod gpu;
 pub mod manifest;
 pub mod model;

@@ -15,17 +15,20 @@ pub enum Shader {
     Step,
     /// Attribution maps: channel reduction, sampled methods, Grad-CAM.
     Saliency,
+    /// Goal checks, loss seeds, sign steps, projections and momentum of the adversarial loops.
+    Attack,
 }
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 6] = [
+    pub const ALL: [Shader; 7] = [
         Shader::Conv,
         Shader::Relu,
         Shader::Pool,
         Shader::Linear,
         Shader::Step,
         Shader::Saliency,
+        Shader::Attack,
     ];
 
     /// The file name without extension.
@@ -37,6 +40,7 @@ impl Shader {
             Shader::Linear => "linear",
             Shader::Step => "step",
             Shader::Saliency => "saliency",
+            Shader::Attack => "attack",
         }
     }
 
@@ -60,6 +64,7 @@ impl Shader {
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
             Shader::Saliency => include_str!("../../shaders/saliency.wgsl"),
+            Shader::Attack => include_str!("../../shaders/attack.wgsl"),
         }
     }
 }

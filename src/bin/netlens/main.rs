@@ -2,9 +2,12 @@
 
 mod args;
 mod bench;
+mod attack_settings;
 mod classify;
+mod fool;
 mod info;
 mod saliency;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +31,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Saliency and attribution maps of photos as labelled figures; class means; sanity check.
     Saliency(saliency::SaliencyArgs),
+    /// Fooling images and attacks (fool, fgsm, pgd, mifgsm) toward target classes.
+    #[command(visible_alias = "attack")]
+    Fool(Box<fool::FoolArgs>),
+    /// Fooling images made on one network, tried on the others: the transfer table.
+    Transfer(Box<transfer::TransferArgs>),
 }
 
 fn main() {
@@ -46,6 +54,8 @@ fn main() {
         Command::Classify(a) => classify::run(&cli.global, a),
         Command::Bench(a) => bench::run(&cli.global, a),
         Command::Saliency(a) => saliency::run(&cli.global, a),
+        Command::Fool(a) => fool::run(&cli.global, *a),
+        Command::Transfer(a) => transfer::run(&cli.global, *a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,119 @@
+//! The attack settings `fool` and `transfer` share, turned into an [`AttackConfig`].
+
+use anyhow::{Result, bail};
+use clap::Args;
+use netlens::fooling::{AttackConfig, Loss, Method, Norm};
+
+/// How images are attacked.
+#[derive(Args, Clone, Debug)]
+pub struct AttackSettings {
+    /// fool: the classic fooling image, x += lr·g/‖g‖₂ on the target's logit until it is the
+    /// top class; fgsm, pgd, mifgsm: the standard attacks within an ε-ball.
+    #[arg(long, default_value = "fool")]
+    pub method: Method,
+    /// Norm of the budget and steps of fgsm/pgd/mifgsm: linf or l2.
+    #[arg(long, default_value = "linf")]
+    pub norm: Norm,
+    /// Budget in pixel levels (0-255): the L∞ or L2 radius around the original image.
+    /// Required by fgsm, pgd and mifgsm.
+    #[arg(long)]
+    pub eps: Option<f32>,
+    /// Step size: the learning rate in normalized units for fool [default 1]; pixel levels for
+    /// pgd [default 2.5·eps/steps] and mifgsm [default eps/steps]; fgsm steps by eps.
+    #[arg(long, visible_alias = "lr")]
+    pub step: Option<f32>,
+    /// Most iterations [default: 100 for fool, 10 for pgd and mifgsm, 1 for fgsm].
+    #[arg(long, visible_alias = "max-iters")]
+    pub steps: Option<usize>,
+    /// Start pgd at the original image instead of a random point of the ε-ball.
+    #[arg(long)]
+    pub no_random_start: bool,
+    /// Momentum decay μ of mifgsm.
+    #[arg(long, default_value_t = 1.0)]
+    pub decay: f32,
+    /// Loss to ascend: logit or cross-entropy [default: logit for fool, cross-entropy for the
+    /// others].
+    #[arg(long)]
+    pub loss: Option<Loss>,
+    /// Run every step even after an image reaches its goal (the default for fgsm, pgd and
+    /// mifgsm).
+    #[arg(long, conflicts_with = "early_stop")]
+    pub all_steps: bool,
+    /// Freeze each image as soon as it reaches its goal (the default for fool).
+    #[arg(long)]
+    pub early_stop: bool,
+    /// Check goals on the image rounded to 8 bits, iterating until a saved PNG fools the
+    /// network too.
+    #[arg(long)]
+    pub survive_rounding: bool,
+    /// Steps between reads of the per-image flags (early stop, progress).
+    #[arg(long, default_value_t = 5)]
+    pub check_every: usize,
+    /// Seed of pgd's random start.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl AttackSettings {
+    /// The configuration these flags ask for, over the method's usual settings.
+    pub fn config(&self) -> Result<AttackConfig> {
+        let mut config = match (self.method, self.eps) {
+            (Method::Fool, _) => AttackConfig::fool(1.0, 100),
+            (method, Some(eps)) => {
+                let mut c = AttackConfig::standard(method, self.norm, eps);
+                if let Some(steps) = self.steps {
+                    // Keep the usual step size relative to the number of steps.
+                    c.step *= c.steps as f32 / steps as f32;
+                    c.steps = steps;
+                }
+                c
+            }
+            (method, None) => bail!("--method {method} needs a budget: --eps LEVELS (0-255)"),
+        };
+        if self.method == Method::Fool {
+            if let Some(steps) = self.steps {
+                config.steps = steps;
+            }
+            if self.eps.is_some() {
+                bail!("--method fool has no budget; drop --eps or choose fgsm, pgd or mifgsm");
+            }
+        }
+        if let Some(step) = self.step {
+            config.step = step;
+        }
+        if let Some(loss) = self.loss {
+            config.loss = loss;
+        }
+        config.random_start &= !self.no_random_start;
+        config.decay = if self.method == Method::MiFgsm {
+            self.decay
+        } else {
+            0.0
+        };
+        if self.all_steps {
+            config.stop_when_reached = false;
+        }
+        if self.early_stop {
+            config.stop_when_reached = true;
+        }
+        config.survive_rounding = self.survive_rounding;
+        config.check_every = self.check_every;
+        config.seed = self.seed;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A short description for titles: "fool, lr 1" or "pgd linf ε=8".
+    pub fn describe(config: &AttackConfig) -> String {
+        match config.method {
+            Method::Fool => format!("fool, lr {}", config.step),
+            m => format!(
+                "{m} {} \u{3b5}={} levels, {} step{}",
+                config.norm,
+                config.eps,
+                config.steps,
+                if config.steps == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}

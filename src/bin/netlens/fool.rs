@@ -1,0 +1,270 @@
+//! `netlens fool` (alias `attack`): fooling images and standard attacks on a batch of images ×
+//! targets, with the figure, the numbers and the fooled PNGs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use netlens::classes::ClassNames;
+use netlens::classify::{argmax, logits};
+use netlens::fooling::figure::fooling_figure;
+use netlens::fooling::report::{outcomes_csv, records};
+use netlens::fooling::{Attacker, Method, Outcome, balanced_batch};
+use netlens::manifest::Manifest;
+use netlens::model::Network;
+use netlens::output::{check_not_input, save_json, save_npy, save_png, write_atomic};
+use netlens::preprocess::{STD, load_input, to_rgb};
+
+use crate::args::{Global, ModelArgs, expand_images};
+use crate::attack_settings::AttackSettings;
+
+/// The input size of the networks.
+const SIZE: usize = 224;
+
+/// Arguments of `netlens fool`.
+#[derive(Args)]
+pub struct FoolArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Image files or folders of images (repeat --image for several).
+    #[arg(long = "image", short = 'i', required = true)]
+    images: Vec<PathBuf>,
+    /// Target class: index, synset or name; repeat or comma-separate for several (every image
+    /// is attacked toward every target). Without one, attacks are untargeted: away from the
+    /// network's prediction on the original.
+    #[arg(long = "target", short = 't', value_delimiter = ',')]
+    targets: Vec<String>,
+    #[command(flatten)]
+    settings: AttackSettings,
+    /// Images per GPU batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Also write each fooled image alone as a 224×224 PNG: this file for one image, else
+    /// FILE_<image>_<target>.png for each.
+    #[arg(long)]
+    save_fooled: Option<PathBuf>,
+    /// The figure (PNG). Beside it: FIG.json (manifest), FIG_results.json and .csv (numbers),
+    /// FIG_perturbation.npy (fooled − original in pixel levels, N×3×224×224).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The part of a gallery file name after its synset: `n07802026_hay.jpg` → `hay`.
+pub fn short_label(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match stem.split_once('_') {
+        Some((synset, rest)) if synset.starts_with('n') && synset.len() == 9 => rest.to_string(),
+        _ => stem,
+    }
+}
+
+/// `path` with `suffix` added to its stem and extension `ext`.
+pub fn sibling(path: &Path, suffix: &str, ext: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}{suffix}.{ext}"))
+}
+
+/// Resolves target names, indices or synsets.
+pub fn resolve_targets(classes: &ClassNames, targets: &[String]) -> Result<Vec<Option<usize>>> {
+    if targets.is_empty() {
+        return Ok(vec![None]);
+    }
+    targets
+        .iter()
+        .map(|t| Ok(Some(classes.resolve(t)?)))
+        .collect()
+}
+
+fn describe(classes: &ClassNames, label: &str, o: &Outcome) -> String {
+    let goal = netlens::fooling::figure::goal_label(classes, o.goal);
+    let r = &o.rounded;
+    format!(
+        "{label} {goal}: {} after {} iterations, p({}) = {:.3}, L2 {:.1}, L\u{221e} {:.2} levels; \
+         as 8-bit PNG: {} ({:.3}), {}",
+        if o.reached { "reached" } else { "NOT reached" },
+        o.iterations,
+        classes.name(o.goal.class()),
+        o.goal_prob,
+        o.l2_px,
+        o.linf_px,
+        classes.name(r.prediction.index),
+        r.prediction.prob,
+        if r.reached {
+            "still reaches the goal"
+        } else {
+            "no longer reaches the goal"
+        },
+    )
+}
+
+/// Writes each fooled image as a PNG, reads it back and checks the network's prediction.
+fn save_fooled(
+    base: &Path,
+    net: &Network,
+    labels: &[String],
+    outcomes: &[Outcome],
+    classes: &ClassNames,
+    manifest: &mut Manifest,
+) -> Result<()> {
+    let mut paths = Vec::new();
+    for (label, o) in labels.iter().zip(outcomes) {
+        let path = if outcomes.len() == 1 {
+            base.to_path_buf()
+        } else {
+            let goal = classes.name(o.goal.class()).replace([' ', '/'], "_");
+            sibling(base, &format!("_{label}_{goal}"), "png")
+        };
+        save_png(&to_rgb(&o.image, SIZE), &path)?;
+        manifest.output(&path);
+        paths.push(path);
+    }
+    let reloaded = paths
+        .iter()
+        .map(|p| load_input(p, SIZE))
+        .collect::<Result<Vec<_>, _>>()?;
+    for ((path, o), l) in paths
+        .iter()
+        .zip(outcomes)
+        .zip(logits(net, &reloaded, (SIZE, SIZE), 8)?)
+    {
+        let top = argmax(&l);
+        println!(
+            "saved {}: read back, the network says {} ({})",
+            path.display(),
+            classes.name(top),
+            if o.goal.reached_by(top) {
+                "still reaches the goal"
+            } else {
+                "no longer reaches the goal"
+            }
+        );
+    }
+    Ok(())
+}
+
+pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
+    let config = args.settings.config()?;
+    if config.method == Method::Fool && args.targets.is_empty() {
+        bail!("--method fool needs --target CLASS (or choose fgsm, pgd or mifgsm for untargeted)");
+    }
+    let files = expand_images(&args.images)?;
+    check_not_input(&args.out, &files)?;
+    if let Some(p) = &args.save_fooled {
+        check_not_input(p, &files)?;
+    }
+    let classes = ClassNames::load_default()?;
+    let targets = resolve_targets(&classes, &args.targets)?;
+    let weights = args
+        .model
+        .model
+        .load_weights(args.model.weights.as_deref())?;
+    let originals = files
+        .iter()
+        .map(|f| load_input(f, SIZE))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut xs = Vec::new();
+    let mut ts = Vec::new();
+    let mut labels = Vec::new();
+    for (file, x) in files.iter().zip(&originals) {
+        for &t in &targets {
+            xs.push(x.clone());
+            ts.push(t);
+            labels.push(short_label(file));
+        }
+    }
+
+    let ctx = global.context()?;
+    let mut manifest = Manifest::new(&ctx);
+    manifest
+        .weights(args.model.model.name(), &weights)
+        .param("config", &config)
+        .param("images", &files)
+        .param("targets", &ts)
+        .param("batch", args.batch);
+    manifest.seed = config.random_start.then_some(config.seed);
+    let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
+    let batch = balanced_batch(xs.len(), args.batch);
+    let attacker = Attacker::new(&net, batch, SIZE, config.clone())?;
+    let bar = netlens::progress::bar(0, config.method.name(), global.quiet);
+    let result = attacker.run(&xs, &ts, &bar)?;
+    let outcomes = &result.outcomes;
+    for (label, o) in labels.iter().zip(outcomes) {
+        println!("{}", describe(&classes, label, o));
+    }
+    let seconds = result.elapsed.as_secs_f64();
+    println!(
+        "{} attacks in {seconds:.1} s on {} ({} GPU steps in batches of {}, {:.0} ms per step)",
+        outcomes.len(),
+        ctx.adapter_name(),
+        result.steps_run,
+        attacker.batch(),
+        1000.0 * seconds / result.steps_run.max(1) as f64
+    );
+    manifest
+        .timing("attack", 1000.0 * seconds)
+        .param("steps_run", result.steps_run);
+
+    let started = Instant::now();
+    let originals_per_row = xs;
+    let title = format!(
+        "Fooling images: {} ({})",
+        net.arch().name,
+        AttackSettings::describe(&config)
+    );
+    let figure = fooling_figure(
+        &title,
+        &labels,
+        &originals_per_row,
+        outcomes,
+        SIZE,
+        &classes,
+    );
+    save_png(&figure, &args.out).with_context(|| "writing the figure")?;
+    manifest.output(&args.out);
+    let results_json = sibling(&args.out, "_results", "json");
+    save_json(&records(&labels, outcomes, &classes), &results_json)?;
+    let results_csv = sibling(&args.out, "_results", "csv");
+    write_atomic(
+        &results_csv,
+        outcomes_csv(&labels, outcomes, &classes).as_bytes(),
+    )?;
+    let plane = SIZE * SIZE;
+    let perturbation: Vec<f32> = outcomes
+        .iter()
+        .zip(&originals_per_row)
+        .flat_map(|(o, x0)| {
+            o.image
+                .iter()
+                .zip(x0)
+                .enumerate()
+                .map(|(i, (a, b))| (a - b) * 255.0 * STD[i / plane])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let npy = sibling(&args.out, "_perturbation", "npy");
+    save_npy(&perturbation, &[outcomes.len(), 3, SIZE, SIZE], &npy)?;
+    for p in [&results_json, &results_csv, &npy] {
+        manifest.output(p);
+    }
+    if let Some(base) = &args.save_fooled {
+        save_fooled(base, &net, &labels, outcomes, &classes, &mut manifest)?;
+    }
+    manifest.timing("outputs", 1000.0 * started.elapsed().as_secs_f64());
+    let manifest_path = manifest.write_beside(&args.out)?;
+    println!(
+        "wrote {}, {}, {}, {}, {}",
+        args.out.display(),
+        results_json.display(),
+        results_csv.display(),
+        npy.display(),
+        manifest_path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! `netlens transfer`: fooling images made on each of two (or more) networks, classified by all
+//! of them; the transfer table as text, CSV and JSON.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use netlens::classes::ClassNames;
+use netlens::fooling::{Method, TransferModel, transfer};
+use netlens::manifest::Manifest;
+use netlens::model::{ModelKind, Network, Weights};
+use netlens::output::{check_not_input, save_json, write_atomic};
+use netlens::preprocess::load_input;
+
+use crate::args::{Global, expand_images};
+use crate::attack_settings::AttackSettings;
+use crate::fool::{resolve_targets, short_label, sibling};
+
+/// The input size of the networks.
+const SIZE: usize = 224;
+
+/// Arguments of `netlens transfer`.
+#[derive(Args)]
+pub struct TransferArgs {
+    /// The networks, comma-separated: NAME or NAME=WEIGHTS_FILE (squeezenet, vgg16); each
+    /// attacks and is attacked by the others.
+    #[arg(long, value_delimiter = ',', default_value = "squeezenet,vgg16")]
+    models: Vec<String>,
+    /// VGG16 weights for a `vgg16` entry without its own file [default: $NETLENS_VGG16_WEIGHTS
+    /// or ../shared/weights/vgg16.safetensors].
+    #[arg(long)]
+    vgg16_weights: Option<PathBuf>,
+    /// SqueezeNet weights for a `squeezenet` entry without its own file [default:
+    /// $NETLENS_WEIGHTS or ../shared/weights/squeezenet1_1.safetensors].
+    #[arg(long)]
+    squeezenet_weights: Option<PathBuf>,
+    /// Image files or folders of images (repeat --image for several).
+    #[arg(long = "image", short = 'i', required = true)]
+    images: Vec<PathBuf>,
+    /// Target classes (index, synset or name), repeated or comma-separated: every image is
+    /// attacked toward every target. Without any, attacks are untargeted.
+    #[arg(long = "target", short = 't', value_delimiter = ',')]
+    targets: Vec<String>,
+    #[command(flatten)]
+    settings: AttackSettings,
+    /// Images per GPU batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// The table as CSV. Beside it: OUT.json (manifest), OUT_table.json (cells and every
+    /// attack), OUT_attempts.csv (every attack).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// A network named on the command line, with its weights loaded.
+struct Entry {
+    name: String,
+    kind: ModelKind,
+    weights: Weights,
+}
+
+impl TransferArgs {
+    /// Parses `--models` and loads every network's weights (before any GPU work, so that a
+    /// missing file fails at once with how to get it).
+    fn entries(&self) -> Result<Vec<Entry>> {
+        if self.models.len() < 2 {
+            bail!(
+                "--models needs at least two networks, got {:?}",
+                self.models
+            );
+        }
+        let mut entries = Vec::new();
+        for spec in &self.models {
+            let (name, file) = match spec.split_once('=') {
+                Some((n, f)) => (n.trim(), Some(PathBuf::from(f.trim()))),
+                None => (spec.trim(), None),
+            };
+            let kind: ModelKind = name.parse()?;
+            let file = file.or_else(|| match kind {
+                ModelKind::Vgg16 => self.vgg16_weights.clone(),
+                ModelKind::SqueezeNet => self.squeezenet_weights.clone(),
+            });
+            let weights = kind.load_weights(file.as_deref())?;
+            let mut label = kind.name().to_string();
+            if entries.iter().any(|e: &Entry| e.name == label) {
+                label = format!("{label}#{}", entries.len() + 1);
+            }
+            entries.push(Entry {
+                name: label,
+                kind,
+                weights,
+            });
+        }
+        Ok(entries)
+    }
+}
+
+pub fn run(global: &Global, args: TransferArgs) -> Result<()> {
+    let config = args.settings.config()?;
+    if config.method == Method::Fool && args.targets.is_empty() {
+        bail!("--method fool needs --target CLASS (or choose fgsm, pgd or mifgsm for untargeted)");
+    }
+    if args.out.extension().and_then(|e| e.to_str()) != Some("csv") {
+        bail!("--out must name a .csv file (the manifest goes beside it as .json)");
+    }
+    let entries = args.entries()?;
+    let files = expand_images(&args.images)?;
+    check_not_input(&args.out, &files)?;
+    let classes = ClassNames::load_default()?;
+    let targets = resolve_targets(&classes, &args.targets)?;
+    let inputs = files
+        .iter()
+        .map(|f| load_input(f, SIZE))
+        .collect::<Result<Vec<_>, _>>()?;
+    let labels: Vec<String> = files.iter().map(|f| short_label(f)).collect();
+
+    let ctx = global.context()?;
+    let mut manifest = Manifest::new(&ctx);
+    for e in &entries {
+        manifest.weights(&e.name, &e.weights);
+    }
+    manifest
+        .param("config", &config)
+        .param("images", &files)
+        .param("targets", &targets)
+        .param("batch", args.batch);
+    manifest.seed = config.random_start.then_some(config.seed);
+    let nets = entries
+        .iter()
+        .map(|e| Network::new(&ctx, e.kind.arch(), &e.weights))
+        .collect::<Result<Vec<_>, _>>()?;
+    let models: Vec<TransferModel> = entries
+        .iter()
+        .zip(&nets)
+        .map(|(e, net)| TransferModel { name: &e.name, net })
+        .collect();
+    let started = Instant::now();
+    let table = transfer(
+        &models,
+        &inputs,
+        &targets,
+        SIZE,
+        args.batch,
+        &config,
+        |name| netlens::progress::bar(0, name, global.quiet),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} images x {} targets, {} ({}):",
+        inputs.len(),
+        targets.len(),
+        config.method,
+        AttackSettings::describe(&config)
+    );
+    print!("{}", table.text());
+    for (m, t) in table.models.iter().zip(&table.elapsed) {
+        println!("attacks on {m}: {:.1} s", t.as_secs_f64());
+        manifest.timing(&format!("attacks on {m}"), 1000.0 * t.as_secs_f64());
+    }
+    println!("total {seconds:.1} s on {}", ctx.adapter_name());
+    manifest.timing("total", 1000.0 * seconds);
+
+    write_atomic(&args.out, table.csv().as_bytes())?;
+    let table_json = sibling(&args.out, "_table", "json");
+    save_json(&table, &table_json)?;
+    let attempts_csv = sibling(&args.out, "_attempts", "csv");
+    write_atomic(
+        &attempts_csv,
+        table.attempts_csv(&labels, &classes).as_bytes(),
+    )?;
+    for p in [&args.out, &table_json, &attempts_csv] {
+        manifest.output(p);
+    }
+    let manifest_path = manifest.write_beside(&args.out)?;
+    println!(
+        "wrote {}, {}, {}, {}",
+        args.out.display(),
+        table_json.display(),
+        attempts_csv.display(),
+        manifest_path.display()
+    );
+    Ok(())
+}

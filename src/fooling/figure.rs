@@ -1,0 +1,113 @@
+//! The fooling figure: one row per attacked image with the original, the fooled image, their
+//! difference and the difference magnified ×10, captioned with the predictions.
+//!
+//! Differences are drawn as "difference + 0.5": each channel's change in pixel levels added to
+//! mid-gray (level 128) and clamped, so gray means unchanged and the three channels keep their
+//! own signs (a change of +d red and −d blue shows as a tint, which a single-scalar diverging
+//! colormap would have to average away). Both difference columns use the same fixed mapping of
+//! one level to one level (×1) and to ten levels (×10), so the ×1 column shows what the eye can
+//! see of the change, usually nothing, and the ×10 column its pattern.
+
+use image::{Rgb, RgbImage};
+
+use crate::classes::ClassNames;
+use crate::figure::{BEIGE, BLACK, Cell, Figure};
+use crate::fooling::attack::Outcome;
+use crate::fooling::kernels::Goal;
+use crate::preprocess::{STD, to_rgb};
+
+/// The gains of the two difference columns.
+pub const DIFFERENCE_GAINS: [f32; 2] = [1.0, 10.0];
+
+/// The difference `x − x0` (normalized CHW of `size`×`size`) times `gain`, in pixel levels,
+/// drawn around mid-gray: each channel `128 + gain · Δ`, rounded and clamped to 0..=255.
+pub fn difference_image(x: &[f32], x0: &[f32], size: usize, gain: f32) -> RgbImage {
+    let plane = size * size;
+    RgbImage::from_fn(size as u32, size as u32, |u, v| {
+        let i = v as usize * size + u as usize;
+        Rgb(std::array::from_fn(|c| {
+            let j = c * plane + i;
+            let d = (x[j] - x0[j]) * 255.0 * STD[c];
+            (128.0 + gain * d).round().clamp(0.0, 255.0) as u8
+        }))
+    })
+}
+
+/// The goal in words: "→ target" or "away from class".
+pub fn goal_label(classes: &ClassNames, goal: Goal) -> String {
+    match goal {
+        Goal::Target(t) => format!("\u{2192} {}", classes.name(t)),
+        Goal::Away(c) => format!("away from {}", classes.name(c)),
+    }
+}
+
+/// The figure of `outcomes` (each from `originals[i]`, normalized CHW of `size`×`size`),
+/// rows labelled with `labels[i]`.
+pub fn fooling_figure(
+    title: &str,
+    labels: &[String],
+    originals: &[Vec<f32>],
+    outcomes: &[Outcome],
+    size: usize,
+    classes: &ClassNames,
+) -> RgbImage {
+    let cell = size.clamp(64, 224) as u32;
+    let mut figure = Figure::new(cell, cell).title(title).column_titles([
+        "original",
+        "fooled",
+        "difference",
+        "difference \u{d7}10",
+    ]);
+    for ((label, x0), o) in labels.iter().zip(originals).zip(outcomes) {
+        let percent = |p: f32| format!("{:.1}%", 100.0 * p);
+        let shown = &o.rounded;
+        let fooled_color = if shown.reached { BEIGE } else { BLACK };
+        let [diff1, diff10] =
+            DIFFERENCE_GAINS.map(|g| Cell::new(difference_image(&o.image, x0, size, g)));
+        figure = figure.labelled_row(
+            format!("{label} {}", goal_label(classes, o.goal)),
+            [
+                Cell::new(to_rgb(x0, size)).caption(
+                    format!("{} {}", classes.name(o.clean.index), percent(o.clean.prob)),
+                    BLACK,
+                ),
+                Cell::new(to_rgb(&o.image, size)).caption(
+                    format!(
+                        "{} {}",
+                        classes.name(shown.prediction.index),
+                        percent(shown.prediction.prob)
+                    ),
+                    fooled_color,
+                ),
+                diff1.caption(
+                    format!("L2 {:.0}, Linf {:.0} levels", shown.l2_px, shown.linf_px),
+                    BLACK,
+                ),
+                diff10.caption(format!("{} iterations", o.iterations), BLACK),
+            ],
+        );
+    }
+    figure.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn difference_is_drawn_around_gray_in_pixel_levels() {
+        let size = 2;
+        let x0 = vec![0.0; 12];
+        let mut x = x0.clone();
+        let unit = crate::fooling::config::pixel_unit();
+        x[0] = 3.0 * unit[0];
+        x[4 + 1] = -2.0 * unit[1];
+        x[8 + 3] = 40.0 * unit[2];
+        let one = difference_image(&x, &x0, size, 1.0);
+        assert_eq!(one.get_pixel(0, 0).0, [131, 128, 128]);
+        assert_eq!(one.get_pixel(1, 0).0, [128, 126, 128]);
+        let ten = difference_image(&x, &x0, size, 10.0);
+        assert_eq!(ten.get_pixel(0, 0).0, [158, 128, 128]);
+        assert_eq!(ten.get_pixel(1, 1).0, [128, 128, 255]);
+    }
+}

@@ -1,0 +1,16 @@
+//! Fooling images and adversarial attacks: images that look unchanged but that a network
+//! classifies as a chosen class (the classic gradient-ascent fooling image), the standard
+//! attacks (FGSM, PGD, MI-FGSM) under L∞ or L2 budgets in pixel levels, run in batches on the
+//! GPU, checked after rounding to 8-bit PNGs, and carried from one network to another.
+
+pub mod attack;
+pub mod config;
+pub mod figure;
+pub mod kernels;
+pub mod report;
+pub mod transfer;
+
+pub use attack::{AttackRun, Attacker, Outcome, RoundedCheck, balanced_batch};
+pub use config::{AttackConfig, Loss, Method, Norm};
+pub use kernels::Goal;
+pub use transfer::{TransferCell, TransferModel, TransferTable, transfer};
