@@ -15,17 +15,20 @@ pub enum Shader {
     Linear,
     /// Per-image norms and update steps of the gradient loops.
     Step,
+    /// Class visualization: jitter, penalties, blur, Fourier image parameterization, resize.
+    Dream,
 }
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 6] = [
+    pub const ALL: [Shader; 7] = [
         Shader::Conv,
         Shader::Relu,
         Shader::Pool,
         Shader::Concat,
         Shader::Linear,
         Shader::Step,
+        Shader::Dream,
     ];
 
     /// The file name without extension.
@@ -37,6 +40,7 @@ impl Shader {
             Shader::Concat => "concat",
             Shader::Linear => "linear",
             Shader::Step => "step",
+            Shader::Dream => "dream",
         }
     }
 
@@ -49,6 +53,7 @@ impl Shader {
             Shader::Concat => include_str!("../../shaders/concat.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
+            Shader::Dream => include_str!("../../shaders/dream.wgsl"),
         }
     }
 }
