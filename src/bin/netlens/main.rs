@@ -2,6 +2,7 @@
 
 mod args;
 mod classify;
+mod dream;
 mod info;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Print the top-5 classes of images.
     Classify(classify::ClassifyArgs),
+    /// Visualize a class (or channel) by gradient ascent from noise or a photo, with sweeps.
+    Dream(Box<dream::DreamArgs>),
 }
 
 fn main() {
@@ -38,6 +41,7 @@ fn main() {
     let result = match cli.command {
         Command::Info(a) => info::run(&cli.global, a),
         Command::Classify(a) => classify::run(&cli.global, a),
+        Command::Dream(a) => dream::run(&cli.global, *a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
