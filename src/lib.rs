@@ -8,6 +8,7 @@ pub mod bench;
 pub mod classes;
 pub mod classify;
 pub mod data;
+pub mod dream;
 pub mod error;
 pub mod figure;
 pub mod fooling;

@@ -17,11 +17,13 @@ pub enum Shader {
     Saliency,
     /// Goal checks, loss seeds, sign steps, projections and momentum of the adversarial loops.
     Attack,
+    /// Class visualization: jitter, penalties, blur, Fourier image parameterization, resize.
+    Dream,
 }
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 7] = [
+    pub const ALL: [Shader; 8] = [
         Shader::Conv,
         Shader::Relu,
         Shader::Pool,
@@ -29,6 +31,7 @@ impl Shader {
         Shader::Step,
         Shader::Saliency,
         Shader::Attack,
+        Shader::Dream,
     ];
 
     /// The file name without extension.
@@ -41,6 +44,7 @@ impl Shader {
             Shader::Step => "step",
             Shader::Saliency => "saliency",
             Shader::Attack => "attack",
+            Shader::Dream => "dream",
         }
     }
 
@@ -65,6 +69,7 @@ impl Shader {
             Shader::Step => include_str!("../../shaders/step.wgsl"),
             Shader::Saliency => include_str!("../../shaders/saliency.wgsl"),
             Shader::Attack => include_str!("../../shaders/attack.wgsl"),
+            Shader::Dream => include_str!("../../shaders/dream.wgsl"),
         }
     }
 }

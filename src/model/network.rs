@@ -444,6 +444,11 @@ impl Plan {
         record_all(encoder, "forward", self.forward_dispatches());
     }
 
+    /// Records the forward pass from the input to the output of layer `index` only.
+    pub fn record_forward_to(&self, encoder: &mut wgpu::CommandEncoder, index: usize) {
+        record_all(encoder, "forward", self.forward[..=index].iter().flatten());
+    }
+
     /// Records the backward pass from the logits' gradient to the input's.
     pub fn record_backward(&self, encoder: &mut wgpu::CommandEncoder, rule: GradientRule) {
         self.record_backward_from(encoder, self.forward.len() - 1, rule);

@@ -5,6 +5,7 @@ mod bench;
 mod attack_settings;
 mod classify;
 mod fool;
+mod dream;
 mod info;
 mod saliency;
 mod transfer;
@@ -36,6 +37,8 @@ enum Command {
     Fool(Box<fool::FoolArgs>),
     /// Fooling images made on one network, tried on the others: the transfer table.
     Transfer(Box<transfer::TransferArgs>),
+    /// Visualize a class (or channel) by gradient ascent from noise or a photo, with sweeps.
+    Dream(Box<dream::DreamArgs>),
 }
 
 fn main() {
@@ -56,6 +59,7 @@ fn main() {
         Command::Saliency(a) => saliency::run(&cli.global, a),
         Command::Fool(a) => fool::run(&cli.global, *a),
         Command::Transfer(a) => transfer::run(&cli.global, *a),
+        Command::Dream(a) => dream::run(&cli.global, *a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,392 @@
+// Class visualization ("dreaming"): the kernels of one gradient-ascent step besides the network
+// and the update itself (norms, normalized steps and clamping are in step.wgsl).
+//
+// - roll: the random jitter of a step, a circular shift of every image plane;
+// - regularize: the gradients of the L2 and total-variation penalties, subtracted from the
+//   objective's gradient;
+// - blur_rows / blur_cols: a separable Gaussian blur (scipy's `reflect` border);
+// - left_multiply / right_multiply / plane_multiply: the real Fourier transforms (two matrix
+//   products per plane) and the 1/frequency scaling of the Fourier image parameterization;
+// - decorrelated_to_image / image_grad_to_decorrelated / image_to_decorrelated: its colour
+//   decorrelation and sigmoid, forward, backward and inverse;
+// - resize_bilinear: upscaling between octaves.
+//
+// Images are NCHW f32. "The step row" is a per-image vec4<i32> (ox, oy, blur, 0) the host copies
+// from its schedule into a small buffer before each step: the roll offsets, and whether to blur.
+// Elementwise kernels index linear work as gid.x + gid.y * nwg.x * 256.
+
+fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 256u;
+}
+
+// v modulo n, in [0, n).
+fn wrap(v: i32, n: u32) -> u32 {
+    let m = i32(n);
+    return u32(((v % m) + m) % m);
+}
+
+// scipy.ndimage's `reflect` border (d c b a | a b c d | d c b a), for any v.
+fn reflect(v: i32, n: u32) -> u32 {
+    let m = wrap(v, 2u * n);
+    return select(m, 2u * n - 1u - m, m >= n);
+}
+
+struct ImageParams {
+    batch: u32,
+    channels: u32,
+    h: u32,
+    w: u32,
+    // roll: +1 shifts by the step row's offsets, -1 shifts back.
+    sign: i32,
+    // blur: the filter radius; the weights are [batch][2 * radius + 1].
+    radius: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> image: ImageParams;
+
+// roll: dst[n, c, y, x] = src[n, c, (y - sign * oy) mod h, (x - sign * ox) mod w] (numpy's roll).
+@group(0) @binding(1) var<storage, read> roll_step: array<vec4<i32>>;
+@group(0) @binding(2) var<storage, read> roll_src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> roll_dst: array<f32>;
+
+@compute @workgroup_size(256)
+fn roll(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let plane = image.h * image.w;
+    let len = image.channels * plane;
+    if i >= image.batch * len {
+        return;
+    }
+    let p = i % plane;
+    let y = i32(p / image.w);
+    let x = i32(p % image.w);
+    let o = roll_step[i / len];
+    let sy = wrap(y - image.sign * o.y, image.h);
+    let sx = wrap(x - image.sign * o.x, image.w);
+    roll_dst[i] = roll_src[i - p + sy * image.w + sx];
+}
+
+// regularize: g -= 2 l2[n] (x - target) + tv[n] dTV/dx, with
+// TV(x) = sum over planes of (x[y+1, x] - x[y, x])^2 + (x[y, x+1] - x[y, x])^2.
+// weights[n] = (l2, tv, 0, 0).
+@group(0) @binding(1) var<storage, read> reg_weights: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> reg_x: array<f32>;
+@group(0) @binding(3) var<storage, read> reg_target: array<f32>;
+@group(0) @binding(4) var<storage, read_write> reg_g: array<f32>;
+
+@compute @workgroup_size(256)
+fn regularize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let plane = image.h * image.w;
+    let len = image.channels * plane;
+    if i >= image.batch * len {
+        return;
+    }
+    let weights = reg_weights[i / len];
+    let v = reg_x[i];
+    var d = 2.0 * weights.x * (v - reg_target[i]);
+    if weights.y != 0.0 {
+        let p = i % plane;
+        let y = p / image.w;
+        let x = p % image.w;
+        var tv = 0.0;
+        if y > 0u {
+            tv += v - reg_x[i - image.w];
+        }
+        if y + 1u < image.h {
+            tv += v - reg_x[i + image.w];
+        }
+        if x > 0u {
+            tv += v - reg_x[i - 1u];
+        }
+        if x + 1u < image.w {
+            tv += v - reg_x[i + 1u];
+        }
+        d += 2.0 * weights.y * tv;
+    }
+    reg_g[i] -= d;
+}
+
+// blur_rows (along y) and blur_cols (along x): dst = src convolved with the image's Gaussian
+// weights, or copied where the step row says not to blur this step.
+@group(0) @binding(1) var<storage, read> blur_step: array<vec4<i32>>;
+@group(0) @binding(2) var<storage, read> blur_weights: array<f32>;
+@group(0) @binding(3) var<storage, read> blur_src: array<f32>;
+@group(0) @binding(4) var<storage, read_write> blur_dst: array<f32>;
+
+fn blur_along(gid: vec3<u32>, nwg: vec3<u32>, along_y: bool) {
+    let i = element(gid, nwg);
+    let plane = image.h * image.w;
+    let len = image.channels * plane;
+    if i >= image.batch * len {
+        return;
+    }
+    let n = i / len;
+    if blur_step[n].z == 0 {
+        blur_dst[i] = blur_src[i];
+        return;
+    }
+    let p = i % plane;
+    let y = p / image.w;
+    let x = p % image.w;
+    let base = i - p;
+    let taps = 2u * image.radius + 1u;
+    let r = i32(image.radius);
+    var acc = 0.0;
+    for (var k = 0u; k < taps; k++) {
+        let d = i32(k) - r;
+        var j: u32;
+        if along_y {
+            j = reflect(i32(y) + d, image.h) * image.w + x;
+        } else {
+            j = y * image.w + reflect(i32(x) + d, image.w);
+        }
+        acc = fma(blur_weights[n * taps + k], blur_src[base + j], acc);
+    }
+    blur_dst[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn blur_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    blur_along(gid, nwg, true);
+}
+
+@compute @workgroup_size(256)
+fn blur_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    blur_along(gid, nwg, false);
+}
+
+// resize_bilinear: every plane of [planes, in_h, in_w] to [planes, out_h, out_w], sampling at
+// ((y + 0.5) * in_h / out_h - 0.5) clamped to the image (PyTorch's align_corners=False).
+struct ResizeParams {
+    planes: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> resize: ResizeParams;
+@group(0) @binding(1) var<storage, read> rs_src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rs_dst: array<f32>;
+
+// The two source indices and the weight of the second along one axis.
+fn bilinear_axis(o: u32, n_in: u32, n_out: u32) -> vec3<f32> {
+    let s = max((f32(o) + 0.5) * f32(n_in) / f32(n_out) - 0.5, 0.0);
+    let i0 = min(u32(floor(s)), n_in - 1u);
+    let i1 = min(i0 + 1u, n_in - 1u);
+    return vec3<f32>(f32(i0), f32(i1), s - f32(i0));
+}
+
+@compute @workgroup_size(256)
+fn resize_bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let out_plane = resize.out_h * resize.out_w;
+    if i >= resize.planes * out_plane {
+        return;
+    }
+    let q = i / out_plane;
+    let p = i % out_plane;
+    let ay = bilinear_axis(p / resize.out_w, resize.in_h, resize.out_h);
+    let ax = bilinear_axis(p % resize.out_w, resize.in_w, resize.out_w);
+    let base = q * resize.in_h * resize.in_w;
+    let r0 = base + u32(ay.x) * resize.in_w;
+    let r1 = base + u32(ay.y) * resize.in_w;
+    let top = mix(rs_src[r0 + u32(ax.x)], rs_src[r0 + u32(ax.y)], ax.z);
+    let bottom = mix(rs_src[r1 + u32(ax.x)], rs_src[r1 + u32(ax.y)], ax.z);
+    rs_dst[i] = mix(top, bottom, ay.z);
+}
+
+// left_multiply: dst[p] = op(M) src[p], right_multiply: dst[p] = src[p] op(M), for every plane p
+// of [planes, rows, cols]; M is square (rows x rows, or cols x cols), op(M) = M or its transpose.
+// 16 x 16 output tiles per workgroup; z runs over planes.
+struct MatmulParams {
+    planes: u32,
+    rows: u32,
+    cols: u32,
+    transpose: u32,
+}
+
+const TILE: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> mm: MatmulParams;
+@group(0) @binding(1) var<storage, read> mm_matrix: array<f32>;
+@group(0) @binding(2) var<storage, read> mm_src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> mm_dst: array<f32>;
+
+var<workgroup> tile_a: array<f32, 256>; // [TILE][TILE], rows of the left factor
+var<workgroup> tile_b: array<f32, 256>; // [TILE][TILE], columns of the right factor
+
+// op(M)[r][c] for an n x n matrix M, zero outside.
+fn op_matrix(r: u32, c: u32, n: u32) -> f32 {
+    if r >= n || c >= n {
+        return 0.0;
+    }
+    return select(mm_matrix[r * n + c], mm_matrix[c * n + r], mm.transpose != 0u);
+}
+
+// src[plane][r][c], zero outside.
+fn src_at(plane: u32, r: u32, c: u32) -> f32 {
+    if r >= mm.rows || c >= mm.cols {
+        return 0.0;
+    }
+    return mm_src[(plane * mm.rows + r) * mm.cols + c];
+}
+
+@compute @workgroup_size(16, 16)
+fn left_multiply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let plane = wid.z;
+    let r = wid.y * TILE + lid.y;
+    let c = wid.x * TILE + lid.x;
+    var acc = 0.0;
+    for (var k0 = 0u; k0 < mm.rows; k0 += TILE) {
+        tile_a[lid.y * TILE + lid.x] = op_matrix(r, k0 + lid.x, mm.rows);
+        tile_b[lid.y * TILE + lid.x] = src_at(plane, k0 + lid.y, c);
+        workgroupBarrier();
+        for (var k = 0u; k < TILE; k++) {
+            acc = fma(tile_a[lid.y * TILE + k], tile_b[k * TILE + lid.x], acc);
+        }
+        workgroupBarrier();
+    }
+    if r < mm.rows && c < mm.cols {
+        mm_dst[(plane * mm.rows + r) * mm.cols + c] = acc;
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn right_multiply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let plane = wid.z;
+    let r = wid.y * TILE + lid.y;
+    let c = wid.x * TILE + lid.x;
+    var acc = 0.0;
+    for (var k0 = 0u; k0 < mm.cols; k0 += TILE) {
+        tile_a[lid.y * TILE + lid.x] = src_at(plane, r, k0 + lid.x);
+        tile_b[lid.y * TILE + lid.x] = op_matrix(k0 + lid.y, c, mm.cols);
+        workgroupBarrier();
+        for (var k = 0u; k < TILE; k++) {
+            acc = fma(tile_a[lid.y * TILE + k], tile_b[k * TILE + lid.x], acc);
+        }
+        workgroupBarrier();
+    }
+    if r < mm.rows && c < mm.cols {
+        mm_dst[(plane * mm.rows + r) * mm.cols + c] = acc;
+    }
+}
+
+// plane_multiply: dst[i] = src[i] * factor[i mod plane] (the spectrum's 1/frequency scale).
+struct PlaneParams {
+    len: u32,
+    plane: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> pm: PlaneParams;
+@group(0) @binding(1) var<storage, read> pm_factor: array<f32>;
+@group(0) @binding(2) var<storage, read> pm_src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> pm_dst: array<f32>;
+
+@compute @workgroup_size(256)
+fn plane_multiply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= pm.len {
+        return;
+    }
+    pm_dst[i] = pm_src[i] * pm_factor[i % pm.plane];
+}
+
+// Colour: per pixel of [batch, 3, pixels], rgb = sigmoid(mix · t) and x = (rgb - mean) / std,
+// with `mix` the rows m0..m2 (the decorrelation matrix, or its inverse for the inverse map).
+struct ColourParams {
+    batch: u32,
+    pixels: u32,
+    // image_to_decorrelated: colours are clamped to [eps, 1 - eps] before the logit.
+    eps: f32,
+    _pad0: u32,
+    m0: vec4<f32>,
+    m1: vec4<f32>,
+    m2: vec4<f32>,
+    mean: vec4<f32>,
+    deviation: vec4<f32>,
+}
+
+@group(0) @binding(0) var<uniform> colour: ColourParams;
+
+// The three channel indices of pixel i of [batch, pixels].
+fn pixel_indices(i: u32) -> vec3<u32> {
+    let n = i / colour.pixels;
+    let p = i % colour.pixels;
+    let base = n * 3u * colour.pixels + p;
+    return vec3<u32>(base, base + colour.pixels, base + 2u * colour.pixels);
+}
+
+fn sigmoid(v: vec3<f32>) -> vec3<f32> {
+    return 1.0 / (1.0 + exp(-v));
+}
+
+fn mixed(t: vec3<f32>) -> vec3<f32> {
+    return vec3<f32>(dot(colour.m0.xyz, t), dot(colour.m1.xyz, t), dot(colour.m2.xyz, t));
+}
+
+// decorrelated_to_image: x = (sigmoid(mix · t) - mean) / std.
+@group(0) @binding(1) var<storage, read> fwd_t: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fwd_x: array<f32>;
+
+@compute @workgroup_size(256)
+fn decorrelated_to_image(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= colour.batch * colour.pixels {
+        return;
+    }
+    let k = pixel_indices(i);
+    let s = sigmoid(mixed(vec3<f32>(fwd_t[k.x], fwd_t[k.y], fwd_t[k.z])));
+    let x = (s - colour.mean.xyz) / colour.deviation.xyz;
+    fwd_x[k.x] = x.x;
+    fwd_x[k.y] = x.y;
+    fwd_x[k.z] = x.z;
+}
+
+// image_grad_to_decorrelated: dL/dt = mix^T (dL/dx / std * s (1 - s)), s = sigmoid(mix · t).
+@group(0) @binding(1) var<storage, read> bwd_t: array<f32>;
+@group(0) @binding(2) var<storage, read> bwd_gx: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bwd_gt: array<f32>;
+
+@compute @workgroup_size(256)
+fn image_grad_to_decorrelated(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= colour.batch * colour.pixels {
+        return;
+    }
+    let k = pixel_indices(i);
+    let s = sigmoid(mixed(vec3<f32>(bwd_t[k.x], bwd_t[k.y], bwd_t[k.z])));
+    let u = vec3<f32>(bwd_gx[k.x], bwd_gx[k.y], bwd_gx[k.z]) / colour.deviation.xyz * s * (1.0 - s);
+    let g = u.x * colour.m0.xyz + u.y * colour.m1.xyz + u.z * colour.m2.xyz;
+    bwd_gt[k.x] = g.x;
+    bwd_gt[k.y] = g.y;
+    bwd_gt[k.z] = g.z;
+}
+
+// image_to_decorrelated: t = mix · logit(clamp(x * std + mean, eps, 1 - eps)), with the inverse
+// decorrelation matrix as `mix`.
+@group(0) @binding(1) var<storage, read> inv_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> inv_t: array<f32>;
+
+@compute @workgroup_size(256)
+fn image_to_decorrelated(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= colour.batch * colour.pixels {
+        return;
+    }
+    let k = pixel_indices(i);
+    let x = vec3<f32>(inv_x[k.x], inv_x[k.y], inv_x[k.z]);
+    let s = clamp(x * colour.deviation.xyz + colour.mean.xyz, vec3<f32>(colour.eps), vec3<f32>(1.0 - colour.eps));
+    let t = mixed(log(s / (1.0 - s)));
+    inv_t[k.x] = t.x;
+    inv_t[k.y] = t.y;
+    inv_t[k.z] = t.z;
+}

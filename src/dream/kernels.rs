@@ -1,0 +1,397 @@
+//! The pixel-space kernels of a dreaming step (`shaders/dream.wgsl`): the jitter roll, the L2 and
+//! total-variation penalty gradients, the separable Gaussian blur and the bilinear resize between
+//! octaves; with their CPU references in [`cpu`].
+
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
+use crate::ops::step::ImageBatch;
+
+/// One row of the step schedule per image: roll offsets (x, y), blur flag, padding; the layout of
+/// `vec4<i32>` in the shader.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepRow {
+    /// Horizontal roll offset of this step.
+    pub ox: i32,
+    /// Vertical roll offset of this step.
+    pub oy: i32,
+    /// 1 to blur after this step's update, 0 not to.
+    pub blur: i32,
+    /// Padding to 16 bytes.
+    pub pad: i32,
+}
+
+/// Uniform block shared by the pixel-space kernels.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct ImageParams {
+    batch: u32,
+    channels: u32,
+    h: u32,
+    w: u32,
+    sign: i32,
+    radius: u32,
+    _pad: [u32; 2],
+}
+
+/// Uniform block of `resize_bilinear`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct ResizeParams {
+    planes: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    _pad: [u32; 3],
+}
+
+/// Which way [`Images::roll`] shifts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollDirection {
+    /// By the step row's offsets.
+    Forward,
+    /// Back by them.
+    Back,
+}
+
+/// A batch of NCHW images the dreaming kernels work on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Images {
+    /// Number of images.
+    pub batch: usize,
+    /// Channels per image.
+    pub channels: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl Images {
+    /// Values in the whole batch.
+    pub fn len(&self) -> usize {
+        self.batch * self.per_image()
+    }
+
+    /// Whether the batch holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values per image.
+    pub fn per_image(&self) -> usize {
+        self.channels * self.h * self.w
+    }
+
+    /// The same batch for the step kernels of `ops::step`.
+    pub fn step_batch(&self) -> ImageBatch {
+        ImageBatch {
+            batch: self.batch,
+            channels: self.channels,
+            plane: self.h * self.w,
+        }
+    }
+
+    fn params(&self, sign: i32, radius: usize) -> ImageParams {
+        ImageParams {
+            batch: self.batch as u32,
+            channels: self.channels as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            sign,
+            radius: radius as u32,
+            _pad: [0; 2],
+        }
+    }
+
+    fn elementwise(
+        &self,
+        ctx: &GpuContext,
+        entry: &'static str,
+        params: ImageParams,
+        buffers: &[&wgpu::Buffer],
+    ) -> Dispatch {
+        let params = ctx.uniform("dream image params", &params);
+        let mut bindings = vec![params.as_entire_buffer_binding()];
+        bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
+        ctx.dispatch(
+            Kernel::new(Shader::Dream, entry),
+            &bindings,
+            grid_for(self.len()),
+        )
+    }
+
+    /// dst = src rolled by the offsets of `step` (one [`StepRow`] per image), or back.
+    pub fn roll(
+        &self,
+        ctx: &GpuContext,
+        direction: RollDirection,
+        step: &wgpu::Buffer,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+    ) -> Dispatch {
+        let sign = match direction {
+            RollDirection::Forward => 1,
+            RollDirection::Back => -1,
+        };
+        self.elementwise(ctx, "roll", self.params(sign, 0), &[step, src, dst])
+    }
+
+    /// g -= 2 l2[n] (x - target) + tv[n] dTV/dx, with `weights` holding (l2, tv, 0, 0) per image.
+    pub fn regularize(
+        &self,
+        ctx: &GpuContext,
+        weights: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        target: &wgpu::Buffer,
+        g: &wgpu::Buffer,
+    ) -> Dispatch {
+        self.elementwise(
+            ctx,
+            "regularize",
+            self.params(0, 0),
+            &[weights, x, target, g],
+        )
+    }
+
+    /// The Gaussian blur of `x` in place (through `tmp`), for the images whose row of `step` has
+    /// its blur flag set; `weights` holds `2 radius + 1` taps per image (see [`blur_weights`]).
+    pub fn blur(
+        &self,
+        ctx: &GpuContext,
+        radius: usize,
+        step: &wgpu::Buffer,
+        weights: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        tmp: &wgpu::Buffer,
+    ) -> [Dispatch; 2] {
+        let params = self.params(0, radius);
+        [
+            self.elementwise(ctx, "blur_rows", params, &[step, weights, x, tmp]),
+            self.elementwise(ctx, "blur_cols", params, &[step, weights, tmp, x]),
+        ]
+    }
+
+    /// dst (the same batch at `to` = (h, w)) = src resized bilinearly.
+    pub fn resize(
+        &self,
+        ctx: &GpuContext,
+        to: (usize, usize),
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+    ) -> Dispatch {
+        let planes = self.batch * self.channels;
+        let params = ctx.uniform(
+            "resize params",
+            &ResizeParams {
+                planes: planes as u32,
+                in_h: self.h as u32,
+                in_w: self.w as u32,
+                out_h: to.0 as u32,
+                out_w: to.1 as u32,
+                _pad: [0; 3],
+            },
+        );
+        ctx.dispatch(
+            Kernel::new(Shader::Dream, "resize_bilinear"),
+            &[
+                params.as_entire_buffer_binding(),
+                src.as_entire_buffer_binding(),
+                dst.as_entire_buffer_binding(),
+            ],
+            grid_for(planes * to.0 * to.1),
+        )
+    }
+}
+
+/// The radius of a Gaussian filter of standard deviation `sigma`, as scipy's `gaussian_filter1d`
+/// chooses it (truncated at 4 sigma); 0 for `sigma` = 0.
+pub fn blur_radius(sigma: f32) -> usize {
+    (4.0 * sigma + 0.5) as usize
+}
+
+/// The taps of a Gaussian filter of standard deviation `sigma`, normalized to sum 1, centred in
+/// `2 radius + 1` values (zeros beyond the filter's own radius; a single 1 for `sigma` = 0).
+pub fn blur_weights(sigma: f32, radius: usize) -> Vec<f32> {
+    let own = blur_radius(sigma).min(radius);
+    let mut taps = vec![0.0f64; 2 * radius + 1];
+    for d in -(own as i64)..=own as i64 {
+        taps[(radius as i64 + d) as usize] = if sigma > 0.0 {
+            (-0.5 * (d as f64 / sigma as f64).powi(2)).exp()
+        } else {
+            1.0
+        };
+    }
+    let sum: f64 = taps.iter().sum();
+    taps.iter().map(|t| (t / sum) as f32).collect()
+}
+
+/// Plain-Rust references of the kernels, on [`Images`]-shaped slices.
+pub mod cpu {
+    use super::{Images, StepRow};
+
+    fn wrap(v: i64, n: usize) -> usize {
+        v.rem_euclid(n as i64) as usize
+    }
+
+    fn reflect(v: i64, n: usize) -> usize {
+        let m = wrap(v, 2 * n);
+        if m >= n { 2 * n - 1 - m } else { m }
+    }
+
+    /// numpy's `roll` of each plane by (oy, ox) of its image's row, times `sign`.
+    pub fn roll(shape: &Images, rows: &[StepRow], sign: i64, src: &[f32]) -> Vec<f32> {
+        let (h, w) = (shape.h, shape.w);
+        let mut dst = vec![0.0; src.len()];
+        for (i, v) in dst.iter_mut().enumerate() {
+            let n = i / shape.per_image();
+            let p = i % (h * w);
+            let (y, x) = ((p / w) as i64, (p % w) as i64);
+            let sy = wrap(y - sign * rows[n].oy as i64, h);
+            let sx = wrap(x - sign * rows[n].ox as i64, w);
+            *v = src[i - p + sy * w + sx];
+        }
+        dst
+    }
+
+    /// g - 2 l2[n] (x - target) - tv[n] dTV/dx; `weights[n]` = (l2, tv).
+    pub fn regularize(
+        shape: &Images,
+        weights: &[(f32, f32)],
+        x: &[f32],
+        target: &[f32],
+        g: &[f32],
+    ) -> Vec<f32> {
+        let (h, w) = (shape.h, shape.w);
+        g.iter()
+            .enumerate()
+            .map(|(i, &gi)| {
+                let (l2, tv) = weights[i / shape.per_image()];
+                let p = i % (h * w);
+                let (y, xx) = (p / w, p % w);
+                let v = x[i];
+                let mut d = 0.0;
+                if y > 0 {
+                    d += v - x[i - w];
+                }
+                if y + 1 < h {
+                    d += v - x[i + w];
+                }
+                if xx > 0 {
+                    d += v - x[i - 1];
+                }
+                if xx + 1 < w {
+                    d += v - x[i + 1];
+                }
+                gi - 2.0 * l2 * (v - target[i]) - 2.0 * tv * d
+            })
+            .collect()
+    }
+
+    /// The Gaussian blur along y then x (scipy's `reflect` border) of the images whose row has
+    /// its blur flag set; `weights` holds `2 radius + 1` taps per image.
+    pub fn blur(
+        shape: &Images,
+        rows: &[StepRow],
+        weights: &[f32],
+        radius: usize,
+        x: &[f32],
+    ) -> Vec<f32> {
+        let (h, w) = (shape.h, shape.w);
+        let taps = 2 * radius + 1;
+        let pass = |src: &[f32], along_y: bool| -> Vec<f32> {
+            (0..src.len())
+                .map(|i| {
+                    let n = i / shape.per_image();
+                    if rows[n].blur == 0 {
+                        return src[i];
+                    }
+                    let p = i % (h * w);
+                    let (y, xx) = (p / w, p % w);
+                    let base = i - p;
+                    (0..taps)
+                        .map(|k| {
+                            let d = k as i64 - radius as i64;
+                            let j = if along_y {
+                                reflect(y as i64 + d, h) * w + xx
+                            } else {
+                                y * w + reflect(xx as i64 + d, w)
+                            };
+                            weights[n * taps + k] * src[base + j]
+                        })
+                        .sum()
+                })
+                .collect()
+        };
+        pass(&pass(x, true), false)
+    }
+
+    /// Every plane resized bilinearly to `to` (PyTorch's `interpolate(mode="bilinear",
+    /// align_corners=False)`).
+    pub fn resize(shape: &Images, to: (usize, usize), src: &[f32]) -> Vec<f32> {
+        let (h, w) = (shape.h, shape.w);
+        let axis = |o: usize, n_in: usize, n_out: usize| {
+            let s = ((o as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).max(0.0);
+            let i0 = (s.floor() as usize).min(n_in - 1);
+            (i0, (i0 + 1).min(n_in - 1), s - i0 as f32)
+        };
+        let mut dst = Vec::with_capacity(shape.batch * shape.channels * to.0 * to.1);
+        for plane in src.chunks(h * w) {
+            for y in 0..to.0 {
+                let (y0, y1, fy) = axis(y, h, to.0);
+                for x in 0..to.1 {
+                    let (x0, x1, fx) = axis(x, w, to.1);
+                    let top = plane[y0 * w + x0] * (1.0 - fx) + plane[y0 * w + x1] * fx;
+                    let bottom = plane[y1 * w + x0] * (1.0 - fx) + plane[y1 * w + x1] * fx;
+                    dst.push(top * (1.0 - fy) + bottom * fy);
+                }
+            }
+        }
+        dst
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blur_weights_are_a_normalized_gaussian() {
+        assert_eq!(blur_radius(0.5), 2);
+        assert_eq!(blur_radius(1.0), 4);
+        let w = blur_weights(0.5, 3);
+        assert_eq!(w.len(), 7);
+        assert_eq!(w[0], 0.0);
+        assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        // exp(-2) relative to the centre for one step at sigma 0.5.
+        assert!((w[4] / w[3] - (-2.0f32).exp()).abs() < 1e-6);
+        assert_eq!(blur_weights(0.0, 1), vec![0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn roll_then_roll_back_is_the_identity() {
+        let shape = Images {
+            batch: 2,
+            channels: 1,
+            h: 3,
+            w: 4,
+        };
+        let rows = [
+            StepRow {
+                ox: 1,
+                oy: -5,
+                ..Default::default()
+            },
+            StepRow {
+                ox: -2,
+                oy: 1,
+                ..Default::default()
+            },
+        ];
+        let x: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        let rolled = cpu::roll(&shape, &rows, 1, &x);
+        // Image 0 shifted right by 1 and up by 5 = down by 1 (mod 3): out[0][1] = in[2][0].
+        assert_eq!(rolled[1], x[8]);
+        assert_eq!(cpu::roll(&shape, &rows, -1, &rolled), x);
+    }
+}

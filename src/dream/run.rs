@@ -1,0 +1,509 @@
+//! The dreaming loop: runs grouped into GPU batches, octaves, chunks of steps recorded into one
+//! submission each, snapshots read back between chunks.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use image::RgbImage;
+use indicatif::ProgressBar;
+
+use super::schedule::{noise, schedule};
+use super::settings::{Parameterization, Settings};
+use super::stage::{Stage, StageSpec};
+use crate::classify::{argmax, softmax};
+use crate::error::{Error, Result};
+use crate::model::{Arch, Network};
+use crate::preprocess::{MEAN, STD, to_input};
+
+/// What a run maximizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Objective {
+    /// A class's logit (score before the softmax).
+    Class(usize),
+    /// The mean activation of one channel of a layer's output.
+    Channel {
+        /// The layer's index in [`Arch::layers`].
+        layer: usize,
+        /// The channel.
+        channel: usize,
+    },
+}
+
+impl Objective {
+    /// (layer, channel) whose mean is maximized: a class is a channel of the last layer, whose
+    /// output is 1 × 1.
+    pub fn target(&self, arch: &Arch) -> (usize, usize) {
+        match *self {
+            Objective::Class(c) => (arch.layers.len() - 1, c),
+            Objective::Channel { layer, channel } => (layer, channel),
+        }
+    }
+}
+
+/// One image to dream: what it maximizes, how, and its label in figures.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Run {
+    /// The objective.
+    pub objective: Objective,
+    /// Step size and regularization.
+    pub settings: Settings,
+    /// A label for figures and messages ("tarantula", "lr = 10").
+    pub label: String,
+}
+
+/// What the image starts from.
+#[derive(Clone, Debug, Default)]
+pub enum Start {
+    /// Seeded Gaussian noise (normalized pixels of standard deviation 1, clamped to the valid
+    /// range; or small random Fourier coefficients).
+    #[default]
+    Noise,
+    /// A photo, resized and center-cropped like a network input.
+    Image(RgbImage),
+}
+
+/// What the L2 penalty pulls the image towards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum PenaltyTarget {
+    /// Zero: λ‖I‖² (the classic).
+    #[default]
+    Zero,
+    /// The starting photo: λ‖I − I₀‖², so the photo stays visible.
+    Start,
+}
+
+/// Standard deviation of the starting Fourier coefficients from noise.
+pub const FOURIER_NOISE_STD: f32 = 0.5;
+
+/// Everything a call to [`dream`] does.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The runs; those with the same objective layer share GPU batches.
+    pub runs: Vec<Run>,
+    /// Input side of the last (full-size) octave.
+    pub size: usize,
+    /// Steps per octave.
+    pub iterations: usize,
+    /// What the images start from.
+    pub start: Start,
+    /// What the L2 penalty pulls towards.
+    pub penalty_target: PenaltyTarget,
+    /// How the image is represented.
+    pub parameterization: Parameterization,
+    /// Number of octaves (1: a single size).
+    pub octaves: usize,
+    /// Each octave is this much larger than the one before.
+    pub octave_scale: f32,
+    /// Seed of the starting noise and the jitter.
+    pub seed: u64,
+    /// Steps (counted over all octaves, 0 = the start) after which the images are read back; the
+    /// last step always is.
+    pub snapshots: Vec<usize>,
+    /// Most images per GPU batch.
+    pub max_batch: usize,
+    /// Most steps recorded into one submission (the progress bar moves between them).
+    pub steps_per_submit: usize,
+}
+
+impl Request {
+    /// A request with the classic defaults: 224 × 224, 100 steps from noise, one octave, seed 0,
+    /// pixels, batches of up to 8, 10 steps per submission.
+    pub fn new(runs: Vec<Run>) -> Self {
+        Self {
+            runs,
+            size: 224,
+            iterations: 100,
+            start: Start::Noise,
+            penalty_target: PenaltyTarget::Zero,
+            parameterization: Parameterization::Pixels,
+            octaves: 1,
+            octave_scale: 1.4,
+            seed: 0,
+            snapshots: Vec::new(),
+            max_batch: 8,
+            steps_per_submit: 10,
+        }
+    }
+
+    /// Total steps over all octaves.
+    pub fn total_steps(&self) -> usize {
+        self.iterations * self.octaves
+    }
+
+    /// The input side of each octave, smallest first.
+    pub fn sizes(&self) -> Vec<usize> {
+        (0..self.octaves)
+            .map(|o| {
+                let down = self.octave_scale.powi((self.octaves - 1 - o) as i32);
+                ((self.size as f32 / down).round() as usize).max(1)
+            })
+            .collect()
+    }
+
+    /// The snapshot steps, sorted, with the last step.
+    pub fn snapshot_steps(&self) -> Vec<usize> {
+        let mut steps = self.snapshots.clone();
+        steps.push(self.total_steps());
+        steps.sort_unstable();
+        steps.dedup();
+        steps
+    }
+
+    /// Fails, naming the problem, on a request that cannot run on `arch`.
+    pub fn validate(&self, arch: &Arch) -> Result<()> {
+        let invalid = |m: String| Err(Error::InvalidInput(m));
+        if self.runs.is_empty() {
+            return invalid("nothing to dream: no class or channel given".into());
+        }
+        if self.iterations == 0 || self.octaves == 0 || self.max_batch == 0 {
+            return invalid("iterations, octaves and the batch size must be at least 1".into());
+        }
+        if self.steps_per_submit == 0 {
+            return invalid("steps per submission must be at least 1".into());
+        }
+        if self.octaves > 1 && !(self.octave_scale.is_finite() && self.octave_scale > 1.0) {
+            return invalid(format!(
+                "octave scale {} must be a finite number > 1",
+                self.octave_scale
+            ));
+        }
+        if let Some(&s) = self.snapshots.iter().find(|&&s| s > self.total_steps()) {
+            return invalid(format!(
+                "snapshot at step {s} is past the last step ({})",
+                self.total_steps()
+            ));
+        }
+        if self.penalty_target == PenaltyTarget::Start && matches!(self.start, Start::Noise) {
+            return invalid("an L2 penalty towards the start needs a starting image".into());
+        }
+        for size in self.sizes() {
+            let shapes = arch.shapes((size, size)).map_err(|e| {
+                Error::InvalidInput(format!("input size {size}x{size} is too small: {e}"))
+            })?;
+            for run in &self.runs {
+                let (layer, channel) = run.objective.target(arch);
+                if layer >= arch.layers.len() {
+                    return invalid(format!(
+                        "`{}`: layer {layer} does not exist ({} has {} layers)",
+                        run.label,
+                        arch.name,
+                        arch.layers.len()
+                    ));
+                }
+                let channels = shapes[layer + 1][0];
+                if channel >= channels {
+                    return Err(match run.objective {
+                        Objective::Class(c) => Error::UnknownClass(format!(
+                            "class {c} does not exist: {} has {channels} classes",
+                            arch.name
+                        )),
+                        Objective::Channel { .. } => Error::InvalidInput(format!(
+                            "`{}`: channel {channel} does not exist at layer {layer} ({}), \
+                             which has {channels} channels",
+                            run.label,
+                            arch.layers[layer].name()
+                        )),
+                    });
+                }
+            }
+        }
+        for run in &self.runs {
+            run.settings
+                .validate()
+                .map_err(|e| Error::InvalidInput(format!("`{}`: {e}", run.label)))?;
+        }
+        Ok(())
+    }
+}
+
+/// One run's image and scores at one step.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Snapshot {
+    /// Steps taken (over all octaves).
+    pub step: usize,
+    /// The image's side at this step.
+    pub size: usize,
+    /// The image, normalized CHW [3, size, size].
+    #[serde(skip)]
+    pub image: Vec<f32>,
+    /// The objective: the class logit, or the channel's mean activation.
+    pub objective: f32,
+    /// The class's softmax probability (class objectives).
+    pub probability: Option<f32>,
+    /// The network's top class (class objectives).
+    pub top1: Option<usize>,
+}
+
+impl Snapshot {
+    /// The image as 8-bit RGB.
+    pub fn rgb(&self) -> RgbImage {
+        crate::preprocess::to_rgb(&self.image, self.size)
+    }
+}
+
+/// One run's results.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunResult {
+    /// The run's label.
+    pub label: String,
+    /// Its snapshots, in step order; the last is the final image.
+    pub snapshots: Vec<Snapshot>,
+}
+
+impl RunResult {
+    /// The final snapshot.
+    pub fn last(&self) -> &Snapshot {
+        self.snapshots
+            .last()
+            .expect("every run ends with a snapshot")
+    }
+}
+
+/// Wall-clock times of a call.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Timing {
+    /// Making plans, buffers and dispatches, and starting the images.
+    pub setup_ms: f64,
+    /// Running the steps (submissions and waits).
+    pub loop_ms: f64,
+    /// Forward passes and readbacks of the snapshots.
+    pub snapshot_ms: f64,
+    /// GPU batch steps run (steps × batches).
+    pub batch_steps: usize,
+    /// Number of GPU batches.
+    pub batches: usize,
+    /// Most images in one batch.
+    pub batch_size: usize,
+}
+
+impl Timing {
+    /// Milliseconds per step of one batch.
+    pub fn ms_per_step(&self) -> f64 {
+        self.loop_ms / self.batch_steps.max(1) as f64
+    }
+}
+
+/// The results of [`dream`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DreamResult {
+    /// One per run, in the request's order.
+    pub runs: Vec<RunResult>,
+    /// Where the time went.
+    pub timing: Timing,
+}
+
+/// Runs the request on `net`: maximizes each run's objective by normalized gradient ascent with
+/// jitter, penalties, clamping and blur (see the module docs), every step on the GPU; reads the
+/// images back only at the snapshot steps. `progress` advances by steps.
+pub fn dream(net: &Network, request: &Request, progress: &ProgressBar) -> Result<DreamResult> {
+    let arch = net.arch();
+    request.validate(arch)?;
+    let sizes = request.sizes();
+    let largest = *sizes.last().expect("at least one octave");
+    let max_batch = request
+        .max_batch
+        .min(net.max_batch((largest, largest))?)
+        .max(1);
+
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, run) in request.runs.iter().enumerate() {
+        groups
+            .entry(run.objective.target(arch).0)
+            .or_default()
+            .push(i);
+    }
+    let batches: Vec<(usize, Vec<usize>)> = groups
+        .into_iter()
+        .flat_map(|(layer, runs)| {
+            runs.chunks(max_batch)
+                .map(|c| (layer, c.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    let total = request.total_steps();
+    progress.set_length((total * batches.len()) as u64);
+    let mut timing = Timing {
+        batches: batches.len(),
+        batch_size: batches.iter().map(|b| b.1.len()).max().unwrap_or(0),
+        ..Timing::default()
+    };
+    let mut results: Vec<Option<RunResult>> = vec![None; request.runs.len()];
+    for (layer, members) in &batches {
+        let runs: Vec<&Run> = members.iter().map(|&i| &request.runs[i]).collect();
+        let snapshots = run_batch(net, request, *layer, &runs, progress, &mut timing)?;
+        for (&i, snaps) in members.iter().zip(snapshots) {
+            results[i] = Some(RunResult {
+                label: request.runs[i].label.clone(),
+                snapshots: snaps,
+            });
+        }
+    }
+    progress.finish_and_clear();
+    Ok(DreamResult {
+        runs: results.into_iter().map(Option::unwrap).collect(),
+        timing,
+    })
+}
+
+/// Milliseconds since `t`.
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Runs one GPU batch through every octave; returns each run's snapshots.
+fn run_batch(
+    net: &Network,
+    request: &Request,
+    layer: usize,
+    runs: &[&Run],
+    progress: &ProgressBar,
+    timing: &mut Timing,
+) -> Result<Vec<Vec<Snapshot>>> {
+    let ctx = net.context();
+    let settings: Vec<Settings> = runs.iter().map(|r| r.settings).collect();
+    let channels: Vec<usize> = runs
+        .iter()
+        .map(|r| r.objective.target(net.arch()).1)
+        .collect();
+    let batch = runs.len();
+    let iterations = request.iterations;
+    let pixels = request.parameterization == Parameterization::Pixels;
+    let rows = schedule(request.seed, request.total_steps(), &settings, pixels);
+    let snapshot_steps = request.snapshot_steps();
+    let mut snapshots: Vec<Vec<Snapshot>> = vec![Vec::new(); batch];
+    let mut previous: Option<Stage> = None;
+
+    for (octave, &size) in request.sizes().iter().enumerate() {
+        let t = Instant::now();
+        let first = octave * iterations;
+        let stage = Stage::new(
+            net,
+            &StageSpec {
+                size,
+                layer,
+                channels: &channels,
+                settings: &settings,
+                rows: &rows[first * batch..(first + iterations) * batch],
+                parameterization: request.parameterization,
+            },
+        )?;
+        if let (PenaltyTarget::Start, Start::Image(img)) = (request.penalty_target, &request.start)
+        {
+            stage.set_target(&to_input(img, size)?);
+        }
+        match (&previous, &request.start) {
+            (Some(prev), _) => {
+                let mut encoder = ctx.encoder("next octave");
+                stage.record_continue_from(&mut encoder, prev);
+                ctx.submit(encoder);
+            }
+            (None, Start::Image(img)) => stage.set_image(&to_input(img, size)?),
+            (None, Start::Noise) if pixels => {
+                let mut x = noise(request.seed, 3 * size * size, 1.0);
+                for (i, v) in x.iter_mut().enumerate() {
+                    let c = i / (size * size);
+                    *v = v.clamp(-MEAN[c] / STD[c], (1.0 - MEAN[c]) / STD[c]);
+                }
+                stage.set_image(&x);
+            }
+            (None, Start::Noise) => {
+                stage.set_coefficients(&noise(request.seed, 3 * size * size, FOURIER_NOISE_STD));
+            }
+        }
+        ctx.wait()?;
+        timing.setup_ms += ms(t);
+
+        if octave == 0 && snapshot_steps.first() == Some(&0) {
+            take_snapshot(&stage, runs, 0, &mut snapshots, timing)?;
+        }
+        let mut s = 0;
+        while s < iterations {
+            let next_snapshot = snapshot_steps
+                .iter()
+                .map(|&k| k as isize - first as isize)
+                .find(|&k| k > s as isize)
+                .map_or(iterations, |k| k as usize);
+            let end = next_snapshot
+                .min(s + request.steps_per_submit)
+                .min(iterations);
+            let t = Instant::now();
+            let mut encoder = ctx.encoder("dream steps");
+            for k in s..end {
+                stage.record_step(&mut encoder, k);
+            }
+            ctx.submit(encoder);
+            ctx.wait()?;
+            timing.loop_ms += ms(t);
+            timing.batch_steps += end - s;
+            progress.inc((end - s) as u64);
+            s = end;
+            if snapshot_steps.contains(&(first + s)) {
+                take_snapshot(&stage, runs, first + s, &mut snapshots, timing)?;
+            }
+        }
+        previous = Some(stage);
+    }
+    Ok(snapshots)
+}
+
+/// Reads back the images and objectives of a stage after `step` steps; fails with
+/// [`Error::Diverged`] on a non-finite value.
+fn take_snapshot(
+    stage: &Stage,
+    runs: &[&Run],
+    step: usize,
+    snapshots: &mut [Vec<Snapshot>],
+    timing: &mut Timing,
+) -> Result<()> {
+    let t = Instant::now();
+    let ctx = stage.context();
+    let mut encoder = ctx.encoder("dream snapshot");
+    stage.record_snapshot(&mut encoder);
+    ctx.submit(encoder);
+    let readout = stage.read_snapshot()?;
+    let per_image = readout.images.len() / runs.len();
+    for (n, run) in runs.iter().enumerate() {
+        let image = readout.images[n * per_image..(n + 1) * per_image].to_vec();
+        let logits = readout.logits.as_ref().map(|l| &l[n]);
+        let diverged = |why: &str| Error::Diverged {
+            what: format!("dreaming `{}`", run.label),
+            step,
+            why: format!(
+                "{why}; try a smaller step size (lr {}) or more regularization",
+                run.settings.lr
+            ),
+        };
+        if let Some(i) = image.iter().position(|v| !v.is_finite()) {
+            return Err(diverged(&format!(
+                "image value {} at index {i} is not finite",
+                image[i]
+            )));
+        }
+        if !readout.objectives[n].is_finite() {
+            return Err(diverged(&format!(
+                "the objective is {}",
+                readout.objectives[n]
+            )));
+        }
+        if let Some(l) = logits
+            && let Some(i) = l.iter().position(|v| !v.is_finite())
+        {
+            return Err(diverged(&format!("logit {i} is {}", l[i])));
+        }
+        let (probability, top1) = match (logits, run.objective) {
+            (Some(l), Objective::Class(c)) => (Some(softmax(l)[c]), Some(argmax(l))),
+            _ => (None, None),
+        };
+        snapshots[n].push(Snapshot {
+            step,
+            size: stage.size(),
+            image,
+            objective: readout.objectives[n],
+            probability,
+            top1,
+        });
+    }
+    timing.snapshot_ms += ms(t);
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Everything random in a run, drawn on the host from the seed before the loop: the starting
+//! noise and each step's jitter offsets (uniforms, not readbacks), and the steps that blur.
+
+use super::kernels::StepRow;
+use super::settings::Settings;
+
+/// splitmix64: a small, fast generator with good statistics, enough for noise and offsets.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` and a stream number (different uses of one seed draw apart).
+    pub fn new(seed: u64, stream: u64) -> Self {
+        let mut rng = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        rng.next_u64();
+        rng
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform number in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A standard normal number (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.uniform();
+        let v = self.uniform();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// Stream of the starting noise.
+const NOISE_STREAM: u64 = 1;
+/// Stream of the jitter offsets.
+const JITTER_STREAM: u64 = 2;
+
+/// `len` standard normal values scaled by `std`, from `seed`.
+pub fn noise(seed: u64, len: usize, std: f32) -> Vec<f32> {
+    let mut rng = Rng::new(seed, NOISE_STREAM);
+    (0..len).map(|_| (rng.normal() as f32) * std).collect()
+}
+
+/// The schedule of `steps` steps for images with `settings`: row `s * batch + n` holds image n's
+/// roll offsets at step s (uniform integers in [−jitter, jitter], from one pair of uniforms per
+/// step shared by the batch) and whether it blurs after step s (after steps k, 2k, …, counting
+/// from 1, when `blur` allows it).
+pub fn schedule(seed: u64, steps: usize, settings: &[Settings], blur: bool) -> Vec<StepRow> {
+    let mut rng = Rng::new(seed, JITTER_STREAM);
+    let mut rows = Vec::with_capacity(steps * settings.len());
+    for s in 0..steps {
+        let (ux, uy) = (rng.uniform(), rng.uniform());
+        for set in settings {
+            let offset = |u: f64| {
+                let j = set.jitter as i64;
+                ((u * (2 * j + 1) as f64).floor() as i64).min(2 * j) as i32 - j as i32
+            };
+            let blurs =
+                blur && set.blur_every > 0 && set.blur_sigma > 0.0 && (s + 1) % set.blur_every == 0;
+            rows.push(StepRow {
+                ox: offset(ux),
+                oy: offset(uy),
+                blur: blurs as i32,
+                pad: 0,
+            });
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_offsets_stay_within_jitter_and_blur_every_k() {
+        let settings = [
+            Settings {
+                jitter: 2,
+                blur_every: 3,
+                ..Settings::default()
+            },
+            Settings {
+                jitter: 0,
+                blur_every: 0,
+                ..Settings::default()
+            },
+        ];
+        let rows = schedule(7, 300, &settings, true);
+        let first: Vec<_> = rows.iter().step_by(2).collect();
+        assert!(first.iter().all(|r| r.ox.abs() <= 2 && r.oy.abs() <= 2));
+        // All five offsets occur.
+        for v in -2..=2 {
+            assert!(first.iter().any(|r| r.ox == v), "offset {v} never drawn");
+        }
+        assert!(
+            rows.iter()
+                .skip(1)
+                .step_by(2)
+                .all(|r| *r == StepRow::default())
+        );
+        let blurred: Vec<usize> = (0..300).filter(|&s| first[s].blur == 1).collect();
+        assert_eq!(&blurred[..3], &[2, 5, 8]);
+        assert_eq!(schedule(7, 300, &settings, true), rows);
+        assert!(
+            schedule(7, 300, &settings, false)
+                .iter()
+                .all(|r| r.blur == 0)
+        );
+    }
+
+    #[test]
+    fn noise_is_standard_normal_and_seeded() {
+        let a = noise(3, 100_000, 1.0);
+        let mean = a.iter().map(|&v| v as f64).sum::<f64>() / a.len() as f64;
+        let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / a.len() as f64;
+        assert!(
+            mean.abs() < 0.02 && (var - 1.0).abs() < 0.02,
+            "{mean} {var}"
+        );
+        assert_eq!(noise(3, 10, 1.0), a[..10]);
+        assert_ne!(noise(4, 10, 1.0), a[..10]);
+    }
+}

@@ -1,0 +1,345 @@
+//! One batch of runs at one input size (one octave) on the GPU: every buffer and dispatch is made
+//! here once, then steps and snapshots are only recorded.
+
+use super::fourier::{Colours, Planes, Side, basis, spectrum_scale};
+use super::kernels::{Images, RollDirection, StepRow, blur_radius, blur_weights};
+use super::settings::{Parameterization, Settings};
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, GpuContext, record_all};
+use crate::model::{GradientRule, Network, Plan};
+use crate::preprocess::{MEAN, STD};
+
+/// What a stage is made for.
+pub(super) struct StageSpec<'a> {
+    /// Input height and width.
+    pub size: usize,
+    /// The layer whose channel mean is maximized (the last layer for a class logit).
+    pub layer: usize,
+    /// The channel of each image.
+    pub channels: &'a [usize],
+    /// The settings of each image.
+    pub settings: &'a [Settings],
+    /// The schedule rows of this stage's steps, `batch` per step.
+    pub rows: &'a [StepRow],
+    /// How the image is represented.
+    pub parameterization: Parameterization,
+}
+
+/// The Fourier parameterization's buffers and dispatches.
+struct FourierParts {
+    coefficients: wgpu::Buffer,
+    /// Coefficients to image: scale, two products, colours.
+    render: Vec<Dispatch>,
+    /// Image to coefficients: the inverse of `render`.
+    from_image: Vec<Dispatch>,
+}
+
+/// What a snapshot reads back.
+pub(super) struct Readout {
+    /// The images [batch, 3, size, size], normalized.
+    pub images: Vec<f32>,
+    /// Each image's objective: its channel's mean activation (the logit for a class).
+    pub objectives: Vec<f32>,
+    /// Each image's logits, when the objective is a class.
+    pub logits: Option<Vec<Vec<f32>>>,
+}
+
+/// The GPU side of one batch at one size.
+pub(super) struct Stage {
+    ctx: GpuContext,
+    plan: Plan,
+    images: Images,
+    layer: usize,
+    last_layer: bool,
+    channels: Vec<usize>,
+    /// The image (normalized); rendered from the coefficients in the Fourier parameterization.
+    x: wgpu::Buffer,
+    target: wgpu::Buffer,
+    schedule: wgpu::Buffer,
+    current: wgpu::Buffer,
+    blur_after: Vec<bool>,
+    jitter: Dispatch,
+    update: Vec<Dispatch>,
+    blur: Vec<Dispatch>,
+    fourier: Option<FourierParts>,
+}
+
+/// Bytes of one step's schedule rows for a batch.
+fn row_bytes(batch: usize) -> u64 {
+    (batch * size_of::<StepRow>()) as u64
+}
+
+impl Stage {
+    pub fn new(net: &Network, spec: &StageSpec<'_>) -> Result<Self> {
+        let ctx = net.context().clone();
+        let batch = spec.settings.len();
+        let (h, w) = (spec.size, spec.size);
+        let plan = net.plan(batch, (h, w))?;
+        let images = Images {
+            batch,
+            channels: 3,
+            h,
+            w,
+        };
+        let len = images.len();
+        let x = ctx.storage("dream image", len)?;
+        let g = ctx.storage("dream gradient", len)?;
+        let target = ctx.storage("dream penalty target", len)?;
+        let schedule = ctx.upload("dream schedule", bytemuck::cast_slice::<_, i32>(spec.rows))?;
+        let current = ctx.storage("dream step row", batch * 4)?;
+
+        let shapes = net.arch().shapes((h, w))?;
+        let [c, ah, aw] = shapes[spec.layer + 1];
+        let mut seed = vec![0.0; batch * c * ah * aw];
+        for (n, &k) in spec.channels.iter().enumerate() {
+            let start = (n * c + k) * ah * aw;
+            seed[start..start + ah * aw].fill(1.0 / (ah * aw) as f32);
+        }
+        plan.activation_grad(spec.layer).write(&ctx, &seed)?;
+
+        let penalty: Vec<f32> = spec
+            .settings
+            .iter()
+            .flat_map(|s| [s.l2, s.tv, 0.0, 0.0])
+            .collect();
+        let penalty = ctx.upload("dream penalty weights", &penalty)?;
+        let rates: Vec<f32> = spec.settings.iter().map(|s| s.lr).collect();
+        let rates = ctx.upload("dream step sizes", &rates)?;
+        let norms = ctx.storage("dream gradient norms", batch)?;
+        let steps = images.step_batch();
+
+        let jitter = images.roll(
+            &ctx,
+            RollDirection::Forward,
+            &current,
+            &x,
+            &plan.input().buffer,
+        );
+        let mut update = vec![
+            images.roll(
+                &ctx,
+                RollDirection::Back,
+                &current,
+                &plan.input_grad().buffer,
+                &g,
+            ),
+            images.regularize(&ctx, &penalty, &x, &target, &g),
+        ];
+        let mut blur = Vec::new();
+        let mut fourier = None;
+        match spec.parameterization {
+            Parameterization::Pixels => {
+                let bounds: Vec<f32> = (0..3)
+                    .flat_map(|c| [(0.0 - MEAN[c]) / STD[c], (1.0 - MEAN[c]) / STD[c]])
+                    .collect();
+                let bounds = ctx.upload("dream clamp bounds", &bounds)?;
+                update.extend([
+                    steps.sum_squares(&ctx, &g, &norms),
+                    steps.normalized_step(&ctx, 1.0, &g, &norms, &rates, &x),
+                    steps.clamp_channels(&ctx, &bounds, &x),
+                ]);
+                let radius = spec
+                    .settings
+                    .iter()
+                    .map(|s| blur_radius(s.blur_sigma))
+                    .max()
+                    .unwrap_or(0);
+                if radius >= h.min(w) {
+                    return Err(Error::InvalidInput(format!(
+                        "a blur of radius {radius} (4 sigma) does not fit an image of {h}x{w}"
+                    )));
+                }
+                let taps: Vec<f32> = spec
+                    .settings
+                    .iter()
+                    .flat_map(|s| blur_weights(s.blur_sigma, radius))
+                    .collect();
+                let taps = ctx.upload("dream blur weights", &taps)?;
+                let tmp = ctx.storage("dream blur scratch", len)?;
+                blur.extend(images.blur(&ctx, radius, &current, &taps, &x, &tmp));
+            }
+            Parameterization::Fourier => {
+                let planes = Planes {
+                    planes: batch * 3,
+                    rows: h,
+                    cols: w,
+                };
+                let colours = Colours {
+                    batch,
+                    pixels: h * w,
+                };
+                let fh = ctx.upload("fourier basis (rows)", &basis(h))?;
+                let fw = ctx.upload("fourier basis (columns)", &basis(w))?;
+                let scale = spectrum_scale(h, w);
+                let inverse: Vec<f32> = scale.iter().map(|s| 1.0 / s).collect();
+                let scale = ctx.upload("spectrum scale", &scale)?;
+                let inverse = ctx.upload("inverse spectrum scale", &inverse)?;
+                let p = ctx.storage("fourier coefficients", len)?;
+                let gp = ctx.storage("fourier coefficient gradient", len)?;
+                let a = ctx.storage("fourier scaled spectrum", len)?;
+                let t1 = ctx.storage("fourier half transform", len)?;
+                let t = ctx.storage("fourier decorrelated image", len)?;
+                update.extend([
+                    colours.image_grad(&ctx, &t, &g, &a),
+                    planes.multiply(&ctx, Side::Left, false, &fh, &a, &t1),
+                    planes.multiply(&ctx, Side::Right, true, &fw, &t1, &a),
+                    planes.scale(&ctx, &scale, &a, &gp),
+                    steps.sum_squares(&ctx, &gp, &norms),
+                    steps.normalized_step(&ctx, 1.0, &gp, &norms, &rates, &p),
+                ]);
+                fourier = Some(FourierParts {
+                    render: vec![
+                        planes.scale(&ctx, &scale, &p, &a),
+                        planes.multiply(&ctx, Side::Left, true, &fh, &a, &t1),
+                        planes.multiply(&ctx, Side::Right, false, &fw, &t1, &t),
+                        colours.to_image(&ctx, &t, &x),
+                    ],
+                    from_image: vec![
+                        colours.from_image(&ctx, &x, &t),
+                        planes.multiply(&ctx, Side::Left, false, &fh, &t, &t1),
+                        planes.multiply(&ctx, Side::Right, true, &fw, &t1, &a),
+                        planes.scale(&ctx, &inverse, &a, &p),
+                    ],
+                    coefficients: p,
+                });
+            }
+        }
+        let blur_after = spec
+            .rows
+            .chunks(batch)
+            .map(|step| !blur.is_empty() && step.iter().any(|r| r.blur != 0))
+            .collect();
+        Ok(Self {
+            last_layer: spec.layer + 1 == net.arch().layers.len(),
+            ctx,
+            plan,
+            images,
+            layer: spec.layer,
+            channels: spec.channels.to_vec(),
+            x,
+            target,
+            schedule,
+            current,
+            blur_after,
+            jitter,
+            update,
+            blur,
+            fourier,
+        })
+    }
+
+    /// The GPU context.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Images per batch.
+    pub fn batch(&self) -> usize {
+        self.images.batch
+    }
+
+    /// Input side.
+    pub fn size(&self) -> usize {
+        self.images.h
+    }
+
+    /// Sets every image to `image` (one normalized CHW image), and the coefficients to match.
+    pub fn set_image(&self, image: &[f32]) {
+        self.ctx.write(&self.x, &image.repeat(self.batch()));
+        if let Some(f) = &self.fourier {
+            let mut encoder = self.ctx.encoder("dream start");
+            record_all(&mut encoder, "from image", &f.from_image);
+            self.ctx.submit(encoder);
+        }
+    }
+
+    /// Sets every image's Fourier coefficients to `coefficients` (one image's worth).
+    pub fn set_coefficients(&self, coefficients: &[f32]) {
+        if let Some(f) = &self.fourier {
+            self.ctx
+                .write(&f.coefficients, &coefficients.repeat(self.batch()));
+        }
+    }
+
+    /// Sets every image's L2 penalty target to `target` (one normalized CHW image).
+    pub fn set_target(&self, target: &[f32]) {
+        self.ctx.write(&self.target, &target.repeat(self.batch()));
+    }
+
+    /// Records the start of this stage from the last state of `previous` (a smaller octave):
+    /// its image, resized.
+    pub fn record_continue_from(&self, encoder: &mut wgpu::CommandEncoder, previous: &Stage) {
+        previous.record_render(encoder);
+        let resize = previous.images.resize(
+            &self.ctx,
+            (self.images.h, self.images.w),
+            &previous.x,
+            &self.x,
+        );
+        record_all(encoder, "octave resize", [&resize]);
+        if let Some(f) = &self.fourier {
+            record_all(encoder, "from image", &f.from_image);
+        }
+    }
+
+    /// Records the rendering of the image from the coefficients (nothing for pixels).
+    fn record_render(&self, encoder: &mut wgpu::CommandEncoder) {
+        if let Some(f) = &self.fourier {
+            record_all(encoder, "render", &f.render);
+        }
+    }
+
+    /// Records step `s` of this stage: its schedule row, (render,) jitter, forward, backward,
+    /// un-jitter and penalties, update, (clamp, and blur when due).
+    pub fn record_step(&self, encoder: &mut wgpu::CommandEncoder, s: usize) {
+        let bytes = row_bytes(self.batch());
+        encoder.copy_buffer_to_buffer(&self.schedule, s as u64 * bytes, &self.current, 0, bytes);
+        self.record_render(encoder);
+        record_all(encoder, "jitter", [&self.jitter]);
+        self.plan.record_forward_to(encoder, self.layer);
+        self.plan
+            .record_backward_from(encoder, self.layer, GradientRule::Plain);
+        record_all(encoder, "update", &self.update);
+        if self.blur_after[s] {
+            record_all(encoder, "blur", &self.blur);
+        }
+    }
+
+    /// Records what a snapshot needs: the image, and a forward pass on it unjittered.
+    pub fn record_snapshot(&self, encoder: &mut wgpu::CommandEncoder) {
+        self.record_render(encoder);
+        let input = &self.plan.input().buffer;
+        encoder.copy_buffer_to_buffer(&self.x, 0, input, 0, input.size());
+        self.plan.record_forward_to(encoder, self.layer);
+    }
+
+    /// Reads the images and objectives after [`Stage::record_snapshot`] was submitted.
+    pub fn read_snapshot(&self) -> Result<Readout> {
+        let images = self.ctx.read_all(&self.x)?;
+        let act = self.plan.activation(self.layer);
+        let [batch, c, h, w] = act.shape;
+        let plane = h * w;
+        if self.last_layer && plane == 1 {
+            let all = act.read(&self.ctx)?;
+            let logits: Vec<Vec<f32>> = all.chunks(c).map(<[f32]>::to_vec).collect();
+            let objectives = (0..batch).map(|n| logits[n][self.channels[n]]).collect();
+            return Ok(Readout {
+                images,
+                objectives,
+                logits: Some(logits),
+            });
+        }
+        let objectives = (0..batch)
+            .map(|n| {
+                let start = (n * c + self.channels[n]) * plane;
+                let v = self.ctx.read::<f32>(&act.buffer, start..start + plane)?;
+                Ok((v.iter().map(|&a| a as f64).sum::<f64>() / plane as f64) as f32)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Readout {
+            images,
+            objectives,
+            logits: None,
+        })
+    }
+}
