@@ -1,11 +1,11 @@
 //! The `netlens` command line: a thin layer over the library.
 
 mod args;
-mod bench;
 mod attack_settings;
+mod bench;
 mod classify;
-mod fool;
 mod dream;
+mod fool;
 mod info;
 mod saliency;
 mod transfer;
