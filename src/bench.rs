@@ -315,3 +315,60 @@ pub fn conv_variants(
     }
     Ok(results)
 }
+
+/// Timings of a class-visualization loop.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DreamBench {
+    /// Model name.
+    pub model: String,
+    /// Steps per timed run.
+    pub steps: usize,
+    /// Steps recorded into one submission.
+    pub steps_per_submit: usize,
+    /// Median wall-clock milliseconds of the whole loop (all steps, without setup and the final
+    /// snapshot).
+    pub loop_ms: f64,
+    /// Repetitions timed (after one short warm-up run).
+    pub repetitions: usize,
+}
+
+impl DreamBench {
+    /// Milliseconds per step.
+    pub fn ms_per_step(&self) -> f64 {
+        self.loop_ms / self.steps as f64
+    }
+}
+
+/// Times `steps` class-visualization steps of `net` at 224 × 224 from noise, batch 1, with
+/// `settings` (jitter, penalty, normalized step, clamp and blur, all on the GPU), `reps` times
+/// after one warm-up run; no snapshot is read back until the end.
+pub fn dream_steps(
+    net: &Network,
+    settings: crate::dream::Settings,
+    steps: usize,
+    reps: usize,
+) -> Result<DreamBench> {
+    use crate::dream::{Objective, Request, Run, dream};
+    let mut request = Request::new(vec![Run {
+        objective: Objective::Class(1),
+        settings,
+        label: "bench".into(),
+    }]);
+    request.iterations = steps;
+    request.steps_per_submit = steps;
+    let hidden = indicatif::ProgressBar::hidden();
+    let mut warmup = request.clone();
+    warmup.iterations = steps.min(2);
+    dream(net, &warmup, &hidden)?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        times.push(dream(net, &request, &hidden)?.timing.loop_ms);
+    }
+    Ok(DreamBench {
+        model: net.arch().name.clone(),
+        steps,
+        steps_per_submit: request.steps_per_submit,
+        loop_ms: median(&mut times),
+        repetitions: reps,
+    })
+}

@@ -23,3 +23,8 @@ pub mod saliency;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};
+
+/// The README's library example, compiled by `cargo test`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

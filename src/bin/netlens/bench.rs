@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 use clap::Args;
-use netlens::bench::{BenchResult, bench, conv_variants};
+use netlens::bench::{BenchResult, DreamBench, bench, conv_variants, dream_steps};
+use netlens::dream::{Parameterization, Settings};
 use netlens::model::{ModelKind, Network, Weights};
 
 use crate::args::Global;
@@ -33,6 +34,10 @@ pub struct BenchArgs {
     /// layer (first model, first batch size).
     #[arg(long)]
     conv_variants: bool,
+    /// Also time this many class-visualization steps per model (batch 1, 224 x 224, the
+    /// model's default settings, every step on the GPU); 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    dream_steps: usize,
 }
 
 /// The model's real weights when present, else the formula weights of `../shared/README.md`
@@ -55,6 +60,7 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
     let hw = (args.size, args.size);
     let mut results: Vec<BenchResult> = Vec::new();
     let mut variants = Vec::new();
+    let mut dreams: Vec<DreamBench> = Vec::new();
     for &kind in &args.model {
         let net = network(&ctx, kind, global.quiet)?;
         for &batch in &args.batch {
@@ -82,12 +88,27 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
                 print_variants(&variants);
             }
         }
+        if args.dream_steps > 0 {
+            let settings = Settings::for_model(kind, Parameterization::Pixels);
+            let d = dream_steps(&net, settings, args.dream_steps, args.reps.clamp(1, 5))?;
+            if !args.json {
+                println!(
+                    "{:<14} {} dream steps (batch 1, 224x224): {:>9.1} ms ({:.3} ms/step)",
+                    d.model,
+                    d.steps,
+                    d.loop_ms,
+                    d.ms_per_step()
+                );
+            }
+            dreams.push(d);
+        }
     }
     if args.json {
         let out = serde_json::json!({
             "adapter": ctx.adapter_name(),
             "results": results,
             "conv_variants": variants,
+            "dream": dreams,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

@@ -163,7 +163,7 @@ fn describe(s: &Settings, sweep: Option<&Sweep>, param: Parameterization) -> Str
         add("tv", format!("TV {}", s.tv));
     }
     if param == Parameterization::Pixels {
-        add("blur-sigma", format!("blur σ {}", s.blur_sigma));
+        add("blur-sigma", format!("blur sigma {}", s.blur_sigma));
         add("blur-every", format!("every {}", s.blur_every));
     }
     add("jitter", format!("jitter {}", s.jitter));
