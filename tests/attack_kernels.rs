@@ -2,29 +2,12 @@
 
 mod common;
 
-use common::{assert_close, ctx, random};
+use common::{assert_close, ctx, random, read, run, upload};
 use netlens::fooling::Loss;
 use netlens::fooling::config::{level_table, pixel_unit};
 use netlens::fooling::kernels::{CheckMode, Goal, LogitsBatch, Noise, cpu};
-use netlens::gpu::{Dispatch, record_all};
 use netlens::ops::step::ImageBatch;
 use netlens::preprocess::{MEAN, STD, to_input, to_rgb};
-
-fn run(dispatches: &[Dispatch]) {
-    let ctx = ctx();
-    let mut encoder = ctx.encoder("test");
-    record_all(&mut encoder, "test", dispatches);
-    ctx.submit(encoder);
-    ctx.wait().unwrap();
-}
-
-fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
-    ctx().read_all(buffer).unwrap()
-}
-
-fn upload(data: &[f32]) -> wgpu::Buffer {
-    ctx().upload("test data", data).unwrap()
-}
 
 /// Three images of 3 × 7 × 9 (a plane that is not a multiple of the workgroup size, and 189
 /// values per image so that a 256-wide reduction sees idle invocations).

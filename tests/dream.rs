@@ -5,31 +5,14 @@
 
 mod common;
 
-use common::{assert_close, ctx, data_dir, random};
+use common::{assert_close, ctx, data_dir, random, read, run, upload};
 use indicatif::ProgressBar;
 use netlens::dream::fourier::{self, Colours, Planes, Side};
 use netlens::dream::kernels::{self, Images, RollDirection, StepRow};
 use netlens::dream::{
     DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start, dream,
 };
-use netlens::gpu::record_all;
 use netlens::model::{Arch, ModelKind, Network, Weights};
-
-fn run(dispatches: &[netlens::gpu::Dispatch]) {
-    let ctx = ctx();
-    let mut encoder = ctx.encoder("test");
-    record_all(&mut encoder, "test", dispatches);
-    ctx.submit(encoder);
-    ctx.wait().unwrap();
-}
-
-fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
-    ctx().read_all(buffer).unwrap()
-}
-
-fn upload(data: &[f32]) -> wgpu::Buffer {
-    ctx().upload("test", data).unwrap()
-}
 
 const ROWS: [StepRow; 2] = [
     StepRow {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, random, reference};
+use common::{assert_close, ctx, random, read, reference, run};
 use netlens::ops::BackwardMode;
 use netlens::ops::concat;
 use netlens::ops::conv::{self, ChannelSlice, Conv2d, ConvAlgorithm, ConvGeometry};
@@ -18,18 +18,6 @@ type Tensors = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
 fn tensor<'a>(refs: &'a Tensors, op: &str, part: &str) -> (&'a [usize], &'a [f32]) {
     let (shape, data) = &refs[&format!("{op}.{part}")];
     (shape, data)
-}
-
-fn run(dispatches: &[netlens::gpu::Dispatch]) {
-    let ctx = ctx();
-    let mut encoder = ctx.encoder("test");
-    netlens::gpu::record_all(&mut encoder, "test", dispatches);
-    ctx.submit(encoder);
-    ctx.wait().unwrap();
-}
-
-fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
-    ctx().read_all(buffer).unwrap()
 }
 
 fn check_conv(op: &str, stride: usize, pad: usize) {

@@ -73,3 +73,22 @@ pub fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Records `dispatches` into one encoder, submits it and waits.
+pub fn run(dispatches: &[netlens::gpu::Dispatch]) {
+    let ctx = ctx();
+    let mut encoder = ctx.encoder("test");
+    netlens::gpu::record_all(&mut encoder, "test", dispatches);
+    ctx.submit(encoder);
+    ctx.wait().unwrap();
+}
+
+/// The whole buffer, as f32.
+pub fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
+    ctx().read_all(buffer).unwrap()
+}
+
+/// A storage buffer holding `data`.
+pub fn upload(data: &[f32]) -> wgpu::Buffer {
+    ctx().upload("test data", data).unwrap()
+}
