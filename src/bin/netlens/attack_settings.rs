@@ -1,8 +1,41 @@
 //! The attack settings `fool` and `transfer` share, turned into an [`AttackConfig`].
 
+use std::path::PathBuf;
+
 use anyhow::{Result, bail};
 use clap::Args;
 use netlens::fooling::{AttackConfig, Loss, Method, Norm};
+
+/// What `fool` and `transfer` attack, and how.
+#[derive(Args, Clone, Debug)]
+pub struct AttackJob {
+    /// Image files or folders of images (repeat --image for several).
+    #[arg(long = "image", short = 'i', required = true)]
+    pub images: Vec<PathBuf>,
+    /// Target class: index, synset or name; repeat or comma-separate for several (every image
+    /// is attacked toward every target). Without one, attacks are untargeted: away from the
+    /// network's prediction on the original.
+    #[arg(long = "target", short = 't', value_delimiter = ',')]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub settings: AttackSettings,
+    /// Images per GPU batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+}
+
+impl AttackJob {
+    /// The attack configuration, refusing the fooling method without a target.
+    pub fn config(&self) -> Result<AttackConfig> {
+        let config = self.settings.config()?;
+        if config.method == Method::Fool && self.targets.is_empty() {
+            bail!(
+                "--method fool needs --target CLASS (or choose fgsm, pgd or mifgsm for untargeted)"
+            );
+        }
+        Ok(config)
+    }
+}
 
 /// How images are attacked.
 #[derive(Args, Clone, Debug)]

@@ -4,20 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
 use netlens::fooling::figure::fooling_figure;
 use netlens::fooling::report::{outcomes_csv, records};
-use netlens::fooling::{Attacker, Method, Outcome, balanced_batch};
+use netlens::fooling::{Attacker, Outcome, balanced_batch};
 use netlens::manifest::Manifest;
 use netlens::model::Network;
 use netlens::output::{check_not_input, save_json, save_npy, save_png, write_atomic};
 use netlens::preprocess::{STD, load_input, to_rgb};
 
 use crate::args::{Global, ModelArgs, expand_images};
-use crate::attack_settings::AttackSettings;
+use crate::attack_settings::{AttackJob, AttackSettings};
 
 /// The input size of the networks.
 const SIZE: usize = 224;
@@ -27,19 +27,8 @@ const SIZE: usize = 224;
 pub struct FoolArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Image files or folders of images (repeat --image for several).
-    #[arg(long = "image", short = 'i', required = true)]
-    images: Vec<PathBuf>,
-    /// Target class: index, synset or name; repeat or comma-separate for several (every image
-    /// is attacked toward every target). Without one, attacks are untargeted: away from the
-    /// network's prediction on the original.
-    #[arg(long = "target", short = 't', value_delimiter = ',')]
-    targets: Vec<String>,
     #[command(flatten)]
-    settings: AttackSettings,
-    /// Images per GPU batch.
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
+    job: AttackJob,
     /// Also write each fooled image alone as a 224×224 PNG: this file for one image, else
     /// FILE_<image>_<target>.png for each.
     #[arg(long)]
@@ -150,17 +139,14 @@ fn save_fooled(
 }
 
 pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
-    let config = args.settings.config()?;
-    if config.method == Method::Fool && args.targets.is_empty() {
-        bail!("--method fool needs --target CLASS (or choose fgsm, pgd or mifgsm for untargeted)");
-    }
-    let files = expand_images(&args.images)?;
+    let config = args.job.config()?;
+    let files = expand_images(&args.job.images)?;
     check_not_input(&args.out, &files)?;
     if let Some(p) = &args.save_fooled {
         check_not_input(p, &files)?;
     }
     let classes = ClassNames::load_default()?;
-    let targets = resolve_targets(&classes, &args.targets)?;
+    let targets = resolve_targets(&classes, &args.job.targets)?;
     let weights = args
         .model
         .model
@@ -187,10 +173,10 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
         .param("config", &config)
         .param("images", &files)
         .param("targets", &ts)
-        .param("batch", args.batch);
+        .param("batch", args.job.batch);
     manifest.seed = config.random_start.then_some(config.seed);
     let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
-    let batch = balanced_batch(xs.len(), args.batch);
+    let batch = balanced_batch(xs.len(), args.job.batch);
     let attacker = Attacker::new(&net, batch, SIZE, config.clone())?;
     let bar = netlens::progress::bar(0, config.method.name(), global.quiet);
     let result = attacker.run(&xs, &ts, &bar)?;

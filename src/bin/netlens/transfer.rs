@@ -7,14 +7,14 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 use netlens::classes::ClassNames;
-use netlens::fooling::{Method, TransferModel, transfer};
+use netlens::fooling::{TransferModel, transfer};
 use netlens::manifest::Manifest;
 use netlens::model::{ModelKind, Network, Weights};
 use netlens::output::{check_not_input, save_json, write_atomic};
 use netlens::preprocess::load_input;
 
 use crate::args::{Global, expand_images};
-use crate::attack_settings::AttackSettings;
+use crate::attack_settings::{AttackJob, AttackSettings};
 use crate::fool::{resolve_targets, short_label, sibling};
 
 /// The input size of the networks.
@@ -35,18 +35,8 @@ pub struct TransferArgs {
     /// $NETLENS_WEIGHTS or ../shared/weights/squeezenet1_1.safetensors].
     #[arg(long)]
     squeezenet_weights: Option<PathBuf>,
-    /// Image files or folders of images (repeat --image for several).
-    #[arg(long = "image", short = 'i', required = true)]
-    images: Vec<PathBuf>,
-    /// Target classes (index, synset or name), repeated or comma-separated: every image is
-    /// attacked toward every target. Without any, attacks are untargeted.
-    #[arg(long = "target", short = 't', value_delimiter = ',')]
-    targets: Vec<String>,
     #[command(flatten)]
-    settings: AttackSettings,
-    /// Images per GPU batch.
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
+    job: AttackJob,
     /// The table as CSV. Beside it: OUT.json (manifest), OUT_table.json (cells and every
     /// attack), OUT_attempts.csv (every attack).
     #[arg(long)]
@@ -97,18 +87,15 @@ impl TransferArgs {
 }
 
 pub fn run(global: &Global, args: TransferArgs) -> Result<()> {
-    let config = args.settings.config()?;
-    if config.method == Method::Fool && args.targets.is_empty() {
-        bail!("--method fool needs --target CLASS (or choose fgsm, pgd or mifgsm for untargeted)");
-    }
+    let config = args.job.config()?;
     if args.out.extension().and_then(|e| e.to_str()) != Some("csv") {
         bail!("--out must name a .csv file (the manifest goes beside it as .json)");
     }
     let entries = args.entries()?;
-    let files = expand_images(&args.images)?;
+    let files = expand_images(&args.job.images)?;
     check_not_input(&args.out, &files)?;
     let classes = ClassNames::load_default()?;
-    let targets = resolve_targets(&classes, &args.targets)?;
+    let targets = resolve_targets(&classes, &args.job.targets)?;
     let inputs = files
         .iter()
         .map(|f| load_input(f, SIZE))
@@ -124,7 +111,7 @@ pub fn run(global: &Global, args: TransferArgs) -> Result<()> {
         .param("config", &config)
         .param("images", &files)
         .param("targets", &targets)
-        .param("batch", args.batch);
+        .param("batch", args.job.batch);
     manifest.seed = config.random_start.then_some(config.seed);
     let nets = entries
         .iter()
@@ -141,7 +128,7 @@ pub fn run(global: &Global, args: TransferArgs) -> Result<()> {
         &inputs,
         &targets,
         SIZE,
-        args.batch,
+        args.job.batch,
         &config,
         |name| netlens::progress::bar(0, name, global.quiet),
     )?;
