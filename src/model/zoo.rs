@@ -28,6 +28,14 @@ impl ModelKind {
         }
     }
 
+    /// The name figures show ("SqueezeNet 1.1", "VGG16").
+    pub fn title(self) -> &'static str {
+        match self {
+            ModelKind::SqueezeNet => "SqueezeNet 1.1",
+            ModelKind::Vgg16 => "VGG16",
+        }
+    }
+
     /// The architecture for ImageNet's 1000 classes.
     pub fn arch(self) -> Arch {
         match self {

@@ -131,14 +131,6 @@ struct Model {
     net: Network,
 }
 
-/// A model's title for figures.
-fn model_title(kind: ModelKind) -> &'static str {
-    match kind {
-        ModelKind::SqueezeNet => "SqueezeNet 1.1",
-        ModelKind::Vgg16 => "VGG16",
-    }
-}
-
 /// A path beside `figure`: `out/fig.png` + `saliency.npy` -> `out/fig.saliency.npy`.
 pub fn beside(figure: &Path, suffix: &str) -> PathBuf {
     let stem = figure
@@ -259,7 +251,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
         let targets: Vec<usize> = (0..n)
             .map(|i| forced.or(subjects.labels[i]).unwrap_or(predicted[i]))
             .collect();
-        report.push_str(&format!("{}:\n", model_title(model.kind)));
+        report.push_str(&format!("{}:\n", model.kind.title()));
         for i in 0..n {
             report.push_str(&format!(
                 "  {} ({}): target {} {}, predicted {} {}\n",
@@ -300,11 +292,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
             manifest.timing("sanity", t.elapsed().as_secs_f64() * 1e3);
             manifest.seed = Some(seed);
             table = Some(sanity.table());
-            written.extend(write_sanity(
-                &sanity,
-                model_title(model.kind),
-                &figure_path,
-            )?);
+            written.extend(write_sanity(&sanity, model.kind.title(), &figure_path)?);
             continue;
         }
 
@@ -356,7 +344,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                 written.push(path);
                 let title = format!(
                     "{} class means: {} of {}, mean of max-normalized maps per target class",
-                    model_title(results[0].0.kind),
+                    results[0].0.kind.title(),
                     maps[0].0.title(),
                     if job.views > 1 {
                         "each photo's views (mirrored, shifted) aligned to its centre crop"
@@ -370,12 +358,12 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                 let sets: Vec<MapSet> = results
                     .iter()
                     .map(|(model, predicted, _, maps)| MapSet {
-                        label: format!("{}\n{}", model_title(model.kind), maps[0].0.title()),
+                        label: format!("{}\n{}", model.kind.title(), maps[0].0.title()),
                         maps: maps[0].1.clone(),
                         predicted: predicted.iter().map(|&c| name(c)).collect(),
                     })
                     .collect();
-                let models: Vec<&str> = results.iter().map(|r| model_title(r.0.kind)).collect();
+                let models: Vec<&str> = results.iter().map(|r| r.0.kind.title()).collect();
                 let title = format!(
                     "{} maps of {} (true class black, prediction beige)",
                     job.methods[0].title(),
@@ -395,12 +383,12 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                 let models: Vec<ModelMaps> = results
                     .iter()
                     .map(|(model, predicted, _, maps)| ModelMaps {
-                        model: model_title(model.kind).to_string(),
+                        model: model.kind.title().to_string(),
                         maps: maps.clone(),
                         predicted: predicted.iter().map(|&c| name(c)).collect(),
                     })
                     .collect();
-                let names: Vec<&str> = results.iter().map(|r| model_title(r.0.kind)).collect();
+                let names: Vec<&str> = results.iter().map(|r| r.0.kind.title()).collect();
                 let title = format!(
                     "Attribution maps of {} (true class black, prediction beige)",
                     names.join(" and ")

@@ -286,7 +286,7 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     let title = args.title.clone().unwrap_or_else(|| {
         let mut t = format!(
             "{}, from {start_name}, {} steps{}: {}",
-            args.model.model,
+            args.model.model.title(),
             request.total_steps(),
             if request.octaves > 1 {
                 format!(" over {} octaves", request.octaves)

@@ -201,7 +201,7 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
     let originals_per_row = xs;
     let title = format!(
         "Fooling images: {} ({})",
-        net.arch().name,
+        args.model.model.title(),
         AttackSettings::describe(&config)
     );
     let figure = fooling_figure(
