@@ -260,12 +260,9 @@ pub fn sanity_plot(report: &SanityReport, model: &str) -> RgbImage {
         .flat_map(|s| s.rho.iter().copied())
         .fold(0.0f64, f64::min);
     LinePlot {
-        title: format!(
-            "Cascading randomization of {model} (Adebayo et al. 2018): rank correlation with \
-             the original maps"
-        ),
+        title: format!("Cascading randomization of {model}'s layers (Adebayo et al. 2018)"),
         x_label: "layers randomized, from the top (cumulative)".into(),
-        y_label: "Spearman rho (mean over images)".into(),
+        y_label: "Spearman rho with the original maps (mean over images)".into(),
         x_ticks: report.steps.iter().map(|s| s.layer.clone()).collect(),
         y_range: (((lowest - 0.05) / 0.2).floor() * 0.2, 1.0),
         series: report

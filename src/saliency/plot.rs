@@ -41,15 +41,17 @@ impl LinePlot {
     pub fn render(&self) -> RgbImage {
         let mut image = RgbImage::from_pixel(WIDTH, HEIGHT, Rgb(WHITE));
         let line = Font::Regular.line_height(TEXT_PX) as i32;
-        let (left, right, top) = (78i32, WIDTH as i32 - 190, 50i32);
+        let (left, right, top) = (78i32, WIDTH as i32 - 190, 70i32);
         let bottom = HEIGHT as i32 - 3 * line - 30;
-        let title_width = Font::Bold.width(&self.title, TEXT_PX * 1.25) as i32;
+        let title_px = TEXT_PX * 1.25;
+        let title = Font::Bold.ellipsize(&self.title, title_px, WIDTH - 16);
+        let title_width = Font::Bold.width(&title, title_px) as i32;
         Font::Bold.draw(
             &mut image,
-            (left + right - title_width) / 2,
+            (WIDTH as i32 - title_width) / 2,
             12,
-            &self.title,
-            TEXT_PX * 1.25,
+            &title,
+            title_px,
             BLACK,
         );
         let (lo, hi) = self.y_range;
