@@ -86,16 +86,21 @@ fn small_network_matches_cpu_reference() {
     let (batch, hw) = (3, (11, 10));
     let input = random(batch * 3 * 110, 4, 1.0);
     let seed = random(batch * 7, 5, 1.0);
-    let (logits_ref, grad_ref) =
-        reference::forward_backward(&arch, &weights, batch, hw, &input, &seed).unwrap();
-    let net = Network::new(ctx(), arch, &weights).unwrap();
-    let (logits, grad) = net
-        .plan(batch, hw)
-        .unwrap()
-        .gradient(&input, &seed, GradientRule::Plain)
-        .unwrap();
-    assert_close("small net logits", &logits, &logits_ref, 1e-5);
-    assert_close("small net input gradient", &grad, &grad_ref, 1e-5);
+    let net = Network::new(ctx(), arch.clone(), &weights).unwrap();
+    let plan = net.plan(batch, hw).unwrap();
+    for rule in [GradientRule::Plain, GradientRule::Guided] {
+        let (logits_ref, grad_ref) =
+            reference::forward_backward_with(&arch, &weights, batch, hw, &input, &seed, rule)
+                .unwrap();
+        let (logits, grad) = plan.gradient(&input, &seed, rule).unwrap();
+        assert_close("small net logits", &logits, &logits_ref, 1e-5);
+        assert_close(
+            &format!("small net input gradient ({rule:?})"),
+            &grad,
+            &grad_ref,
+            1e-5,
+        );
+    }
 }
 
 /// The input gradient of L = <r, logits> against central differences of L, one input element

@@ -2,6 +2,7 @@
 //! references: the yardstick for the GPU plans on small inputs.
 
 use crate::error::Result;
+use crate::model::GradientRule;
 use crate::model::arch::{Arch, Layer};
 use crate::model::weights::Weights;
 use crate::ops::{concat, conv, linear, pool, relu};
@@ -38,6 +39,35 @@ pub fn forward_backward(
     input: &[f32],
     logits_grad: &[f32],
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    forward_backward_with(
+        arch,
+        weights,
+        batch,
+        hw,
+        input,
+        logits_grad,
+        GradientRule::Plain,
+    )
+}
+
+/// [`forward_backward`] under a gradient rule: with [`GradientRule::Guided`], every ReLU also
+/// drops negative incoming gradients (guided backpropagation).
+pub fn forward_backward_with(
+    arch: &Arch,
+    weights: &Weights,
+    batch: usize,
+    hw: (usize, usize),
+    input: &[f32],
+    logits_grad: &[f32],
+    rule: GradientRule,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    // The gradient a ReLU's mask is applied to: under the guided rule, its negative parts go.
+    let at_relu = |g: &[f32]| -> Vec<f32> {
+        match rule {
+            GradientRule::Plain => g.to_vec(),
+            GradientRule::Guided => g.iter().map(|v| v.max(0.0)).collect(),
+        }
+    };
     let shapes = arch.shapes(hw)?;
     let mut x = input.to_vec();
     let mut saved = Vec::new();
@@ -125,6 +155,7 @@ pub fn forward_backward(
                 Saved::Conv { output },
             ) => {
                 let wt = weights.expect(&format!("{name}.weight"), &geometry.weight_shape())?;
+                let g = if *relu { at_relu(&g) } else { g };
                 conv::cpu::backward_input(
                     geometry,
                     batch,
@@ -150,7 +181,7 @@ pub fn forward_backward(
                         geometry,
                         batch,
                         (h, w),
-                        dy,
+                        &at_relu(dy),
                         Some(y),
                         wt,
                     ))
@@ -171,7 +202,7 @@ pub fn forward_backward(
             (Layer::MaxPool(_), Saved::MaxPool { argmax }) => {
                 pool::cpu::max_backward(&g, argmax, input_len)
             }
-            (Layer::Relu, Saved::Relu { output }) => relu::cpu::backward(&g, output),
+            (Layer::Relu, Saved::Relu { output }) => relu::cpu::backward(&at_relu(&g), output),
             (Layer::AdaptiveAvgPool { out_h, out_w }, _) => {
                 pool::cpu::avg_backward(batch * c, (h, w), (*out_h, *out_w), &g)
             }
@@ -186,6 +217,7 @@ pub fn forward_backward(
             ) => {
                 let wt =
                     weights.expect(&format!("{name}.weight"), &[*out_features, *in_features])?;
+                let g = if *relu { at_relu(&g) } else { g };
                 linear::cpu::backward_input(
                     batch,
                     &g,
