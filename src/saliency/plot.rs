@@ -35,13 +35,15 @@ pub struct LinePlot {
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 560;
 const TEXT_PX: f32 = 14.0;
+/// The pixel row of the plot area's top edge (below the title and the y axis label).
+const PLOT_TOP: u32 = 70;
 
 impl LinePlot {
     /// Draws the plot.
     pub fn render(&self) -> RgbImage {
         let mut image = RgbImage::from_pixel(WIDTH, HEIGHT, Rgb(WHITE));
         let line = Font::Regular.line_height(TEXT_PX) as i32;
-        let (left, right, top) = (78i32, WIDTH as i32 - 190, 70i32);
+        let (left, right, top) = (78i32, WIDTH as i32 - 190, PLOT_TOP as i32);
         let bottom = HEIGHT as i32 - 3 * line - 30;
         let title_px = TEXT_PX * 1.25;
         let title = Font::Bold.ellipsize(&self.title, title_px, WIDTH - 16);
@@ -201,8 +203,9 @@ mod tests {
                 .count()
         };
         // The first series runs along the top of the plot area, the second dips to the bottom.
-        assert!(count(SERIES_COLORS[0], 45..56) > 500);
-        assert_eq!(count(SERIES_COLORS[1], 45..56), 0);
+        let top = PLOT_TOP - 5..PLOT_TOP + 6;
+        assert!(count(SERIES_COLORS[0], top.clone()) > 500);
+        assert_eq!(count(SERIES_COLORS[1], top), 0);
         assert!(count(SERIES_COLORS[1], 300..500) > 200);
     }
 }
