@@ -58,7 +58,7 @@ pub fn frequency(k: usize) -> usize {
     k.div_ceil(2)
 }
 
-/// The real orthonormal Fourier basis of length n, row-major [n][n]: row 0 is `1/√n`; rows
+/// The real orthonormal Fourier basis of length n, row-major `[n][n]`: row 0 is `1/√n`; rows
 /// 2j − 1 and 2j are `√(2/n) cos(2π j i / n)` and `√(2/n) sin(2π j i / n)`; for even n the last
 /// row is `(−1)^i / √n`. Its inverse is its transpose.
 pub fn basis(n: usize) -> Vec<f32> {
@@ -83,7 +83,7 @@ pub fn basis(n: usize) -> Vec<f32> {
     out
 }
 
-/// The spectrum scale `S` [h][w]: `1 / max(f · max(h, w), 1)` for coefficient (ky, kx) of
+/// The spectrum scale `S` `[h][w]`: `1 / max(f · max(h, w), 1)` for coefficient (ky, kx) of
 /// frequency `f = sqrt((fy / h)² + (fx / w)²)` cycles per pixel.
 pub fn spectrum_scale(h: usize, w: usize) -> Vec<f32> {
     let side = h.max(w) as f64;
@@ -162,7 +162,7 @@ impl Planes {
         self.len() == 0
     }
 
-    /// dst[p] = op(M) src[p] (left) or src[p] op(M) (right); op transposes when `transpose`.
+    /// `dst[p]` = op(M) `src[p]` (left) or `src[p]` op(M) (right); op transposes when `transpose`.
     pub fn multiply(
         &self,
         ctx: &GpuContext,
@@ -201,7 +201,7 @@ impl Planes {
         )
     }
 
-    /// dst[p] = src[p] ⊙ factor (one rows × cols factor for every plane).
+    /// `dst[p]` = `src[p]` ⊙ factor (one rows × cols factor for every plane).
     pub fn scale(
         &self,
         ctx: &GpuContext,
@@ -306,7 +306,7 @@ pub mod cpu {
     use super::{Planes, Side, colour_mix, inverse3};
     use crate::preprocess::{MEAN, STD};
 
-    /// dst[p] = op(M) src[p] or src[p] op(M) (f64 accumulation).
+    /// `dst[p]` = op(M) `src[p]` or `src[p]` op(M) (f64 accumulation).
     pub fn multiply(
         shape: &Planes,
         side: Side,
@@ -343,7 +343,7 @@ pub mod cpu {
         dst
     }
 
-    /// dst[p] = src[p] ⊙ factor.
+    /// `dst[p]` = `src[p]` ⊙ factor.
     pub fn scale(factor: &[f32], src: &[f32]) -> Vec<f32> {
         src.iter()
             .enumerate()

@@ -137,7 +137,7 @@ impl Images {
         self.elementwise(ctx, "roll", self.params(sign, 0), &[step, src, dst])
     }
 
-    /// g -= 2 l2[n] (x - target) + tv[n] dTV/dx, with `weights` holding (l2, tv, 0, 0) per image.
+    /// g -= 2 `l2[n]` (x - target) + `tv[n]` dTV/dx, with `weights` holding (l2, tv, 0, 0) per image.
     pub fn regularize(
         &self,
         ctx: &GpuContext,
@@ -254,7 +254,7 @@ pub mod cpu {
         dst
     }
 
-    /// g - 2 l2[n] (x - target) - tv[n] dTV/dx; `weights[n]` = (l2, tv).
+    /// g - 2 `l2[n]` (x - target) - `tv[n]` dTV/dx; `weights[n]` = (l2, tv).
     pub fn regularize(
         shape: &Images,
         weights: &[(f32, f32)],

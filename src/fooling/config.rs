@@ -123,7 +123,7 @@ impl std::fmt::Display for Norm {
 
 /// An adversarial loop's settings. Distances (`eps`, `step`) are in pixel levels (0-255) of the
 /// image; the network sees normalized inputs, where one level of channel c is
-/// 1 / (255 · std[c]) (see [`pixel_unit`]).
+/// 1 / (255 · `std[c]`) (see [`pixel_unit`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AttackConfig {
     /// The update rule.
@@ -255,7 +255,7 @@ impl AttackConfig {
 }
 
 /// One pixel level (1/255 of the 0..1 range) of each channel in normalized units:
-/// 1 / (255 · std[c]).
+/// 1 / (255 · `std[c]`).
 pub fn pixel_unit() -> [f32; 3] {
     std::array::from_fn(|c| 1.0 / (255.0 * STD[c]))
 }

@@ -176,7 +176,7 @@ impl ImageBatch {
         grid(self.batch as u32)
     }
 
-    /// x[n, c] += rate · scale[n] · unit[c] · sign(g[n, c]).
+    /// x[n, c] += rate · `scale[n]` · `unit[c]` · sign(g[n, c]).
     pub fn sign_step(
         &self,
         ctx: &GpuContext,
@@ -196,13 +196,13 @@ impl ImageBatch {
         )
     }
 
-    /// v[n, c] *= w[c], in place.
+    /// v[n, c] *= `w[c]`, in place.
     pub fn scale_channels(&self, ctx: &GpuContext, w: &wgpu::Buffer, v: &wgpu::Buffer) -> Dispatch {
         let p = self.attack_params(0, 0.0, 0);
         dispatch(ctx, "scale_channels", p, &[w, v], self.per_element())
     }
 
-    /// x = clamp(x, x0 − radius · unit[c], x0 + radius · unit[c]).
+    /// x = clamp(x, x0 − radius · `unit[c]`, x0 + radius · `unit[c]`).
     pub fn project_linf(
         &self,
         ctx: &GpuContext,
@@ -215,7 +215,7 @@ impl ImageBatch {
         dispatch(ctx, "project_linf", p, &[x0, unit, x], self.per_element())
     }
 
-    /// Shrinks x − x0 onto the ball of `radius` in the norm ‖(x − x0) / unit[c]‖₂.
+    /// Shrinks x − x0 onto the ball of `radius` in the norm `‖(x − x0) / unit[c]‖₂`.
     pub fn project_l2(
         &self,
         ctx: &GpuContext,
@@ -228,13 +228,13 @@ impl ImageBatch {
         dispatch(ctx, "project_l2", p, &[x0, unit, x], self.per_image())
     }
 
-    /// sums[n] = ‖v[n]‖₁.
+    /// `sums[n]` = `‖v[n]‖₁`.
     pub fn sum_abs(&self, ctx: &GpuContext, v: &wgpu::Buffer, sums: &wgpu::Buffer) -> Dispatch {
         let p = self.attack_params(0, 0.0, 0);
         dispatch(ctx, "sum_abs", p, &[v, sums], self.per_image())
     }
 
-    /// m = decay · m + g / (l1[n] + eps).
+    /// m = decay · m + g / (`l1[n]` + eps).
     pub fn momentum(
         &self,
         ctx: &GpuContext,
@@ -254,7 +254,7 @@ impl ImageBatch {
     }
 
     /// dst = the normalized input of the 8-bit image of x; `stats` holds (std, mean) per
-    /// channel and `levels` [channels][256] the normalized value of every pixel level.
+    /// channel and `levels` `[channels][256]` the normalized value of every pixel level.
     pub fn quantize(
         &self,
         ctx: &GpuContext,
@@ -372,7 +372,7 @@ pub mod cpu {
         }
     }
 
-    /// x[n, c] += rate · scale[n] · unit[c] · sign(g[n, c]).
+    /// x[n, c] += rate · `scale[n]` · `unit[c]` · sign(g[n, c]).
     pub fn sign_step(
         x: &mut [f32],
         g: &[f32],
@@ -387,7 +387,7 @@ pub mod cpu {
         }
     }
 
-    /// v[n, c] *= w[c].
+    /// v[n, c] *= `w[c]`.
     pub fn scale_channels(v: &mut [f32], w: &[f32], plane: usize) {
         let len = w.len() * plane;
         for (i, a) in v.iter_mut().enumerate() {
@@ -395,7 +395,7 @@ pub mod cpu {
         }
     }
 
-    /// x = clamp(x, x0 − radius · unit[c], x0 + radius · unit[c]).
+    /// x = clamp(x, x0 − radius · `unit[c]`, x0 + radius · `unit[c]`).
     pub fn project_linf(x: &mut [f32], x0: &[f32], unit: &[f32], radius: f32, plane: usize) {
         let len = unit.len() * plane;
         for (i, (v, &o)) in x.iter_mut().zip(x0).enumerate() {
@@ -404,7 +404,7 @@ pub mod cpu {
         }
     }
 
-    /// Shrinks each image's x − x0 onto the ball ‖(x − x0) / unit[c]‖₂ ≤ radius.
+    /// Shrinks each image's x − x0 onto the ball `‖(x − x0) / unit[c]‖₂` ≤ radius.
     pub fn project_l2(x: &mut [f32], x0: &[f32], unit: &[f32], radius: f32, plane: usize) {
         let len = unit.len() * plane;
         for (xs, os) in x.chunks_mut(len).zip(x0.chunks(len)) {
@@ -424,14 +424,14 @@ pub mod cpu {
         }
     }
 
-    /// ‖v[n]‖₁ for each image of `len` values.
+    /// `‖v[n]‖₁` for each image of `len` values.
     pub fn sum_abs(v: &[f32], len: usize) -> Vec<f32> {
         v.chunks(len)
             .map(|c| c.iter().map(|&a| a.abs() as f64).sum::<f64>() as f32)
             .collect()
     }
 
-    /// m = decay · m + g / (‖g[n]‖₁ + eps).
+    /// m = decay · m + g / (`‖g[n]‖₁` + eps).
     pub fn momentum(m: &mut [f32], g: &[f32], decay: f32, len: usize) {
         let l1 = sum_abs(g, len);
         for (i, (a, &d)) in m.iter_mut().zip(g).enumerate() {

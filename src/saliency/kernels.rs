@@ -173,7 +173,7 @@ impl Planes {
     }
 }
 
-/// dst[n] = src[n] resized bilinearly from `from` to `to` (height, width), sampling at pixel
+/// `dst[n]` = `src[n]` resized bilinearly from `from` to `to` (height, width), sampling at pixel
 /// centres with clamped edges, as PyTorch's `interpolate(mode="bilinear", align_corners=False)`.
 pub fn upsample_bilinear(
     ctx: &GpuContext,
@@ -236,7 +236,7 @@ impl SampleJob {
         }
     }
 
-    /// input[k] = images[img] + sigma[img] * N(0, 1) for the pair in slot k (noise from
+    /// `input[k]` = `images[img]` + `sigma[img]` * N(0, 1) for the pair in slot k (noise from
     /// [`cpu::gaussian`] with `seed`).
     pub fn smooth_inputs(
         &self,
@@ -261,7 +261,7 @@ impl SampleJob {
         )
     }
 
-    /// input[k] = base[img] + (s + 1/2) / samples * (images[img] - base[img]) for the pair
+    /// `input[k]` = `base[img]` + (s + 1/2) / samples * (`images[img]` - `base[img]`) for the pair
     /// (img, s) in slot k.
     pub fn path_inputs(
         &self,
@@ -280,7 +280,7 @@ impl SampleJob {
         )
     }
 
-    /// seed[k] = one-hot of the target class (u32 `targets[img]`) of slot k's image.
+    /// `seed[k]` = one-hot of the target class (u32 `targets[img]`) of slot k's image.
     pub fn seed_targets(
         &self,
         ctx: &GpuContext,
@@ -297,7 +297,7 @@ impl SampleJob {
         )
     }
 
-    /// acc[img] += grad[k] / samples for every active slot k, img its image.
+    /// `acc[img]` += `grad[k]` / samples for every active slot k, img its image.
     pub fn accumulate(
         &self,
         ctx: &GpuContext,
@@ -314,7 +314,7 @@ impl SampleJob {
         )
     }
 
-    /// state[0] += 1: the next pass (it stops one past the last pass).
+    /// `state[0]` += 1: the next pass (it stops one past the last pass).
     pub fn advance(&self, ctx: &GpuContext, state: &wgpu::Buffer) -> Dispatch {
         let uniform = ctx.uniform("saliency params", &self.params());
         ctx.dispatch(
@@ -374,7 +374,7 @@ pub mod cpu {
         })
     }
 
-    /// The network input of pass `pass`: images[img] + sigma[img] * gaussian(seed, p, e).
+    /// The network input of pass `pass`: `images[img]` + `sigma[img]` * gaussian(seed, p, e).
     pub fn smooth_inputs(
         job: &SampleJob,
         pass: usize,
@@ -427,7 +427,7 @@ pub mod cpu {
             .collect()
     }
 
-    /// acc[img] += grad[k] / samples for the active slots of pass `pass`.
+    /// `acc[img]` += `grad[k]` / samples for the active slots of pass `pass`.
     pub fn accumulate(job: &SampleJob, pass: usize, grad: &[f32], acc: &mut [f32]) {
         let weight = 1.0 / job.samples as f32;
         for (k, p) in pairs(job, pass).enumerate() {
