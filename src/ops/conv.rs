@@ -316,6 +316,26 @@ impl Conv2d {
         }
     }
 
+    /// The kernel computing `pixels` × `channels` outputs as this layer's algorithm resolves:
+    /// entry `tiled` or `blocked` of `[tiled, blocked]`, with its grid.
+    fn kernel(
+        &self,
+        ctx: &GpuContext,
+        [tiled, blocked]: [&'static str; 2],
+        pixels: usize,
+        channels: usize,
+    ) -> (Kernel, [u32; 3]) {
+        match self.algorithm.resolve(ctx, pixels, channels) {
+            ConvAlgorithm::RegisterBlocked { pixels: ppi } => {
+                ConvAlgorithm::blocked(blocked, ppi, pixels, channels)
+            }
+            _ => (
+                Kernel::new(Shader::Conv, tiled),
+                tile_grid(pixels, channels),
+            ),
+        }
+    }
+
     /// y = act(conv(x) + b) for `batch` images of `in_hw`; y is [batch, out, oh, ow].
     pub fn forward(
         &self,
@@ -356,15 +376,7 @@ impl Conv2d {
             y.as_entire_buffer_binding(),
         ];
         let channels = self.geometry.out_channels;
-        let (kernel, groups) = match self.algorithm.resolve(ctx, pixels, channels) {
-            ConvAlgorithm::RegisterBlocked { pixels: ppi } => {
-                ConvAlgorithm::blocked("forward_blocked", ppi, pixels, channels)
-            }
-            _ => (
-                Kernel::new(Shader::Conv, "forward"),
-                tile_grid(pixels, channels),
-            ),
-        };
+        let (kernel, groups) = self.kernel(ctx, ["forward", "forward_blocked"], pixels, channels);
         ctx.dispatch(kernel, &bindings, groups)
     }
 
@@ -426,16 +438,9 @@ impl Conv2d {
                 grid(groups),
             )
         } else {
+            let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;
-            let (kernel, groups) = match self.algorithm.resolve(ctx, pixels, channels) {
-                ConvAlgorithm::RegisterBlocked { pixels: ppi } => {
-                    ConvAlgorithm::blocked("backward_input_blocked", ppi, pixels, channels)
-                }
-                _ => (
-                    Kernel::new(Shader::Conv, "backward_input"),
-                    tile_grid(pixels, channels),
-                ),
-            };
+            let (kernel, groups) = self.kernel(ctx, entries, pixels, channels);
             ctx.dispatch(kernel, &bindings, groups)
         }
     }
