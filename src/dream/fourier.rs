@@ -172,27 +172,19 @@ impl Planes {
         src: &wgpu::Buffer,
         dst: &wgpu::Buffer,
     ) -> Dispatch {
-        let params = ctx.uniform(
-            "matmul params",
+        let entry = match side {
+            Side::Left => "left_multiply",
+            Side::Right => "right_multiply",
+        };
+        ctx.dispatch_with(
+            Kernel::new(Shader::Dream, entry),
             &MatmulParams {
                 planes: self.planes as u32,
                 rows: self.rows as u32,
                 cols: self.cols as u32,
                 transpose: transpose as u32,
             },
-        );
-        let entry = match side {
-            Side::Left => "left_multiply",
-            Side::Right => "right_multiply",
-        };
-        ctx.dispatch(
-            Kernel::new(Shader::Dream, entry),
-            &[
-                params.as_entire_buffer_binding(),
-                matrix.as_entire_buffer_binding(),
-                src.as_entire_buffer_binding(),
-                dst.as_entire_buffer_binding(),
-            ],
+            &[matrix, src, dst],
             [
                 self.cols.div_ceil(16) as u32,
                 self.rows.div_ceil(16) as u32,
@@ -209,22 +201,14 @@ impl Planes {
         src: &wgpu::Buffer,
         dst: &wgpu::Buffer,
     ) -> Dispatch {
-        let params = ctx.uniform(
-            "plane multiply params",
+        ctx.dispatch_with(
+            Kernel::new(Shader::Dream, "plane_multiply"),
             &PlaneParams {
                 len: self.len() as u32,
                 plane: (self.rows * self.cols) as u32,
                 _pad: [0; 2],
             },
-        );
-        ctx.dispatch(
-            Kernel::new(Shader::Dream, "plane_multiply"),
-            &[
-                params.as_entire_buffer_binding(),
-                factor.as_entire_buffer_binding(),
-                src.as_entire_buffer_binding(),
-                dst.as_entire_buffer_binding(),
-            ],
+            &[factor, src, dst],
             grid_for(self.len()),
         )
     }
@@ -248,8 +232,8 @@ impl Colours {
         buffers: &[&wgpu::Buffer],
     ) -> Dispatch {
         let pad = |v: [f32; 3]| [v[0], v[1], v[2], 0.0];
-        let params = ctx.uniform(
-            "colour params",
+        ctx.dispatch_with(
+            Kernel::new(Shader::Dream, entry),
             &ColourParams {
                 batch: self.batch as u32,
                 pixels: self.pixels as u32,
@@ -259,12 +243,7 @@ impl Colours {
                 mean: pad(MEAN),
                 deviation: pad(STD),
             },
-        );
-        let mut bindings = vec![params.as_entire_buffer_binding()];
-        bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
-        ctx.dispatch(
-            Kernel::new(Shader::Dream, entry),
-            &bindings,
+            buffers,
             grid_for(self.batch * self.pixels),
         )
     }

@@ -112,10 +112,7 @@ fn dispatch(
     buffers: &[&wgpu::Buffer],
     workgroups: [u32; 3],
 ) -> Dispatch {
-    let uniform = ctx.uniform("attack params", &p);
-    let mut bindings = vec![uniform.as_entire_buffer_binding()];
-    bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
-    ctx.dispatch(Kernel::new(Shader::Attack, entry), &bindings, workgroups)
+    ctx.dispatch_with(Kernel::new(Shader::Attack, entry), &p, buffers, workgroups)
 }
 
 impl LogitsBatch {

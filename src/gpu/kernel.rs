@@ -101,6 +101,21 @@ impl GpuContext {
         pipeline
     }
 
+    /// A dispatch of `kernel` with a uniform holding `params` at binding 0 and `buffers` in
+    /// order at bindings 1, 2, … (the layout of every netlens shader).
+    pub fn dispatch_with<P: bytemuck::Pod>(
+        &self,
+        kernel: Kernel,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let uniform = self.uniform(kernel.entry, params);
+        let mut bindings = vec![uniform.as_entire_buffer_binding()];
+        bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
+        self.dispatch(kernel, &bindings, workgroups)
+    }
+
     /// A dispatch of `kernel` with `buffers` bound in order at bindings 0, 1, …
     pub fn dispatch(
         &self,

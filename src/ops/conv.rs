@@ -367,17 +367,10 @@ impl Conv2d {
             "conv input",
         );
         check_len(y, pixels * slice.total, "conv output");
-        let params = ctx.uniform("conv params", &p);
-        let bindings = [
-            params.as_entire_buffer_binding(),
-            x.as_entire_buffer_binding(),
-            self.forward_weights.as_entire_buffer_binding(),
-            self.bias.as_entire_buffer_binding(),
-            y.as_entire_buffer_binding(),
-        ];
+        let buffers = [x, &self.forward_weights, &self.bias, y];
         let channels = self.geometry.out_channels;
         let (kernel, groups) = self.kernel(ctx, ["forward", "forward_blocked"], pixels, channels);
-        ctx.dispatch(kernel, &bindings, groups)
+        ctx.dispatch_with(kernel, &p, &buffers, groups)
     }
 
     /// dx (+)= conv_backward(dy masked by the ReLU of y). `y` is this layer's forward output;
@@ -422,26 +415,20 @@ impl Conv2d {
             pixels * self.geometry.in_channels,
             "conv input gradient",
         );
-        let params = ctx.uniform("conv params", &p);
-        let bindings = [
-            params.as_entire_buffer_binding(),
-            dy.as_entire_buffer_binding(),
-            self.backward_weights.as_entire_buffer_binding(),
-            y.as_entire_buffer_binding(),
-            dx.as_entire_buffer_binding(),
-        ];
+        let buffers = [dy, &self.backward_weights, y, dx];
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
             let groups = pixels.div_ceil(256) as u32;
-            ctx.dispatch(
+            ctx.dispatch_with(
                 Kernel::new(Shader::Conv, "backward_input_narrow"),
-                &bindings,
+                &p,
+                &buffers,
                 grid(groups),
             )
         } else {
             let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;
             let (kernel, groups) = self.kernel(ctx, entries, pixels, channels);
-            ctx.dispatch(kernel, &bindings, groups)
+            ctx.dispatch_with(kernel, &p, &buffers, groups)
         }
     }
 }

@@ -146,19 +146,10 @@ impl Linear {
         self.chunks
             .iter()
             .map(|c| {
-                let params = ctx.uniform(
-                    "linear params",
-                    &self.params(batch, c, BackwardMode::default()),
-                );
-                ctx.dispatch(
+                ctx.dispatch_with(
                     Kernel::new(Shader::Linear, "forward"),
-                    &[
-                        params.as_entire_buffer_binding(),
-                        x.as_entire_buffer_binding(),
-                        c.weights.as_entire_buffer_binding(),
-                        self.bias.as_entire_buffer_binding(),
-                        y.as_entire_buffer_binding(),
-                    ],
+                    &self.params(batch, c, BackwardMode::default()),
+                    &[x, &c.weights, &self.bias, y],
                     grid(c.rows as u32),
                 )
             })
@@ -188,16 +179,10 @@ impl Linear {
                     accumulate: mode.accumulate || i > 0,
                     ..mode
                 };
-                let params = ctx.uniform("linear params", &self.params(batch, c, chunk_mode));
-                ctx.dispatch(
+                ctx.dispatch_with(
                     Kernel::new(Shader::Linear, "backward_input"),
-                    &[
-                        params.as_entire_buffer_binding(),
-                        dy.as_entire_buffer_binding(),
-                        c.weights.as_entire_buffer_binding(),
-                        y.as_entire_buffer_binding(),
-                        dx.as_entire_buffer_binding(),
-                    ],
+                    &self.params(batch, c, chunk_mode),
+                    &[dy, &c.weights, y, dx],
                     grid(self.in_features.div_ceil(64) as u32),
                 )
             })

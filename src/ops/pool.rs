@@ -107,15 +107,10 @@ impl MaxPool {
         check_len(x, self.input_len(), "maxpool input");
         check_len(y, self.output_len(), "maxpool output");
         check_len(argmax, self.output_len(), "maxpool winners");
-        let params = ctx.uniform("maxpool params", &self.params(false));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Pool, "max_forward"),
-            &[
-                params.as_entire_buffer_binding(),
-                x.as_entire_buffer_binding(),
-                y.as_entire_buffer_binding(),
-                argmax.as_entire_buffer_binding(),
-            ],
+            &self.params(false),
+            &[x, y, argmax],
             grid_for(self.output_len()),
         )
     }
@@ -132,15 +127,10 @@ impl MaxPool {
         check_len(dy, self.output_len(), "maxpool output gradient");
         check_len(argmax, self.output_len(), "maxpool winners");
         check_len(dx, self.input_len(), "maxpool input gradient");
-        let params = ctx.uniform("maxpool params", &self.params(mode.accumulate));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Pool, "max_backward"),
-            &[
-                params.as_entire_buffer_binding(),
-                dy.as_entire_buffer_binding(),
-                dx.as_entire_buffer_binding(),
-                argmax.as_entire_buffer_binding(),
-            ],
+            &self.params(mode.accumulate),
+            &[dy, dx, argmax],
             grid_for(self.planes * self.in_hw.0 * self.in_hw.1),
         )
     }
@@ -186,14 +176,10 @@ impl AdaptiveAvgPool {
             self.planes * self.out_hw.0 * self.out_hw.1,
             "avgpool output",
         );
-        let params = ctx.uniform("avgpool params", &self.params(false));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Pool, "avg_forward"),
-            &[
-                params.as_entire_buffer_binding(),
-                x.as_entire_buffer_binding(),
-                y.as_entire_buffer_binding(),
-            ],
+            &self.params(false),
+            &[x, y],
             grid_for(self.planes * self.out_hw.0 * self.out_hw.1),
         )
     }
@@ -216,14 +202,10 @@ impl AdaptiveAvgPool {
             self.planes * self.in_hw.0 * self.in_hw.1,
             "avgpool input gradient",
         );
-        let params = ctx.uniform("avgpool params", &self.params(mode.accumulate));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Pool, "avg_backward"),
-            &[
-                params.as_entire_buffer_binding(),
-                dy.as_entire_buffer_binding(),
-                dx.as_entire_buffer_binding(),
-            ],
+            &self.params(mode.accumulate),
+            &[dy, dx],
             grid_for(self.planes * self.in_hw.0 * self.in_hw.1),
         )
     }

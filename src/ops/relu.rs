@@ -58,19 +58,11 @@ impl BiasRelu {
     ) -> Dispatch {
         check_len(x, len, "relu input");
         check_len(y, len, "relu output");
-        let params = ctx.uniform(
-            "relu params",
-            &self.params(len, plane, BackwardMode::default()),
-        );
         let bias = self.bias.as_ref().unwrap_or(x);
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Relu, "forward"),
-            &[
-                params.as_entire_buffer_binding(),
-                x.as_entire_buffer_binding(),
-                bias.as_entire_buffer_binding(),
-                y.as_entire_buffer_binding(),
-            ],
+            &self.params(len, plane, BackwardMode::default()),
+            &[x, bias, y],
             grid_for(len),
         )
     }
@@ -92,15 +84,10 @@ impl BiasRelu {
         ] {
             check_len(buffer, len, what);
         }
-        let params = ctx.uniform("relu params", &self.params(len, 1, mode));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Relu, "backward"),
-            &[
-                params.as_entire_buffer_binding(),
-                dy.as_entire_buffer_binding(),
-                y.as_entire_buffer_binding(),
-                dx.as_entire_buffer_binding(),
-            ],
+            &self.params(len, 1, mode),
+            &[dy, y, dx],
             grid_for(len),
         )
     }

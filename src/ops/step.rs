@@ -58,26 +58,20 @@ impl ImageBatch {
         rate: f32,
         buffers: &[&wgpu::Buffer],
     ) -> Dispatch {
-        let params = ctx.uniform("step params", &self.params(rate));
-        let mut bindings = vec![params.as_entire_buffer_binding()];
-        bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Step, entry),
-            &bindings,
+            &self.params(rate),
+            buffers,
             grid_for(self.batch * self.len()),
         )
     }
 
     /// `sums[n] = ||x[n]||^2`.
     pub fn sum_squares(&self, ctx: &GpuContext, x: &wgpu::Buffer, sums: &wgpu::Buffer) -> Dispatch {
-        let params = ctx.uniform("step params", &self.params(0.0));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Step, "sum_squares"),
-            &[
-                params.as_entire_buffer_binding(),
-                x.as_entire_buffer_binding(),
-                sums.as_entire_buffer_binding(),
-            ],
+            &self.params(0.0),
+            &[x, sums],
             grid(self.batch as u32),
         )
     }

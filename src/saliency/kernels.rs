@@ -34,12 +34,10 @@ fn dispatch(
     buffers: &[&wgpu::Buffer],
     invocations: usize,
 ) -> Dispatch {
-    let uniform = ctx.uniform("saliency params", params);
-    let mut bindings = vec![uniform.as_entire_buffer_binding()];
-    bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
-    ctx.dispatch(
+    ctx.dispatch_with(
         Kernel::new(Shader::Saliency, entry),
-        &bindings,
+        params,
+        buffers,
         grid_for(invocations),
     )
 }
@@ -316,15 +314,7 @@ impl SampleJob {
 
     /// `state[0]` += 1: the next pass (it stops one past the last pass).
     pub fn advance(&self, ctx: &GpuContext, state: &wgpu::Buffer) -> Dispatch {
-        let uniform = ctx.uniform("saliency params", &self.params());
-        ctx.dispatch(
-            Kernel::new(Shader::Saliency, "advance"),
-            &[
-                uniform.as_entire_buffer_binding(),
-                state.as_entire_buffer_binding(),
-            ],
-            [1, 1, 1],
-        )
+        dispatch(ctx, "advance", &self.params(), &[state], 1)
     }
 }
 
