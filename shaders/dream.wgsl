@@ -8,8 +8,8 @@
 // - left_multiply / right_multiply / plane_multiply: the real Fourier transforms (two matrix
 //   products per plane) and the 1/frequency scaling of the Fourier image parameterization;
 // - decorrelated_to_image / image_grad_to_decorrelated / image_to_decorrelated: its colour
-//   decorrelation and sigmoid, forward, backward and inverse;
-// - resize_bilinear: upscaling between octaves.
+//   decorrelation and sigmoid, forward, backward and inverse.
+// Upscaling between octaves uses saliency.wgsl's upsample_bilinear.
 //
 // Images are NCHW f32. "The step row" is a per-image vec4<i32> (ox, oy, blur, 0) the host copies
 // from its schedule into a small buffer before each step: the roll offsets, and whether to blur.
@@ -156,50 +156,6 @@ fn blur_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(256)
 fn blur_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     blur_along(gid, nwg, false);
-}
-
-// resize_bilinear: every plane of [planes, in_h, in_w] to [planes, out_h, out_w], sampling at
-// ((y + 0.5) * in_h / out_h - 0.5) clamped to the image (PyTorch's align_corners=False).
-struct ResizeParams {
-    planes: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> resize: ResizeParams;
-@group(0) @binding(1) var<storage, read> rs_src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rs_dst: array<f32>;
-
-// The two source indices and the weight of the second along one axis.
-fn bilinear_axis(o: u32, n_in: u32, n_out: u32) -> vec3<f32> {
-    let s = max((f32(o) + 0.5) * f32(n_in) / f32(n_out) - 0.5, 0.0);
-    let i0 = min(u32(floor(s)), n_in - 1u);
-    let i1 = min(i0 + 1u, n_in - 1u);
-    return vec3<f32>(f32(i0), f32(i1), s - f32(i0));
-}
-
-@compute @workgroup_size(256)
-fn resize_bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element(gid, nwg);
-    let out_plane = resize.out_h * resize.out_w;
-    if i >= resize.planes * out_plane {
-        return;
-    }
-    let q = i / out_plane;
-    let p = i % out_plane;
-    let ay = bilinear_axis(p / resize.out_w, resize.in_h, resize.out_h);
-    let ax = bilinear_axis(p % resize.out_w, resize.in_w, resize.out_w);
-    let base = q * resize.in_h * resize.in_w;
-    let r0 = base + u32(ay.x) * resize.in_w;
-    let r1 = base + u32(ay.y) * resize.in_w;
-    let top = mix(rs_src[r0 + u32(ax.x)], rs_src[r0 + u32(ax.y)], ax.z);
-    let bottom = mix(rs_src[r1 + u32(ax.x)], rs_src[r1 + u32(ax.y)], ax.z);
-    rs_dst[i] = mix(top, bottom, ay.z);
 }
 
 // left_multiply: dst[p] = op(M) src[p], right_multiply: dst[p] = src[p] op(M), for every plane p

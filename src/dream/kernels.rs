@@ -1,6 +1,6 @@
 //! The pixel-space kernels of a dreaming step (`shaders/dream.wgsl`): the jitter roll, the L2 and
-//! total-variation penalty gradients, the separable Gaussian blur and the bilinear resize between
-//! octaves; with their CPU references in [`cpu`].
+//! total-variation penalty gradients, the separable Gaussian blur, and the bilinear resize between
+//! octaves (saliency's upsampling kernel); with their CPU references in [`cpu`].
 
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 use crate::ops::step::ImageBatch;
@@ -31,18 +31,6 @@ struct ImageParams {
     sign: i32,
     radius: u32,
     _pad: [u32; 2],
-}
-
-/// Uniform block of `resize_bilinear`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ResizeParams {
-    planes: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    _pad: [u32; 3],
 }
 
 /// Which way [`Images::roll`] shifts.
@@ -111,12 +99,10 @@ impl Images {
         params: ImageParams,
         buffers: &[&wgpu::Buffer],
     ) -> Dispatch {
-        let params = ctx.uniform("dream image params", &params);
-        let mut bindings = vec![params.as_entire_buffer_binding()];
-        bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
-        ctx.dispatch(
+        ctx.dispatch_with(
             Kernel::new(Shader::Dream, entry),
-            &bindings,
+            &params,
+            buffers,
             grid_for(self.len()),
         )
     }
@@ -181,26 +167,7 @@ impl Images {
         dst: &wgpu::Buffer,
     ) -> Dispatch {
         let planes = self.batch * self.channels;
-        let params = ctx.uniform(
-            "resize params",
-            &ResizeParams {
-                planes: planes as u32,
-                in_h: self.h as u32,
-                in_w: self.w as u32,
-                out_h: to.0 as u32,
-                out_w: to.1 as u32,
-                _pad: [0; 3],
-            },
-        );
-        ctx.dispatch(
-            Kernel::new(Shader::Dream, "resize_bilinear"),
-            &[
-                params.as_entire_buffer_binding(),
-                src.as_entire_buffer_binding(),
-                dst.as_entire_buffer_binding(),
-            ],
-            grid_for(planes * to.0 * to.1),
-        )
+        crate::saliency::kernels::upsample_bilinear(ctx, planes, (self.h, self.w), to, src, dst)
     }
 }
 
@@ -329,25 +296,8 @@ pub mod cpu {
     /// Every plane resized bilinearly to `to` (PyTorch's `interpolate(mode="bilinear",
     /// align_corners=False)`).
     pub fn resize(shape: &Images, to: (usize, usize), src: &[f32]) -> Vec<f32> {
-        let (h, w) = (shape.h, shape.w);
-        let axis = |o: usize, n_in: usize, n_out: usize| {
-            let s = ((o as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).max(0.0);
-            let i0 = (s.floor() as usize).min(n_in - 1);
-            (i0, (i0 + 1).min(n_in - 1), s - i0 as f32)
-        };
-        let mut dst = Vec::with_capacity(shape.batch * shape.channels * to.0 * to.1);
-        for plane in src.chunks(h * w) {
-            for y in 0..to.0 {
-                let (y0, y1, fy) = axis(y, h, to.0);
-                for x in 0..to.1 {
-                    let (x0, x1, fx) = axis(x, w, to.1);
-                    let top = plane[y0 * w + x0] * (1.0 - fx) + plane[y0 * w + x1] * fx;
-                    let bottom = plane[y1 * w + x0] * (1.0 - fx) + plane[y1 * w + x1] * fx;
-                    dst.push(top * (1.0 - fy) + bottom * fy);
-                }
-            }
-        }
-        dst
+        let planes = shape.batch * shape.channels;
+        crate::saliency::kernels::cpu::upsample_bilinear(planes, (shape.h, shape.w), to, src)
     }
 }
 
