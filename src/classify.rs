@@ -82,10 +82,15 @@ pub fn logits(
     max_batch: usize,
 ) -> Result<Vec<Vec<f32>>> {
     let plan = net.plan(batch_size(net, hw, max_batch, inputs.len())?, hw)?;
+    logits_with(&plan, inputs)
+}
+
+/// Logits for every input through an existing `plan`, one plan batch at a time.
+pub fn logits_with(plan: &Plan, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(plan.batch()) {
         let refs: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
-        out.extend(forward_rows(&plan, &refs)?);
+        out.extend(forward_rows(plan, &refs)?);
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 
 use crate::classes::ClassNames;
-use crate::classify::{Prediction, logits, softmax, top_k};
+use crate::classify::{Prediction, batch_size, logits, logits_with, softmax, top_k};
 use crate::error::{Error, Result};
 use crate::fooling::attack::{Attacker, Outcome, balanced_batch};
 use crate::fooling::config::AttackConfig;
@@ -229,6 +229,12 @@ pub fn transfer(
                 .collect())
         })
         .collect::<Result<_>>()?;
+    // Every source's fakes are evaluated in batches of the same size: one plan per model.
+    let hw = (size, size);
+    let eval_plans = models
+        .iter()
+        .map(|m| m.net.plan(batch_size(m.net, hw, batch, pairs.len())?, hw))
+        .collect::<Result<Vec<_>>>()?;
     let mut attempts = Vec::with_capacity(models.len() * pairs.len());
     let mut elapsed = Vec::with_capacity(models.len());
     for (s, source) in models.iter().enumerate() {
@@ -247,9 +253,9 @@ pub fn transfer(
             .iter()
             .map(|o| to_input(&to_rgb(&o.image, size), size))
             .collect::<Result<_>>()?;
-        let evaluated: Vec<Vec<Vec<f32>>> = models
+        let evaluated: Vec<Vec<Vec<f32>>> = eval_plans
             .iter()
-            .map(|m| logits(m.net, &rounded, (size, size), batch))
+            .map(|plan| logits_with(plan, &rounded))
             .collect::<Result<_>>()?;
         for (k, (&(image, target), outcome)) in pairs.iter().zip(run.outcomes).enumerate() {
             let goal_for = |e: usize| match target {
