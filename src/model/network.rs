@@ -465,6 +465,18 @@ impl Plan {
         record_all(encoder, "backward", layers.iter().rev().flatten());
     }
 
+    /// Records the backward pass from the logits' gradient down to the gradient of layer
+    /// `index`'s output ([`Plan::activation_grad`]) and no further.
+    pub fn record_backward_to(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        index: usize,
+        rule: GradientRule,
+    ) {
+        let layers = &self.backward[rule as usize][index + 1..];
+        record_all(encoder, "backward", layers.iter().rev().flatten());
+    }
+
     /// Uploads `input`, runs the forward pass and returns the logits.
     pub fn forward(&self, input: &[f32]) -> Result<Vec<f32>> {
         self.input().write(&self.ctx, input)?;

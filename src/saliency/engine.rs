@@ -297,9 +297,13 @@ impl<'n> Attributor<'n> {
                     bytes(n * classes),
                 );
                 plan.record_forward(&mut encoder);
-                plan.record_backward(&mut encoder, rule);
-                if !cam.is_empty() {
-                    record_all(&mut encoder, "grad-cam", &cam);
+                match cam_layer {
+                    // Grad-CAM needs the gradient at its layer only.
+                    Some(layer) => {
+                        plan.record_backward_to(&mut encoder, layer, rule);
+                        record_all(&mut encoder, "grad-cam", &cam);
+                    }
+                    None => plan.record_backward(&mut encoder, rule),
                 }
                 encoder.copy_buffer_to_buffer(
                     &result,
