@@ -15,6 +15,11 @@ pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations (RGB) of pixel values scaled to 0..1.
 pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
 
+/// The normalized range of each channel, [(lo, hi); 3]: the values of pixel levels 0 and 255.
+pub fn image_bounds() -> [(f32, f32); 3] {
+    std::array::from_fn(|c| ((0.0 - MEAN[c]) / STD[c], (1.0 - MEAN[c]) / STD[c]))
+}
+
 /// The largest width or height the decoder accepts.
 const MAX_SIDE: u32 = 16384;
 /// The most memory the decoder may allocate.

@@ -8,11 +8,12 @@ use common::{ctx, data_dir};
 use indicatif::ProgressBar;
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
-use netlens::fooling::config::{image_bounds, pixel_distances, pixel_unit};
+use netlens::fooling::config::{pixel_distances, pixel_unit};
 use netlens::fooling::kernels::{Goal, cpu};
 use netlens::fooling::{AttackConfig, Attacker, Loss, Method, Norm, TransferModel, transfer};
 use netlens::model::{Arch, GradientRule, Layer, ModelKind, Network, Weights};
 use netlens::output::save_png;
+use netlens::preprocess::image_bounds;
 use netlens::preprocess::{load_input, to_rgb};
 
 fn squeezenet() -> Network {

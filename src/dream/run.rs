@@ -13,7 +13,8 @@ use super::stage::{Stage, StageSpec};
 use crate::classify::{argmax, softmax};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Network};
-use crate::preprocess::{MEAN, STD, to_input};
+use crate::ops::step::cpu::clamp_channels;
+use crate::preprocess::{image_bounds, to_input};
 
 /// What a run maximizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -401,10 +402,7 @@ fn run_batch(
             (None, Start::Image(img)) => stage.set_image(&to_input(img, size)?),
             (None, Start::Noise) if pixels => {
                 let mut x = noise(request.seed, 3 * size * size, 1.0);
-                for (i, v) in x.iter_mut().enumerate() {
-                    let c = i / (size * size);
-                    *v = v.clamp(-MEAN[c] / STD[c], (1.0 - MEAN[c]) / STD[c]);
-                }
+                clamp_channels(&mut x, &image_bounds(), size * size);
                 stage.set_image(&x);
             }
             (None, Start::Noise) => {

@@ -7,7 +7,7 @@ use super::settings::{Parameterization, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, GpuContext, record_all};
 use crate::model::{GradientRule, Network, Plan};
-use crate::preprocess::{MEAN, STD};
+use crate::ops::step::upload_image_bounds;
 
 /// What a stage is made for.
 pub(super) struct StageSpec<'a> {
@@ -129,10 +129,7 @@ impl Stage {
         let mut fourier = None;
         match spec.parameterization {
             Parameterization::Pixels => {
-                let bounds: Vec<f32> = (0..3)
-                    .flat_map(|c| [(0.0 - MEAN[c]) / STD[c], (1.0 - MEAN[c]) / STD[c]])
-                    .collect();
-                let bounds = ctx.upload("dream clamp bounds", &bounds)?;
+                let bounds = upload_image_bounds(&ctx)?;
                 update.extend([
                     steps.sum_squares(&ctx, &g, &norms),
                     steps.normalized_step(&ctx, 1.0, &g, &norms, &rates, &x),

@@ -9,12 +9,12 @@ use indicatif::ProgressBar;
 use crate::classify::{Prediction, softmax, top_k};
 use crate::error::{Error, Result};
 use crate::fooling::config::{
-    AttackConfig, Method, Norm, image_bounds, level_table, pixel_distances, pixel_unit,
+    AttackConfig, Method, Norm, level_table, pixel_distances, pixel_unit,
 };
 use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, cpu};
 use crate::gpu::{Dispatch, GpuContext, record_all};
 use crate::model::{GradientRule, Network, Plan};
-use crate::ops::step::ImageBatch;
+use crate::ops::step::{ImageBatch, upload_image_bounds};
 use crate::preprocess::{MEAN, STD, to_input, to_rgb};
 
 /// One piece of a recorded step: a compute pass of dispatches, or a buffer copy.
@@ -145,11 +145,7 @@ impl Attacker {
         let scale = ctx.storage("attack step scale", batch)?;
         let norms = ctx.storage("attack norms", batch)?;
         let unit = ctx.upload("pixel unit", &pixel_unit())?;
-        let bounds: Vec<f32> = image_bounds()
-            .iter()
-            .flat_map(|&(lo, hi)| [lo, hi])
-            .collect();
-        let bounds = ctx.upload("image bounds", &bounds)?;
+        let bounds = upload_image_bounds(&ctx)?;
         let momentum = match config.method {
             Method::MiFgsm => Some(ctx.storage("attack momentum", n)?),
             _ => None,

@@ -268,11 +268,6 @@ pub fn level_table() -> Vec<f32> {
         .collect()
 }
 
-/// The normalized range of each channel, [(lo, hi); 3]: the values of levels 0 and 255.
-pub fn image_bounds() -> [(f32, f32); 3] {
-    std::array::from_fn(|c| ((0.0 - MEAN[c]) / STD[c], (1.0 - MEAN[c]) / STD[c]))
-}
-
 /// Distances between two normalized CHW images in pixel levels: (L2, L∞).
 pub fn pixel_distances(x: &[f32], x0: &[f32]) -> (f32, f32) {
     let plane = x.len() / 3;
@@ -307,7 +302,7 @@ mod tests {
             assert_eq!(v, table[c * 256 + p as usize]);
         }
         assert_eq!(to_rgb(&input, 16), img);
-        let bounds = image_bounds();
+        let bounds = crate::preprocess::image_bounds();
         assert_eq!(bounds[1], (table[256], table[511]));
     }
 

@@ -1,6 +1,7 @@
 //! Per-image reductions and update steps for the gradient loops: squared norms, normalized
 //! gradient steps, axpy and per-channel clamping. Kernels in `shaders/step.wgsl`.
 
+use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
 
 /// Uniform block of `step.wgsl`.
@@ -109,6 +110,16 @@ impl ImageBatch {
     ) -> Dispatch {
         self.elementwise(ctx, "clamp_channels", 0.0, &[bounds, x])
     }
+}
+
+/// The valid range of every channel of a normalized image
+/// ([`image_bounds`](crate::preprocess::image_bounds)) as [`ImageBatch::clamp_channels`] reads it.
+pub fn upload_image_bounds(ctx: &GpuContext) -> Result<wgpu::Buffer> {
+    let bounds: Vec<f32> = crate::preprocess::image_bounds()
+        .iter()
+        .flat_map(|&(lo, hi)| [lo, hi])
+        .collect();
+    ctx.upload("image bounds", &bounds)
 }
 
 /// Plain-Rust reference implementations.
