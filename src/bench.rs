@@ -199,7 +199,9 @@ pub struct VariantResult {
     pub backward_error: f64,
 }
 
-fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+/// Relative L2 error ‖a − b‖ / ‖b‖, in f64.
+pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
     let num: f64 = a
         .iter()
         .zip(b)
@@ -209,7 +211,8 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     (num / den.max(1e-300)).sqrt()
 }
 
-fn pseudo_random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
+/// A deterministic pseudo-random vector in [-scale, scale) (xorshift64 from `seed`).
+pub fn pseudo_random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -245,18 +248,29 @@ pub fn conv_variants(
             seen.push((g, h, w));
             let weight = pseudo_random(g.weight_shape().iter().product(), 1, 0.1);
             let bias = pseudo_random(g.out_channels, 2, 0.1);
+            // Inputs, buffers and CPU references at the reduced size, and buffers at the full
+            // size, shared by every variant.
             let small = (h.min(8).max(g.kernel_h), w.min(8).max(g.kernel_w));
+            let (oh, ow) = g.output_size(small.0, small.1).unwrap_or((0, 0));
+            let x_small = pseudo_random(g.in_channels * small.0 * small.1, 3, 1.0);
+            let dy_small = pseudo_random(g.out_channels * oh * ow, 4, 1.0);
+            let xb = ctx.upload("x", &x_small)?;
+            let yb = ctx.storage("y", dy_small.len())?;
+            let dyb = ctx.upload("dy", &dy_small)?;
+            let dxb = ctx.storage("dx", x_small.len())?;
+            let y_ref = conv::cpu::forward(&g, 1, small, &x_small, &weight, &bias, true);
+            let dx_ref = conv::cpu::backward_input(&g, 1, small, &dy_small, Some(&y_ref), &weight);
+            let (oh, ow) = g.output_size(h, w).unwrap_or((0, 0));
+            let x = ctx.storage("x", batch * g.in_channels * h * w)?;
+            let y = ctx.upload(
+                "y",
+                &pseudo_random(batch * g.out_channels * oh * ow, 5, 1.0),
+            )?;
+            let dx = ctx.storage("dx", batch * g.in_channels * h * w)?;
             for algorithm in ConvAlgorithm::ALL {
                 let layer =
                     Conv2d::new(ctx, &name, g, &weight, &bias, true)?.with_algorithm(algorithm);
                 // Correctness at the reduced size.
-                let (oh, ow) = g.output_size(small.0, small.1).unwrap_or((0, 0));
-                let x = pseudo_random(g.in_channels * small.0 * small.1, 3, 1.0);
-                let dy = pseudo_random(g.out_channels * oh * ow, 4, 1.0);
-                let xb = ctx.upload("x", &x)?;
-                let yb = ctx.storage("y", dy.len())?;
-                let dyb = ctx.upload("dy", &dy)?;
-                let dxb = ctx.storage("dx", x.len())?;
                 let mut encoder = ctx.encoder("variant check");
                 crate::gpu::record_all(
                     &mut encoder,
@@ -275,18 +289,9 @@ pub fn conv_variants(
                     ],
                 );
                 ctx.submit(encoder);
-                let y_ref = conv::cpu::forward(&g, 1, small, &x, &weight, &bias, true);
-                let dx_ref = conv::cpu::backward_input(&g, 1, small, &dy, Some(&y_ref), &weight);
                 let forward_error = rel_l2(&ctx.read_all(&yb)?, &y_ref);
                 let backward_error = rel_l2(&ctx.read_all(&dxb)?, &dx_ref);
                 // Timing at the full size.
-                let (oh, ow) = g.output_size(h, w).unwrap_or((0, 0));
-                let x = ctx.storage("x", batch * g.in_channels * h * w)?;
-                let y = ctx.upload(
-                    "y",
-                    &pseudo_random(batch * g.out_channels * oh * ow, 5, 1.0),
-                )?;
-                let dx = ctx.storage("dx", batch * g.in_channels * h * w)?;
                 let forward = layer.forward(ctx, batch, (h, w), &x, &y);
                 let backward =
                     layer.backward_input(ctx, batch, (h, w), &y, &y, &dx, BackwardMode::default());

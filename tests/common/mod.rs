@@ -41,17 +41,9 @@ pub fn reference(file: &str) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
         .collect()
 }
 
-/// Relative L2 error ||a - b|| / ||b||.
-pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "length mismatch");
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum();
-    let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
-    (num / den.max(1e-300)).sqrt()
-}
+// Not every test binary uses both.
+#[allow(unused_imports)]
+pub use netlens::bench::{pseudo_random as random, rel_l2};
 
 /// Asserts a relative L2 error at most `tol`, naming what was compared.
 #[track_caller]
@@ -59,19 +51,6 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f64) {
     let e = rel_l2(got, want);
     assert!(e <= tol, "{what}: relative L2 error {e:.3e} > {tol:.0e}");
     eprintln!("{what}: relative L2 error {e:.3e}");
-}
-
-/// A deterministic pseudo-random vector in [-scale, scale).
-pub fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
 }
 
 /// Records `dispatches` into one encoder, submits it and waits.
