@@ -58,17 +58,16 @@ pub struct Network {
     layers: Vec<GpuLayer>,
 }
 
-/// Reads, checks and returns the weight and bias of `prefix`.
-fn weight_and_bias<'w>(
-    weights: &'w Weights,
-    prefix: &str,
-    weight_shape: &[usize],
-    out: usize,
-) -> Result<(&'w [f32], &'w [f32])> {
-    Ok((
-        weights.expect(&format!("{prefix}.weight"), weight_shape)?,
-        weights.expect(&format!("{prefix}.bias"), &[out])?,
-    ))
+/// The weight and bias of `prefix`, which the caller has checked for presence, shape and
+/// finite values (each tensor is scanned once).
+fn weight_and_bias<'w>(weights: &'w Weights, prefix: &str) -> (&'w [f32], &'w [f32]) {
+    let data = |suffix: &str| {
+        weights
+            .get(&format!("{prefix}.{suffix}"))
+            .map(|t| t.data.as_slice())
+            .expect("weights are checked before they are read")
+    };
+    (data("weight"), data("bias"))
 }
 
 impl Network {
@@ -94,7 +93,7 @@ impl Network {
             }
         }
         let conv = |name: &str, g: crate::ops::conv::ConvGeometry, relu: bool| -> Result<Conv2d> {
-            let (w, b) = weight_and_bias(weights, name, &g.weight_shape(), g.out_channels)?;
+            let (w, b) = weight_and_bias(weights, name);
             Conv2d::new(ctx, name, g, w, b, relu)
         };
         let layers = arch
@@ -118,18 +117,8 @@ impl Network {
                     Layer::MaxPool(g) => GpuLayer::MaxPool(*g),
                     Layer::Relu => GpuLayer::Relu(BiasRelu::new(ctx, 1, None)?),
                     Layer::AdaptiveAvgPool { out_h, out_w } => GpuLayer::AvgPool((*out_h, *out_w)),
-                    Layer::Linear {
-                        name,
-                        in_features,
-                        out_features,
-                        relu,
-                    } => {
-                        let (w, b) = weight_and_bias(
-                            weights,
-                            name,
-                            &[*out_features, *in_features],
-                            *out_features,
-                        )?;
+                    Layer::Linear { name, relu, .. } => {
+                        let (w, b) = weight_and_bias(weights, name);
                         GpuLayer::Linear(Linear::new(ctx, name, w, b, *relu)?)
                     }
                     Layer::Dropout => GpuLayer::Identity,
@@ -160,14 +149,12 @@ impl Network {
         for (name, shape) in layer.tensor_specs() {
             weights.expect(&name, &shape)?;
         }
-        let set_conv = |conv: &Conv2d, name: &str| -> Result<()> {
-            let g = conv.geometry();
-            let (w, b) = weight_and_bias(weights, name, &g.weight_shape(), g.out_channels)?;
+        let set_conv = |conv: &Conv2d, name: &str| {
+            let (w, b) = weight_and_bias(weights, name);
             conv.set_weights(&self.ctx, w, b);
-            Ok(())
         };
         match &self.layers[index] {
-            GpuLayer::Conv(c) => set_conv(c, layer.name())?,
+            GpuLayer::Conv(c) => set_conv(c, layer.name()),
             GpuLayer::Fire(fire) => {
                 let FireConvs {
                     squeeze,
@@ -175,17 +162,12 @@ impl Network {
                     expand3x3,
                 } = fire.as_ref();
                 let names = layer.convolutions();
-                set_conv(squeeze, &names[0].0)?;
-                set_conv(expand1x1, &names[1].0)?;
-                set_conv(expand3x3, &names[2].0)?;
+                set_conv(squeeze, &names[0].0);
+                set_conv(expand1x1, &names[1].0);
+                set_conv(expand3x3, &names[2].0);
             }
             GpuLayer::Linear(l) => {
-                let (w, b) = weight_and_bias(
-                    weights,
-                    layer.name(),
-                    &[l.out_features(), l.in_features()],
-                    l.out_features(),
-                )?;
+                let (w, b) = weight_and_bias(weights, layer.name());
                 l.set_weights(&self.ctx, w, b);
             }
             _ => {}

@@ -48,13 +48,7 @@ pub fn run(global: &Global, _args: InfoArgs) -> Result<()> {
     println!("features: {:?}", ctx.device().features());
     for kind in netlens::model::ModelKind::ALL {
         let arch = kind.arch();
-        let net_max = (ctx.max_binding()
-            / arch
-                .shapes((224, 224))?
-                .iter()
-                .map(|s| (s.iter().product::<usize>() * 4) as u64)
-                .max()
-                .unwrap_or(4)) as usize;
+        let net_max = (ctx.max_binding() / arch.largest_buffer_per_image((224, 224))?) as usize;
         println!("{kind}: largest batch at 224x224 within the binding limit: {net_max}");
     }
     Ok(())
