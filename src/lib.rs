@@ -13,6 +13,7 @@ pub mod error;
 pub mod figure;
 pub mod fooling;
 pub mod gpu;
+pub mod hash;
 pub mod manifest;
 pub mod model;
 pub mod ops;

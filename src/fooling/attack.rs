@@ -13,6 +13,7 @@ use crate::fooling::config::{
 };
 use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, cpu};
 use crate::gpu::{Dispatch, GpuContext, record_all};
+use crate::hash::pcg;
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::step::{ImageBatch, upload_image_bounds};
 use crate::preprocess::{MEAN, STD, to_input, to_rgb};
@@ -442,8 +443,7 @@ impl Attacker {
             encoder.clear_buffer(m, 0, None);
         }
         if config.random_start {
-            let seed =
-                cpu::pcg((config.seed ^ (config.seed >> 32)) as u32 ^ cpu::pcg(chunk as u32));
+            let seed = pcg((config.seed ^ (config.seed >> 32)) as u32 ^ pcg(chunk as u32));
             self.random_start(seed).record(&mut encoder);
         }
         ctx.submit(encoder);

@@ -275,6 +275,7 @@ impl ImageBatch {
 pub mod cpu {
     use super::{CheckMode, Goal, NEVER, Noise, STATE_LEN};
     use crate::fooling::config::Loss;
+    use crate::hash::pcg;
     use crate::ops::step::NORM_EPS;
 
     /// The index of the largest finite value (the first on ties), and whether any value is NaN
@@ -434,13 +435,6 @@ pub mod cpu {
         for (i, (a, &d)) in m.iter_mut().zip(g).enumerate() {
             *a = decay * *a + d / (l1[i / len] + NORM_EPS);
         }
-    }
-
-    /// The PCG hash of the `noise` kernel.
-    pub fn pcg(v: u32) -> u32 {
-        let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-        let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
-        (word >> 22) ^ word
     }
 
     fn uniform01(h: u32) -> f32 {

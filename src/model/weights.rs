@@ -11,6 +11,7 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::hash::splitmix64;
 
 /// One tensor in host memory: its shape and its elements in row-major order.
 #[derive(Clone, PartialEq)]
@@ -288,14 +289,6 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// The splitmix64 mixing function (wrapping u64 arithmetic).
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Elements per unit of work when generating weights on several threads.

@@ -321,6 +321,7 @@ impl SampleJob {
 /// Plain-Rust reference implementations.
 pub mod cpu {
     use super::{Planes, Reduce, SampleJob};
+    use crate::hash::pcg;
 
     /// dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|.
     pub fn reduce_channels(shape: Planes, reduce: Reduce, src: &[f32]) -> Vec<f32> {
@@ -336,13 +337,6 @@ pub mod cpu {
             }
         }
         out
-    }
-
-    /// PCG's output permutation of one LCG step: a 32-bit hash.
-    pub fn pcg(v: u32) -> u32 {
-        let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-        let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
-        (word >> 22) ^ word
     }
 
     /// The standard normal value SmoothGrad adds (times sigma) to element `e` of pair `p`: a
