@@ -11,7 +11,7 @@ use super::schedule::{noise, schedule};
 use super::settings::{Parameterization, Settings};
 use super::stage::{Stage, StageSpec};
 use crate::classify::{argmax, softmax};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_finite};
 use crate::model::{Arch, Network};
 use crate::ops::step::cpu::clamp_channels;
 use crate::preprocess::{image_bounds, to_input};
@@ -472,12 +472,7 @@ fn take_snapshot(
                 run.settings.lr
             ),
         };
-        if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-            return Err(diverged(&format!(
-                "image value {} at index {i} is not finite",
-                image[i]
-            )));
-        }
+        check_finite(&format!("dreaming `{}`", run.label), step, &image)?;
         if !readout.objectives[n].is_finite() {
             return Err(diverged(&format!(
                 "the objective is {}",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 
 use crate::classify::{Prediction, softmax, top_k};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_finite};
 use crate::fooling::config::{
     AttackConfig, Method, Norm, level_table, pixel_distances, pixel_unit,
 };
@@ -477,17 +477,7 @@ impl Attacker {
         let side = self.plan.input_size().0;
         let mut rounded_inputs = Vec::with_capacity(real);
         for (n, image) in images.chunks(len).take(real).enumerate() {
-            if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Diverged {
-                    what: format!(
-                        "{} loop on input {}",
-                        config.method,
-                        chunk * self.batch() + n
-                    ),
-                    step,
-                    why: format!("value {i} is {}; lower the step size", image[i]),
-                });
-            }
+            check_finite(&self.input_name(chunk, n), step, image)?;
             rounded_inputs.push(to_input(&to_rgb(image, side), side)?);
         }
         let rounded = self.predictions(&self.plan.forward(&self.padded(&rounded_inputs))?);
@@ -522,15 +512,20 @@ impl Attacker {
         Ok((outcomes, step))
     }
 
+    /// How errors name input `n` of batch `chunk`: by its index in the whole run.
+    fn input_name(&self, chunk: usize, n: usize) -> String {
+        format!(
+            "{} loop on input {}",
+            self.config.method,
+            chunk * self.batch() + n
+        )
+    }
+
     /// Fails when a goal check saw non-finite logits, naming the input.
     fn check_finite(&self, state: &[u32], step: usize, chunk: usize) -> Result<()> {
         match state.chunks(STATE_LEN).position(|s| s[3] != 0) {
             Some(n) => Err(Error::Diverged {
-                what: format!(
-                    "{} loop on input {}",
-                    self.config.method,
-                    chunk * self.batch() + n
-                ),
+                what: self.input_name(chunk, n),
                 step,
                 why: "its logits became NaN or infinite; lower the step size".into(),
             }),
