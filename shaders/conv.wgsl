@@ -285,22 +285,21 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     let iw_p = i32(rem % params.in_w) + i32(params.pad);
     let out_hw = params.out_h * params.out_w;
     let dy_base = (n * params.out_total + params.out_offset) * out_hw;
-    let s = i32(params.stride);
     let taps = params.kernel_h * params.kernel_w;
 
     var acc = vec4<f32>(0.0);
     for (var kh = 0u; kh < params.kernel_h; kh++) {
-        let oh_s = ih_p - i32(kh);
-        if oh_s < 0 || oh_s % s != 0 || u32(oh_s / s) >= params.out_h {
+        let oh_c = output_coord(ih_p - i32(kh), params.out_h);
+        if oh_c < 0 {
             continue;
         }
-        let oh = u32(oh_s / s);
+        let oh = u32(oh_c);
         for (var kw = 0u; kw < params.kernel_w; kw++) {
-            let ow_s = iw_p - i32(kw);
-            if ow_s < 0 || ow_s % s != 0 || u32(ow_s / s) >= params.out_w {
+            let ow_c = output_coord(iw_p - i32(kw), params.out_w);
+            if ow_c < 0 {
                 continue;
             }
-            let ow = u32(ow_s / s);
+            let ow = u32(ow_c);
             let t = kh * params.kernel_w + kw;
             for (var co = 0u; co < params.out_c; co++) {
                 let g = masked_grad(dy_base + co * out_hw + oh * params.out_w + ow);
