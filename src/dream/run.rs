@@ -7,6 +7,7 @@ use std::time::Instant;
 use image::RgbImage;
 use indicatif::ProgressBar;
 
+use super::kernels::blur_radius;
 use super::schedule::{noise, schedule};
 use super::settings::{Parameterization, Settings};
 use super::stage::{Stage, StageSpec};
@@ -212,6 +213,18 @@ impl Request {
             run.settings
                 .validate()
                 .map_err(|e| Error::InvalidInput(format!("`{}`: {e}", run.label)))?;
+        }
+        if self.parameterization == Parameterization::Pixels {
+            let smallest = self.sizes().into_iter().min().unwrap_or(0);
+            for run in &self.runs {
+                let radius = blur_radius(run.settings.blur_sigma);
+                if radius >= smallest {
+                    return invalid(format!(
+                        "a blur of radius {radius} (4 sigma) does not fit an image of \
+                         {smallest}x{smallest}"
+                    ));
+                }
+            }
         }
         Ok(())
     }

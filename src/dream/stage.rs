@@ -4,7 +4,7 @@
 use super::fourier::{Colours, Planes, Side, basis, spectrum_scale};
 use super::kernels::{Images, RollDirection, StepRow, blur_radius, blur_weights};
 use super::settings::{Parameterization, Settings};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, record_all};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::step::upload_image_bounds;
@@ -141,11 +141,6 @@ impl Stage {
                     .map(|s| blur_radius(s.blur_sigma))
                     .max()
                     .unwrap_or(0);
-                if radius >= h.min(w) {
-                    return Err(Error::InvalidInput(format!(
-                        "a blur of radius {radius} (4 sigma) does not fit an image of {h}x{w}"
-                    )));
-                }
                 let taps: Vec<f32> = spec
                     .settings
                     .iter()
