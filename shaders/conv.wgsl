@@ -17,9 +17,6 @@ struct ConvParams {
     out_c: u32,
     out_h: u32,
     out_w: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride: u32,
     pad: u32,
     // Forward: apply ReLU after the bias. Backward: mask dy by (y > 0).
     relu: u32,
@@ -33,6 +30,13 @@ struct ConvParams {
     out_total: u32,
     out_offset: u32,
 }
+
+// The kernel size and stride are fixed per pipeline: loops over the taps get constant trip counts
+// and index arithmetic divides by constants (stride 1 needs no division at all), where runtime
+// divisors cost integer divisions in the innermost loops.
+override KERNEL_H: u32 = 3u;
+override KERNEL_W: u32 = 3u;
+override STRIDE: u32 = 1u;
 
 const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
@@ -55,8 +59,8 @@ fn padded(channels: u32) -> u32 {
 // coordinate minus the tap), or -1 when none does. Stride 1, the common case, needs no division.
 fn output_coord(offset: i32, limit: u32) -> i32 {
     var o = offset;
-    let s = i32(params.stride);
-    if s != 1 {
+    if STRIDE != 1u {
+        let s = i32(STRIDE);
         if offset < 0 || offset % s != 0 {
             return -1;
         }
@@ -83,7 +87,7 @@ fn forward(
     @builtin(local_invocation_index) tid: u32,
 ) {
     let pixels = params.batch * params.out_h * params.out_w;
-    let taps = params.kernel_h * params.kernel_w;
+    let taps = KERNEL_H * KERNEL_W;
     let k_total = params.in_c * taps;
     let m0 = wid.y * TILE;
     let p0 = (wid.x + wid.z * nwg.x) * TILE;
@@ -96,8 +100,8 @@ fn forward(
     let out_hw = params.out_h * params.out_w;
     let n = load_p / out_hw;
     let rem = load_p % out_hw;
-    let ih0 = i32((rem / params.out_w) * params.stride) - i32(params.pad);
-    let iw0 = i32((rem % params.out_w) * params.stride) - i32(params.pad);
+    let ih0 = i32((rem / params.out_w) * STRIDE) - i32(params.pad);
+    let iw0 = i32((rem % params.out_w) * STRIDE) - i32(params.pad);
     let in_hw = params.in_h * params.in_w;
     let src_base = n * params.in_c * in_hw;
 
@@ -125,8 +129,8 @@ fn forward(
             if k < k_total && load_valid {
                 let ci = k / taps;
                 let t = k % taps;
-                let ih = ih0 + i32(t / params.kernel_w);
-                let iw = iw0 + i32(t % params.kernel_w);
+                let ih = ih0 + i32(t / KERNEL_W);
+                let iw = iw0 + i32(t % KERNEL_W);
                 if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
                     b = src[src_base + ci * in_hw + u32(ih) * params.in_w + u32(iw)];
                 }
@@ -181,7 +185,7 @@ fn backward_input(
 ) {
     let in_hw = params.in_h * params.in_w;
     let pixels = params.batch * in_hw;
-    let taps = params.kernel_h * params.kernel_w;
+    let taps = KERNEL_H * KERNEL_W;
     let k_total = params.out_c * taps;
     let m0 = wid.y * TILE;
     let p0 = (wid.x + wid.z * nwg.x) * TILE;
@@ -221,8 +225,8 @@ fn backward_input(
             if k < k_total && load_valid {
                 let co = k / taps;
                 let t = k % taps;
-                let oh_s = ih_p - i32(t / params.kernel_w);
-                let ow_s = iw_p - i32(t % params.kernel_w);
+                let oh_s = ih_p - i32(t / KERNEL_W);
+                let ow_s = iw_p - i32(t % KERNEL_W);
                 let oh = output_coord(oh_s, params.out_h);
                 let ow = output_coord(ow_s, params.out_w);
                 if oh >= 0 && ow >= 0 {
@@ -285,28 +289,26 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     let iw_p = i32(rem % params.in_w) + i32(params.pad);
     let out_hw = params.out_h * params.out_w;
     let dy_base = (n * params.out_total + params.out_offset) * out_hw;
-    let taps = params.kernel_h * params.kernel_w;
+    let taps = KERNEL_H * KERNEL_W;
 
     var acc = vec4<f32>(0.0);
-    for (var kh = 0u; kh < params.kernel_h; kh++) {
+    for (var kh = 0u; kh < KERNEL_H; kh++) {
         let oh_c = output_coord(ih_p - i32(kh), params.out_h);
         if oh_c < 0 {
             continue;
         }
         let oh = u32(oh_c);
-        for (var kw = 0u; kw < params.kernel_w; kw++) {
+        for (var kw = 0u; kw < KERNEL_W; kw++) {
             let ow_c = output_coord(iw_p - i32(kw), params.out_w);
             if ow_c < 0 {
                 continue;
             }
             let ow = u32(ow_c);
-            let t = kh * params.kernel_w + kw;
+            let t = kh * KERNEL_W + kw;
+            // Weight rows hold 8 channels (zero past in_c): one vec4 load covers all of them.
             for (var co = 0u; co < params.out_c; co++) {
                 let g = masked_grad(dy_base + co * out_hw + oh * params.out_w + ow);
-                let w = (co * taps + t) * padded(params.in_c);
-                for (var ci = 0u; ci < params.in_c; ci++) {
-                    acc[ci] = fma(weights[w + ci], g, acc[ci]);
-                }
+                acc = fma(weights4[(co * taps + t) * 2u], vec4<f32>(g), acc);
             }
         }
     }
@@ -371,8 +373,8 @@ fn forward_blocked(
         let q = min(p, pixels - 1u);
         px.n[j] = q / out_hw;
         px.plane_offset[j] = q % out_hw;
-        px.row[j] = i32((px.plane_offset[j] / params.out_w) * params.stride) - i32(params.pad);
-        px.col[j] = i32((px.plane_offset[j] % params.out_w) * params.stride) - i32(params.pad);
+        px.row[j] = i32((px.plane_offset[j] / params.out_w) * STRIDE) - i32(params.pad);
+        px.col[j] = i32((px.plane_offset[j] % params.out_w) * STRIDE) - i32(params.pad);
     }
     var lo: array<vec4<f32>, MAX_BLOCK_PIXELS>;
     var hi: array<vec4<f32>, MAX_BLOCK_PIXELS>;
@@ -382,8 +384,8 @@ fn forward_blocked(
     }
     var k = 0u;
     for (var ci = 0u; ci < params.in_c; ci++) {
-        for (var kh = 0u; kh < params.kernel_h; kh++) {
-            for (var kw = 0u; kw < params.kernel_w; kw++) {
+        for (var kh = 0u; kh < KERNEL_H; kh++) {
+            for (var kw = 0u; kw < KERNEL_W; kw++) {
                 let w_lo = weights4[(k * c_blocks + cb) * 2u];
                 let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
                 k++;
@@ -451,8 +453,8 @@ fn backward_input_blocked(
     }
     var k = 0u;
     for (var co = 0u; co < params.out_c; co++) {
-        for (var kh = 0u; kh < params.kernel_h; kh++) {
-            for (var kw = 0u; kw < params.kernel_w; kw++) {
+        for (var kh = 0u; kh < KERNEL_H; kh++) {
+            for (var kw = 0u; kw < KERNEL_W; kw++) {
                 let w_lo = weights4[(k * c_blocks + cb) * 2u];
                 let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
                 k++;

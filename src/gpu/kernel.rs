@@ -6,6 +6,9 @@ use std::sync::Mutex;
 use crate::gpu::GpuContext;
 use crate::gpu::shaders::Shader;
 
+/// Override constants a kernel can set.
+const MAX_CONSTANTS: usize = 4;
+
 /// A kernel: one entry point of one WGSL file, with values for its override constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Kernel {
@@ -13,8 +16,8 @@ pub struct Kernel {
     pub shader: Shader,
     /// The entry point.
     pub entry: &'static str,
-    /// Override constants (name, value); empty for the shader's defaults.
-    pub constants: &'static [(&'static str, u32)],
+    /// Override constants (name, value) set so far; the shader's defaults for the others.
+    constants: [Option<(&'static str, u32)>; MAX_CONSTANTS],
 }
 
 impl Kernel {
@@ -23,13 +26,27 @@ impl Kernel {
         Self {
             shader,
             entry,
-            constants: &[],
+            constants: [None; MAX_CONSTANTS],
         }
     }
 
-    /// This kernel with override constants set.
-    pub const fn with_constants(self, constants: &'static [(&'static str, u32)]) -> Self {
-        Self { constants, ..self }
+    /// This kernel with the override constant `name` set to `value` (each kernel compiles
+    /// once per distinct set of values).
+    pub const fn with(mut self, name: &'static str, value: u32) -> Self {
+        let mut i = 0;
+        while i < MAX_CONSTANTS {
+            if self.constants[i].is_none() {
+                self.constants[i] = Some((name, value));
+                return self;
+            }
+            i += 1;
+        }
+        panic!("too many override constants for one kernel");
+    }
+
+    /// The override constants set, in the order they were set.
+    pub fn constants(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        self.constants.iter().flatten().copied()
     }
 }
 
@@ -76,9 +93,8 @@ impl GpuContext {
                 .clone()
         };
         let constants: Vec<(&str, f64)> = kernel
-            .constants
-            .iter()
-            .map(|&(name, value)| (name, value as f64))
+            .constants()
+            .map(|(name, value)| (name, value as f64))
             .collect();
         let pipeline = self
             .device()

@@ -86,9 +86,6 @@ struct ConvParams {
     out_c: u32,
     out_h: u32,
     out_w: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride: u32,
     pad: u32,
     relu: u32,
     accumulate: u32,
@@ -193,21 +190,12 @@ impl ConvAlgorithm {
         }
     }
 
-    /// The blocked kernel `entry` with `ppi` (1, 2 or 4) pixels per invocation, and its grid.
-    fn blocked(
-        entry: &'static str,
-        ppi: u32,
-        pixels: usize,
-        channels: usize,
-    ) -> (Kernel, [u32; 3]) {
-        let (constants, ppi): (&'static [(&str, u32)], usize) = match ppi {
-            1 => (&[("BLOCK_PIXELS", 1)], 1),
-            2 => (&[("BLOCK_PIXELS", 2)], 2),
-            _ => (&[("BLOCK_PIXELS", 4)], 4),
-        };
-        let [x, z, _] = grid(pixels.div_ceil(64 * ppi) as u32);
+    /// The blocked kernel `kernel` with `ppi` (1 to 4) pixels per invocation, and its grid.
+    fn blocked(kernel: Kernel, ppi: u32, pixels: usize, channels: usize) -> (Kernel, [u32; 3]) {
+        let ppi = ppi.clamp(1, 4);
+        let [x, z, _] = grid(pixels.div_ceil(64 * ppi as usize) as u32);
         (
-            Kernel::new(Shader::Conv, entry).with_constants(constants),
+            kernel.with("BLOCK_PIXELS", ppi),
             [x, channels.div_ceil(CHANNEL_PAD) as u32, z],
         )
     }
@@ -296,9 +284,6 @@ impl Conv2d {
             out_c: g.out_channels as u32,
             out_h: oh as u32,
             out_w: ow as u32,
-            kernel_h: g.kernel_h as u32,
-            kernel_w: g.kernel_w as u32,
-            stride: g.stride as u32,
             pad: g.pad as u32,
             relu: self.relu as u32,
             accumulate: mode.accumulate as u32,
@@ -316,6 +301,15 @@ impl Conv2d {
         }
     }
 
+    /// The entry point `entry` compiled for this layer's kernel size and stride.
+    fn specialized(&self, entry: &'static str) -> Kernel {
+        let g = &self.geometry;
+        Kernel::new(Shader::Conv, entry)
+            .with("KERNEL_H", g.kernel_h as u32)
+            .with("KERNEL_W", g.kernel_w as u32)
+            .with("STRIDE", g.stride as u32)
+    }
+
     /// The kernel computing `pixels` × `channels` outputs as this layer's algorithm resolves:
     /// entry `tiled` or `blocked` of `[tiled, blocked]`, with its grid.
     fn kernel(
@@ -327,12 +321,9 @@ impl Conv2d {
     ) -> (Kernel, [u32; 3]) {
         match self.algorithm.resolve(ctx, pixels, channels) {
             ConvAlgorithm::RegisterBlocked { pixels: ppi } => {
-                ConvAlgorithm::blocked(blocked, ppi, pixels, channels)
+                ConvAlgorithm::blocked(self.specialized(blocked), ppi, pixels, channels)
             }
-            _ => (
-                Kernel::new(Shader::Conv, tiled),
-                tile_grid(pixels, channels),
-            ),
+            _ => (self.specialized(tiled), tile_grid(pixels, channels)),
         }
     }
 
@@ -419,7 +410,7 @@ impl Conv2d {
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
             let groups = pixels.div_ceil(256) as u32;
             ctx.dispatch_with(
-                Kernel::new(Shader::Conv, "backward_input_narrow"),
+                self.specialized("backward_input_narrow"),
                 &p,
                 &buffers,
                 grid(groups),
