@@ -18,7 +18,7 @@ struct ConvParams {
     out_h: u32,
     out_w: u32,
     pad: u32,
-    // Forward: apply ReLU after the bias. Backward: mask dy by (y > 0).
+    // Forward: apply ReLU after the bias (the backward's mask is the MASK_RELU constant).
     relu: u32,
     // Backward: add into dx instead of overwriting it (a tensor read by several layers).
     accumulate: u32,
@@ -37,6 +37,10 @@ struct ConvParams {
 override KERNEL_H: u32 = 3u;
 override KERNEL_W: u32 = 3u;
 override STRIDE: u32 = 1u;
+// Backward: mask dy by (y > 0) per tap (1), or read a dy already masked (0). A constant, so that
+// an unmasked kernel never reads y: a runtime flag still costs the read where both sides of a
+// branch run under a lane mask (CPU adapters).
+override MASK_RELU: u32 = 1u;
 
 const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
@@ -72,7 +76,7 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
 // The value of dz (backward) at output position (n, co, oh, ow), ReLU mask applied.
 fn masked_grad(index: u32) -> f32 {
     let g = src[index];
-    if params.relu == 0u {
+    if MASK_RELU == 0u {
         return g;
     }
     let keep = aux[index] > 0.0 && (params.guided == 0u || g > 0.0);

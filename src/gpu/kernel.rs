@@ -7,7 +7,7 @@ use crate::gpu::GpuContext;
 use crate::gpu::shaders::Shader;
 
 /// Override constants a kernel can set.
-const MAX_CONSTANTS: usize = 4;
+const MAX_CONSTANTS: usize = 6;
 
 /// A kernel: one entry point of one WGSL file, with values for its override constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

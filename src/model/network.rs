@@ -223,6 +223,34 @@ impl Plan {
             })
         };
         let mut slots = vec![slot("input".into(), shapes[0])?];
+        // A convolution's ReLU is applied to its output gradient once per tensor, into this
+        // buffer, and its input-gradient kernel reads the result: one read per tap instead of
+        // two (dy and y). One buffer serves every layer, sized for the largest tensor.
+        let mut largest = (0, String::new());
+        for (i, (layer, gpu)) in net.arch.layers.iter().zip(&net.layers).enumerate() {
+            let [_, h, w] = shapes[i];
+            let [c, oh, ow] = shapes[i + 1];
+            let what = format!("layer {i} ({})", layer.name());
+            let mut tensors = vec![(c * oh * ow, format!("{what} output"))];
+            if let GpuLayer::Fire(fire) = gpu {
+                let squeeze = fire.squeeze.geometry().out_channels * h * w;
+                tensors.push((squeeze, format!("{what} squeeze output")));
+            }
+            for tensor in tensors {
+                if tensor.0 > largest.0 {
+                    largest = tensor;
+                }
+            }
+        }
+        let masked = &ctx.storage(
+            &format!("ReLU-masked gradient (sized as the {})", largest.1),
+            batch * largest.0,
+        )?;
+        let relu = BiasRelu::new(ctx, 1, None)?;
+        let masking = |rule: GradientRule| BackwardMode {
+            accumulate: false,
+            ..rule.mode()
+        };
         let mut forward = Vec::new();
         let mut backward: [Vec<Vec<Dispatch>>; 2] = [Vec::new(), Vec::new()];
         for (i, (layer, gpu)) in net.arch.layers.iter().zip(&net.layers).enumerate() {
@@ -241,10 +269,31 @@ impl Plan {
             match gpu {
                 GpuLayer::Conv(conv) => {
                     forward.push(vec![conv.forward(ctx, batch, (h, w), x, y)]);
+                    let out_len = output.value.len();
+                    let whole = ChannelSlice {
+                        offset: 0,
+                        total: conv.geometry().out_channels,
+                    };
                     for rule in rules {
+                        let mode = rule.mode();
                         record_backward(
                             rule,
-                            vec![conv.backward_input(ctx, batch, (h, w), dy, y, dx, rule.mode())],
+                            if conv.relu() {
+                                vec![
+                                    relu.backward(ctx, out_len, dy, y, masked, masking(rule)),
+                                    conv.backward_input_masked_from(
+                                        ctx,
+                                        batch,
+                                        (h, w),
+                                        masked,
+                                        dx,
+                                        whole,
+                                        mode,
+                                    ),
+                                ]
+                            } else {
+                                vec![conv.backward_input(ctx, batch, (h, w), dy, y, dx, mode)]
+                            },
                         );
                     }
                 }
@@ -267,6 +316,10 @@ impl Plan {
                         total,
                     };
                     let (sv, sg) = (&s.value.buffer, &s.grad.buffer);
+                    let squeeze_whole = ChannelSlice {
+                        offset: 0,
+                        total: squeeze.geometry().out_channels,
+                    };
                     forward.push(vec![
                         squeeze.forward(ctx, batch, (h, w), x, sv),
                         expand1x1.forward_into(ctx, batch, (h, w), sv, y, slice1),
@@ -278,30 +331,46 @@ impl Plan {
                             accumulate: true,
                             ..mode
                         };
+                        // Every convolution of a fire module ends in a ReLU.
                         record_backward(
                             rule,
                             vec![
-                                expand1x1.backward_input_from(
+                                relu.backward(
+                                    ctx,
+                                    output.value.len(),
+                                    dy,
+                                    y,
+                                    masked,
+                                    masking(rule),
+                                ),
+                                expand1x1.backward_input_masked_from(
                                     ctx,
                                     batch,
                                     (h, w),
-                                    dy,
-                                    y,
+                                    masked,
                                     sg,
                                     slice1,
                                     mode,
                                 ),
-                                expand3x3.backward_input_from(
+                                expand3x3.backward_input_masked_from(
                                     ctx,
                                     batch,
                                     (h, w),
-                                    dy,
-                                    y,
+                                    masked,
                                     sg,
                                     slice3,
                                     add,
                                 ),
-                                squeeze.backward_input(ctx, batch, (h, w), sg, sv, dx, mode),
+                                relu.backward(ctx, s.value.len(), sg, sv, masked, masking(rule)),
+                                squeeze.backward_input_masked_from(
+                                    ctx,
+                                    batch,
+                                    (h, w),
+                                    masked,
+                                    dx,
+                                    squeeze_whole,
+                                    mode,
+                                ),
                             ],
                         );
                     }

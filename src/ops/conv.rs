@@ -258,6 +258,11 @@ impl Conv2d {
         self.geometry
     }
 
+    /// Whether the layer ends in a ReLU.
+    pub fn relu(&self) -> bool {
+        self.relu
+    }
+
     fn params(
         &self,
         batch: usize,
@@ -394,11 +399,46 @@ impl Conv2d {
         slice: ChannelSlice,
         mode: BackwardMode,
     ) -> Dispatch {
+        self.backward_dispatch(ctx, batch, in_hw, dy, y, dx, slice, mode, self.relu)
+    }
+
+    /// The backward pass from a gradient `dz` that already went through this layer's ReLU
+    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once per tensor): the kernel
+    /// then reads one tensor per tap instead of two. `dz` is laid out as `dy` is, channels
+    /// `slice` of it belonging to this layer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_input_masked_from(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        in_hw: (usize, usize),
+        dz: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        slice: ChannelSlice,
+        mode: BackwardMode,
+    ) -> Dispatch {
+        self.backward_dispatch(ctx, batch, in_hw, dz, dz, dx, slice, mode, false)
+    }
+
+    /// The input-gradient dispatch, masking dy by the ReLU of y when `mask`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_dispatch(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        in_hw: (usize, usize),
+        dy: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        slice: ChannelSlice,
+        mode: BackwardMode,
+        mask: bool,
+    ) -> Dispatch {
         let p = self.params(batch, in_hw, slice, mode);
         let pixels = batch * in_hw.0 * in_hw.1;
         let outputs = batch * slice.total * (p.out_h * p.out_w) as usize;
         check_len(dy, outputs, "conv output gradient");
-        if self.relu {
+        if mask {
             check_len(y, outputs, "conv output");
         }
         check_len(
@@ -410,7 +450,8 @@ impl Conv2d {
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
             let groups = pixels.div_ceil(256) as u32;
             ctx.dispatch_with(
-                self.specialized("backward_input_narrow"),
+                self.specialized("backward_input_narrow")
+                    .with("MASK_RELU", mask as u32),
                 &p,
                 &buffers,
                 grid(groups),
@@ -419,7 +460,7 @@ impl Conv2d {
             let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;
             let (kernel, groups) = self.kernel(ctx, entries, pixels, channels);
-            ctx.dispatch_with(kernel, &p, &buffers, groups)
+            ctx.dispatch_with(kernel.with("MASK_RELU", mask as u32), &p, &buffers, groups)
         }
     }
 }
