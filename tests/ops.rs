@@ -166,14 +166,10 @@ fn conv_fused_relu_and_accumulate() {
         // kernel, then the convolution's backward reading the masked tensor only.
         let dzb = ctx.storage("dz", dy.len()).unwrap();
         let dx_masked = ctx.upload("dx", &prior).unwrap();
-        let whole = ChannelSlice {
-            offset: 0,
-            total: g.out_channels,
-        };
         let relu = BiasRelu::new(ctx, 1, None).unwrap();
         run(&[
             relu.backward(ctx, dy.len(), &dyb, &yb, &dzb, BackwardMode::default()),
-            layer.backward_input_masked_from(ctx, batch, hw, &dzb, &dx_masked, whole, mode),
+            layer.backward_input_masked_from(ctx, batch, hw, &dzb, &dx_masked, layer.whole(), mode),
         ]);
         assert_close(
             &format!("conv backward from a masked gradient {g:?} {algorithm:?}"),

@@ -45,7 +45,7 @@ impl Kernel {
     }
 
     /// The override constants set, in the order they were set.
-    pub fn constants(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+    fn constants(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
         self.constants.iter().flatten().copied()
     }
 }

@@ -331,15 +331,28 @@ impl Arch {
             .sum())
     }
 
-    /// Bytes of the largest buffer (activation or gradient) one image needs at input size `hw`:
-    /// a batch fits the device while batch * this stays within its storage binding limit.
+    /// Bytes of the largest buffer (activation or gradient, a fire module's squeeze output
+    /// included) one image needs at input size `hw`: a batch fits the device while batch * this
+    /// stays within its storage binding limit.
     pub fn largest_buffer_per_image(&self, hw: (usize, usize)) -> Result<u64> {
         let shapes = self.shapes(hw)?;
-        Ok(shapes
+        let squeezes = self
+            .layers
             .iter()
-            .map(|s| (s.iter().product::<usize>() * 4) as u64)
+            .zip(&shapes)
+            .filter_map(|(layer, &[_, h, w])| {
+                let Layer::Fire { squeeze, .. } = layer else {
+                    return None;
+                };
+                Some(squeeze * h * w)
+            });
+        let largest = shapes
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .chain(squeezes)
             .max()
-            .unwrap_or(4))
+            .unwrap_or(1);
+        Ok(largest as u64 * 4)
     }
 
     /// The index of the layer whose name is `name`.

@@ -225,32 +225,12 @@ impl Plan {
         let mut slots = vec![slot("input".into(), shapes[0])?];
         // A convolution's ReLU is applied to its output gradient once per tensor, into this
         // buffer, and its input-gradient kernel reads the result: one read per tap instead of
-        // two (dy and y). One buffer serves every layer, sized for the largest tensor.
-        let mut largest = (0, String::new());
-        for (i, (layer, gpu)) in net.arch.layers.iter().zip(&net.layers).enumerate() {
-            let [_, h, w] = shapes[i];
-            let [c, oh, ow] = shapes[i + 1];
-            let what = format!("layer {i} ({})", layer.name());
-            let mut tensors = vec![(c * oh * ow, format!("{what} output"))];
-            if let GpuLayer::Fire(fire) = gpu {
-                let squeeze = fire.squeeze.geometry().out_channels * h * w;
-                tensors.push((squeeze, format!("{what} squeeze output")));
-            }
-            for tensor in tensors {
-                if tensor.0 > largest.0 {
-                    largest = tensor;
-                }
-            }
-        }
-        let masked = &ctx.storage(
-            &format!("ReLU-masked gradient (sized as the {})", largest.1),
-            batch * largest.0,
-        )?;
+        // two (dy and y). One buffer, as large as the largest tensor, serves every layer. It is
+        // made after the first layer's output, the largest tensor of SqueezeNet and VGG16, so
+        // that a batch too large for the device is reported on that tensor.
+        let masked_len = batch * (net.arch.largest_buffer_per_image(hw)? / 4) as usize;
+        let mut masked = None;
         let relu = BiasRelu::new(ctx, 1, None)?;
-        let masking = |rule: GradientRule| BackwardMode {
-            accumulate: false,
-            ..rule.mode()
-        };
         let mut forward = Vec::new();
         let mut backward: [Vec<Vec<Dispatch>>; 2] = [Vec::new(), Vec::new()];
         for (i, (layer, gpu)) in net.arch.layers.iter().zip(&net.layers).enumerate() {
@@ -260,6 +240,10 @@ impl Plan {
                 GpuLayer::Identity => input.clone(),
                 _ => slot(what.clone(), shapes[i + 1])?,
             };
+            if masked.is_none() {
+                masked = Some(ctx.storage("ReLU-masked gradient", masked_len)?);
+            }
+            let masked = masked.as_ref().unwrap();
             let [c, h, w] = shapes[i];
             let (x, y) = (&input.value.buffer, &output.value.buffer);
             let (dx, dy) = (&input.grad.buffer, &output.grad.buffer);
@@ -270,24 +254,20 @@ impl Plan {
                 GpuLayer::Conv(conv) => {
                     forward.push(vec![conv.forward(ctx, batch, (h, w), x, y)]);
                     let out_len = output.value.len();
-                    let whole = ChannelSlice {
-                        offset: 0,
-                        total: conv.geometry().out_channels,
-                    };
                     for rule in rules {
                         let mode = rule.mode();
                         record_backward(
                             rule,
                             if conv.relu() {
                                 vec![
-                                    relu.backward(ctx, out_len, dy, y, masked, masking(rule)),
+                                    relu.backward(ctx, out_len, dy, y, masked, mode),
                                     conv.backward_input_masked_from(
                                         ctx,
                                         batch,
                                         (h, w),
                                         masked,
                                         dx,
-                                        whole,
+                                        conv.whole(),
                                         mode,
                                     ),
                                 ]
@@ -316,10 +296,6 @@ impl Plan {
                         total,
                     };
                     let (sv, sg) = (&s.value.buffer, &s.grad.buffer);
-                    let squeeze_whole = ChannelSlice {
-                        offset: 0,
-                        total: squeeze.geometry().out_channels,
-                    };
                     forward.push(vec![
                         squeeze.forward(ctx, batch, (h, w), x, sv),
                         expand1x1.forward_into(ctx, batch, (h, w), sv, y, slice1),
@@ -335,14 +311,7 @@ impl Plan {
                         record_backward(
                             rule,
                             vec![
-                                relu.backward(
-                                    ctx,
-                                    output.value.len(),
-                                    dy,
-                                    y,
-                                    masked,
-                                    masking(rule),
-                                ),
+                                relu.backward(ctx, output.value.len(), dy, y, masked, mode),
                                 expand1x1.backward_input_masked_from(
                                     ctx,
                                     batch,
@@ -361,14 +330,14 @@ impl Plan {
                                     slice3,
                                     add,
                                 ),
-                                relu.backward(ctx, s.value.len(), sg, sv, masked, masking(rule)),
+                                relu.backward(ctx, s.value.len(), sg, sv, masked, mode),
                                 squeeze.backward_input_masked_from(
                                     ctx,
                                     batch,
                                     (h, w),
                                     masked,
                                     dx,
-                                    squeeze_whole,
+                                    squeeze.whole(),
                                     mode,
                                 ),
                             ],

@@ -299,7 +299,7 @@ impl Conv2d {
     }
 
     /// The whole output tensor: channels 0..out of a tensor of `out` channels.
-    fn whole(&self) -> ChannelSlice {
+    pub fn whole(&self) -> ChannelSlice {
         ChannelSlice {
             offset: 0,
             total: self.geometry.out_channels,
