@@ -13,6 +13,8 @@ use crate::model::{GradientRule, Network, Plan};
 pub struct BenchResult {
     /// Model name.
     pub model: String,
+    /// The convolution algorithm.
+    pub conv: String,
     /// Images per pass.
     pub batch: usize,
     /// Input height and width.
@@ -105,6 +107,7 @@ pub fn bench(
     let macs = net.arch().macs(hw)? as f64 * batch as f64;
     Ok(BenchResult {
         model: net.arch().name.clone(),
+        conv: net.conv_algorithm().to_string(),
         batch,
         input: hw,
         forward_ms,
@@ -225,7 +228,8 @@ pub fn pseudo_random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
 }
 
 /// Every convolution variant on every distinct convolution of `arch` (random weights): checked
-/// against the CPU reference at a reduced input size (at most 8 x 8), then timed at `batch` x `hw`.
+/// against the CPU reference at a reduced input size (at most 8 x 8), then timed at `batch` x `hw`;
+/// the backward from a gradient already masked by the ReLU, as network plans record it.
 pub fn conv_variants(
     ctx: &GpuContext,
     arch: &crate::model::Arch,
@@ -251,15 +255,20 @@ pub fn conv_variants(
             // Inputs, buffers and CPU references at the reduced size, and buffers at the full
             // size, shared by every variant.
             let small = (h.min(8).max(g.kernel_h), w.min(8).max(g.kernel_w));
-            let (oh, ow) = g.output_size(small.0, small.1).unwrap_or((0, 0));
             let x_small = pseudo_random(g.in_channels * small.0 * small.1, 3, 1.0);
-            let dy_small = pseudo_random(g.out_channels * oh * ow, 4, 1.0);
-            let xb = ctx.upload("x", &x_small)?;
-            let yb = ctx.storage("y", dy_small.len())?;
-            let dyb = ctx.upload("dy", &dy_small)?;
-            let dxb = ctx.storage("dx", x_small.len())?;
             let y_ref = conv::cpu::forward(&g, 1, small, &x_small, &weight, &bias, true);
-            let dx_ref = conv::cpu::backward_input(&g, 1, small, &dy_small, Some(&y_ref), &weight);
+            // The backward is checked and timed as network plans record it: from a gradient
+            // already masked by the layer's ReLU.
+            let dz_small: Vec<f32> = pseudo_random(y_ref.len(), 4, 1.0)
+                .iter()
+                .zip(&y_ref)
+                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
+                .collect();
+            let dx_ref = conv::cpu::backward_input(&g, 1, small, &dz_small, None, &weight);
+            let xb = ctx.upload("x", &x_small)?;
+            let yb = ctx.storage("y", y_ref.len())?;
+            let dzb = ctx.upload("dz", &dz_small)?;
+            let dxb = ctx.storage("dx", x_small.len())?;
             let (oh, ow) = g.output_size(h, w).unwrap_or((0, 0));
             let x = ctx.storage("x", batch * g.in_channels * h * w)?;
             let y = ctx.upload(
@@ -268,8 +277,7 @@ pub fn conv_variants(
             )?;
             let dx = ctx.storage("dx", batch * g.in_channels * h * w)?;
             for algorithm in ConvAlgorithm::ALL {
-                let layer =
-                    Conv2d::new(ctx, &name, g, &weight, &bias, true)?.with_algorithm(algorithm);
+                let layer = Conv2d::with_algorithm(ctx, &name, g, &weight, &bias, true, algorithm)?;
                 // Correctness at the reduced size.
                 let mut encoder = ctx.encoder("variant check");
                 crate::gpu::record_all(
@@ -277,13 +285,13 @@ pub fn conv_variants(
                     "variant check",
                     &[
                         layer.forward(ctx, 1, small, &xb, &yb),
-                        layer.backward_input(
+                        layer.backward_input_masked_from(
                             ctx,
                             1,
                             small,
-                            &dyb,
-                            &yb,
+                            &dzb,
                             &dxb,
+                            layer.whole(),
                             BackwardMode::default(),
                         ),
                     ],
@@ -293,8 +301,15 @@ pub fn conv_variants(
                 let backward_error = rel_l2(&ctx.read_all(&dxb)?, &dx_ref);
                 // Timing at the full size.
                 let forward = layer.forward(ctx, batch, (h, w), &x, &y);
-                let backward =
-                    layer.backward_input(ctx, batch, (h, w), &y, &y, &dx, BackwardMode::default());
+                let backward = layer.backward_input_masked_from(
+                    ctx,
+                    batch,
+                    (h, w),
+                    &y,
+                    &dx,
+                    layer.whole(),
+                    BackwardMode::default(),
+                );
                 let forward_ms = time_submissions(ctx, warmup, reps, |e| {
                     crate::gpu::record_all(e, "forward", [&forward])
                 })?;
@@ -308,7 +323,7 @@ pub fn conv_variants(
                         g.in_channels, g.out_channels, g.kernel_h, g.kernel_w, g.stride, g.pad
                     ),
                     input: (h, w),
-                    algorithm: format!("{algorithm:?}"),
+                    algorithm: algorithm.to_string(),
                     forward_ms,
                     backward_ms,
                     gflop: 2.0 * (g.macs(h, w) * batch as u64) as f64 / 1e9,
@@ -326,6 +341,8 @@ pub fn conv_variants(
 pub struct DreamBench {
     /// Model name.
     pub model: String,
+    /// The convolution algorithm.
+    pub conv: String,
     /// Steps per timed run.
     pub steps: usize,
     /// Steps recorded into one submission.
@@ -371,6 +388,7 @@ pub fn dream_steps(
     }
     Ok(DreamBench {
         model: net.arch().name.clone(),
+        conv: net.conv_algorithm().to_string(),
         steps,
         steps_per_submit: request.steps_per_submit,
         loop_ms: median(&mut times),

@@ -53,9 +53,7 @@ fn check_conv(op: &str, stride: usize, pad: usize) {
     );
 
     for algorithm in ConvAlgorithm::ALL {
-        let layer = Conv2d::new(ctx, op, g, w, b, false)
-            .unwrap()
-            .with_algorithm(algorithm);
+        let layer = Conv2d::with_algorithm(ctx, op, g, w, b, false, algorithm).unwrap();
         let xb = ctx.upload("x", x).unwrap();
         let yb = ctx.storage("y", y_ref.len()).unwrap();
         let dyb = ctx.upload("dy", dy).unwrap();
@@ -100,7 +98,7 @@ fn conv3x3_s1_p1_three_channels() {
 }
 
 /// The fused ReLU and the accumulate flag, against the CPU reference on random data, with odd
-/// sizes that leave partial tiles on every edge and a rectangular kernel.
+/// sizes that leave partial tiles on every edge and a rectangular kernel, for every algorithm.
 #[test]
 fn conv_fused_relu_and_accumulate() {
     let ctx = ctx();
@@ -120,6 +118,12 @@ fn conv_fused_relu_and_accumulate() {
             ),
             (ConvGeometry::new(3, 5, 5, 3, 2), 3, (12, 10)),
             (ConvGeometry::new(9, 13, 3, 1, 1), 1, (7, 6)),
+            // 3x3 stride 1 with padding 0 and 2 (Winograd's input gradient then pads by 2 and 0),
+            // odd sizes leaving partial 2x2 tiles, channel counts leaving partial blocks of 8,
+            // and a wide layer (16 channel blocks).
+            (ConvGeometry::new(11, 10, 3, 1, 0), 2, (9, 7)),
+            (ConvGeometry::new(6, 17, 3, 1, 2), 2, (5, 8)),
+            (ConvGeometry::new(32, 128, 3, 1, 1), 1, (8, 8)),
         ]
         .map(|c| (a, c))
     }) {
@@ -134,9 +138,7 @@ fn conv_fused_relu_and_accumulate() {
             .zip(&prior)
             .map(|(a, b)| a + b)
             .collect();
-        let layer = Conv2d::new(ctx, "conv", g, &w, &b, true)
-            .unwrap()
-            .with_algorithm(algorithm);
+        let layer = Conv2d::with_algorithm(ctx, "conv", g, &w, &b, true, algorithm).unwrap();
         let xb = ctx.upload("x", &x).unwrap();
         let yb = ctx.storage("y", y_ref.len()).unwrap();
         let dyb = ctx.upload("dy", &dy).unwrap();
@@ -451,16 +453,22 @@ fn linear_relu_large_batch() {
 
 /// Two convolutions writing their channels of one tensor (a fire module's expand layers) give
 /// the CPU concatenation of their outputs, and their backward passes read their channels of
-/// the concatenation's gradient, accumulating into one input gradient.
+/// the concatenation's gradient, accumulating into one input gradient. With 4 input channels
+/// the backward runs the narrow kernel, with 6 the blocked, tiled and Winograd ones.
 #[test]
 fn convolutions_into_a_channel_concatenation() {
+    check_concatenation(4);
+    check_concatenation(6);
+}
+
+fn check_concatenation(cin: usize) {
     let ctx = ctx();
     let (batch, hw) = (2, (6, 5));
-    let g1 = ConvGeometry::new(4, 3, 1, 1, 0);
-    let g3 = ConvGeometry::new(4, 5, 3, 1, 1);
-    let x = random(batch * 4 * 30, 31, 1.0);
-    let (w1, b1) = (random(12, 32, 0.5), random(3, 33, 0.1));
-    let (w3, b3) = (random(180, 34, 0.3), random(5, 35, 0.1));
+    let g1 = ConvGeometry::new(cin, 3, 1, 1, 0);
+    let g3 = ConvGeometry::new(cin, 5, 3, 1, 1);
+    let x = random(batch * cin * 30, 31, 1.0);
+    let (w1, b1) = (random(3 * cin, 32, 0.5), random(3, 33, 0.1));
+    let (w3, b3) = (random(45 * cin, 34, 0.3), random(5, 35, 0.1));
     let y1 = conv::cpu::forward(&g1, batch, hw, &x, &w1, &b1, true);
     let y3 = conv::cpu::forward(&g3, batch, hw, &x, &w3, &b3, true);
     let whole_ref = concat::cpu::forward(&[(&y1, 3), (&y3, 5)], batch, 30);
@@ -480,12 +488,8 @@ fn convolutions_into_a_channel_concatenation() {
         .collect();
 
     for algorithm in ConvAlgorithm::ALL {
-        let c1 = Conv2d::new(ctx, "e1", g1, &w1, &b1, true)
-            .unwrap()
-            .with_algorithm(algorithm);
-        let c3 = Conv2d::new(ctx, "e3", g3, &w3, &b3, true)
-            .unwrap()
-            .with_algorithm(algorithm);
+        let c1 = Conv2d::with_algorithm(ctx, "e1", g1, &w1, &b1, true, algorithm).unwrap();
+        let c3 = Conv2d::with_algorithm(ctx, "e3", g3, &w3, &b3, true, algorithm).unwrap();
         let (s1, s3) = (
             ChannelSlice {
                 offset: 0,

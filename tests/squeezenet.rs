@@ -1,13 +1,24 @@
 //! SqueezeNet 1.1 with the real weights against PyTorch: logits and input gradients of four
-//! gallery images (`reference/squeezenet1_1_reference.safetensors`, relative L2 error <= 1e-3).
+//! gallery images (`reference/squeezenet1_1_reference.safetensors`, relative L2 error <= 1e-3),
+//! with the default convolution kernels and with Winograd's for the 3x3 layers.
 
 mod common;
 
 use common::{assert_close, ctx, data_dir, reference, rel_l2};
 use netlens::model::{Arch, GradientRule, Network, Weights};
+use netlens::ops::conv::ConvAlgorithm;
 
 #[test]
 fn logits_and_input_gradient_match_pytorch() {
+    check(ConvAlgorithm::Auto);
+}
+
+#[test]
+fn winograd_logits_and_input_gradient_match_pytorch() {
+    check(ConvAlgorithm::Winograd);
+}
+
+fn check(algorithm: ConvAlgorithm) {
     let refs = reference("squeezenet1_1_reference.safetensors");
     let (shape, input) = &refs["input"];
     let (_, labels) = &refs["label"];
@@ -16,14 +27,20 @@ fn logits_and_input_gradient_match_pytorch() {
     let batch = shape[0];
 
     let weights = Weights::load(&data_dir().join("weights/squeezenet1_1.safetensors")).unwrap();
-    let net = Network::new(ctx(), Arch::squeezenet1_1(1000), &weights).unwrap();
+    let net = Network::with_conv_algorithm(ctx(), Arch::squeezenet1_1(1000), &weights, algorithm)
+        .unwrap();
     let plan = net.plan(batch, (224, 224)).unwrap();
     let mut seed = vec![0.0; batch * 1000];
     for (n, &label) in labels.iter().enumerate() {
         seed[n * 1000 + label as usize] = 1.0;
     }
     let (logits, grad) = plan.gradient(input, &seed, GradientRule::Plain).unwrap();
-    assert_close("squeezenet logits", &logits, logits_ref, 1e-3);
+    assert_close(
+        &format!("squeezenet logits ({algorithm})"),
+        &logits,
+        logits_ref,
+        1e-3,
+    );
 
     // The input gradient is exact per image, except where a max-pool window holds two values
     // closer than f32 rounding can order: PyTorch and netlens may then route the gradient to
@@ -40,7 +57,7 @@ fn logits_and_input_gradient_match_pytorch() {
         .collect();
     let shown: Vec<String> = errors.iter().map(|e| format!("{e:.2e}")).collect();
     eprintln!(
-        "squeezenet input gradient, relative L2 error per image: {}",
+        "squeezenet input gradient ({algorithm}), relative L2 error per image: {}",
         shown.join(", ")
     );
     let exact = errors.iter().filter(|&&e| e <= 1e-3).count();

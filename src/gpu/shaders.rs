@@ -5,6 +5,8 @@
 pub enum Shader {
     /// Convolution forward and input gradient.
     Conv,
+    /// 3×3 stride-1 convolution by Winograd F(2×2, 3×3), forward and input gradient.
+    Winograd,
     /// Bias + ReLU forward and input gradient.
     Relu,
     /// Max and adaptive average pooling forward and input gradient.
@@ -23,8 +25,9 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Conv,
+        Shader::Winograd,
         Shader::Relu,
         Shader::Pool,
         Shader::Linear,
@@ -38,6 +41,7 @@ impl Shader {
     pub fn name(self) -> &'static str {
         match self {
             Shader::Conv => "conv",
+            Shader::Winograd => "winograd",
             Shader::Relu => "relu",
             Shader::Pool => "pool",
             Shader::Linear => "linear",
@@ -55,7 +59,7 @@ impl Shader {
     pub fn trusted(self) -> bool {
         matches!(
             self,
-            Shader::Conv | Shader::Relu | Shader::Pool | Shader::Linear
+            Shader::Conv | Shader::Winograd | Shader::Relu | Shader::Pool | Shader::Linear
         )
     }
 
@@ -63,6 +67,7 @@ impl Shader {
     pub fn source(self) -> &'static str {
         match self {
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
+            Shader::Winograd => include_str!("../../shaders/winograd.wgsl"),
             Shader::Relu => include_str!("../../shaders/relu.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),

@@ -6,7 +6,7 @@ use crate::gpu::{Dispatch, GpuContext, Tensor, record_all};
 use crate::model::arch::{Arch, Chw, Layer};
 use crate::model::weights::Weights;
 use crate::ops::BackwardMode;
-use crate::ops::conv::{ChannelSlice, Conv2d};
+use crate::ops::conv::{ChannelSlice, Conv2d, ConvAlgorithm};
 use crate::ops::linear::Linear;
 use crate::ops::pool::{AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use crate::ops::relu::BiasRelu;
@@ -56,6 +56,7 @@ pub struct Network {
     ctx: GpuContext,
     arch: Arch,
     layers: Vec<GpuLayer>,
+    conv_algorithm: ConvAlgorithm,
 }
 
 /// The weight and bias of `prefix`, which the caller has checked for presence, shape and
@@ -74,6 +75,16 @@ impl Network {
     /// Uploads `weights` for `arch`. Every tensor the architecture needs is checked for presence,
     /// shape and finiteness first; an error names the tensor.
     pub fn new(ctx: &GpuContext, arch: Arch, weights: &Weights) -> Result<Self> {
+        Self::with_conv_algorithm(ctx, arch, weights, ConvAlgorithm::default())
+    }
+
+    /// [`Network::new`] with every convolution computed by `conv_algorithm`.
+    pub fn with_conv_algorithm(
+        ctx: &GpuContext,
+        arch: Arch,
+        weights: &Weights,
+        conv_algorithm: ConvAlgorithm,
+    ) -> Result<Self> {
         let specs = arch.tensor_specs();
         for (name, shape) in &specs {
             if let Err(mut e) = weights.expect(name, shape) {
@@ -94,7 +105,7 @@ impl Network {
         }
         let conv = |name: &str, g: crate::ops::conv::ConvGeometry, relu: bool| -> Result<Conv2d> {
             let (w, b) = weight_and_bias(weights, name);
-            Conv2d::new(ctx, name, g, w, b, relu)
+            Conv2d::with_algorithm(ctx, name, g, w, b, relu, conv_algorithm)
         };
         let layers = arch
             .layers
@@ -129,7 +140,13 @@ impl Network {
             ctx: ctx.clone(),
             arch,
             layers,
+            conv_algorithm,
         })
+    }
+
+    /// The algorithm computing the convolutions.
+    pub fn conv_algorithm(&self) -> ConvAlgorithm {
+        self.conv_algorithm
     }
 
     /// The architecture.

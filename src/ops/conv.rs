@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
+use crate::ops::winograd::WinogradConv;
 use crate::ops::{BackwardMode, check_len};
 
 /// The shape of a convolution layer, independent of batch and image size.
@@ -158,6 +159,9 @@ pub enum ConvAlgorithm {
         /// Consecutive output pixels per invocation.
         pixels: u32,
     },
+    /// Winograd F(2×2, 3×3) for 3×3 stride-1 layers ([`crate::ops::winograd`]); other layers,
+    /// and the input gradient of layers with at most 4 input channels, as `Auto` computes them.
+    Winograd,
     /// Register-blocked, with the pixels per invocation chosen per layer: as many as keep the
     /// device busy (see [`GpuContext::target_invocations`]).
     #[default]
@@ -166,17 +170,18 @@ pub enum ConvAlgorithm {
 
 impl ConvAlgorithm {
     /// Every concrete algorithm.
-    pub const ALL: [ConvAlgorithm; 4] = [
+    pub const ALL: [ConvAlgorithm; 5] = [
         ConvAlgorithm::Tiled,
         ConvAlgorithm::RegisterBlocked { pixels: 1 },
         ConvAlgorithm::RegisterBlocked { pixels: 2 },
         ConvAlgorithm::RegisterBlocked { pixels: 4 },
+        ConvAlgorithm::Winograd,
     ];
 
     /// The concrete algorithm for an output of `pixels` x `channels` on `ctx`.
     fn resolve(self, ctx: &GpuContext, pixels: usize, channels: usize) -> ConvAlgorithm {
         match self {
-            ConvAlgorithm::Auto => {
+            ConvAlgorithm::Auto | ConvAlgorithm::Winograd => {
                 let blocks = channels.div_ceil(CHANNEL_PAD);
                 let pixels_per_invocation = [4, 2]
                     .into_iter()
@@ -201,6 +206,32 @@ impl ConvAlgorithm {
     }
 }
 
+impl std::fmt::Display for ConvAlgorithm {
+    /// The name [`ConvAlgorithm::from_str`](std::str::FromStr) reads: `tiled`, `blocked1`,
+    /// `blocked2`, `blocked4`, `winograd` or `auto`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvAlgorithm::Tiled => write!(f, "tiled"),
+            ConvAlgorithm::RegisterBlocked { pixels } => write!(f, "blocked{pixels}"),
+            ConvAlgorithm::Winograd => write!(f, "winograd"),
+            ConvAlgorithm::Auto => write!(f, "auto"),
+        }
+    }
+}
+
+impl std::str::FromStr for ConvAlgorithm {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        std::iter::once(ConvAlgorithm::Auto)
+            .chain(ConvAlgorithm::ALL)
+            .find(|a| a.to_string() == s)
+            .ok_or_else(|| {
+                format!("unknown convolution algorithm {s:?}: expected auto, tiled, blocked1, blocked2, blocked4 or winograd")
+            })
+    }
+}
+
 /// A convolution's weights on the GPU, packed once for the forward and backward kernels.
 #[derive(Debug)]
 pub struct Conv2d {
@@ -210,6 +241,8 @@ pub struct Conv2d {
     forward_weights: wgpu::Buffer,
     backward_weights: wgpu::Buffer,
     bias: wgpu::Buffer,
+    /// The transformed weights, when the algorithm is Winograd and the shape allows it.
+    winograd: Option<WinogradConv>,
 }
 
 impl Conv2d {
@@ -223,18 +256,44 @@ impl Conv2d {
         bias: &[f32],
         relu: bool,
     ) -> Result<Self> {
+        Self::with_algorithm(
+            ctx,
+            name,
+            geometry,
+            weight,
+            bias,
+            relu,
+            ConvAlgorithm::default(),
+        )
+    }
+
+    /// [`Conv2d::new`] with its kernels chosen by `algorithm`.
+    pub fn with_algorithm(
+        ctx: &GpuContext,
+        name: &str,
+        geometry: ConvGeometry,
+        weight: &[f32],
+        bias: &[f32],
+        relu: bool,
+        algorithm: ConvAlgorithm,
+    ) -> Result<Self> {
         assert_eq!(
             weight.len(),
             geometry.weight_shape().iter().product::<usize>()
         );
         assert_eq!(bias.len(), geometry.out_channels);
+        let winograd = match algorithm {
+            ConvAlgorithm::Winograd => WinogradConv::new(ctx, name, geometry, weight)?,
+            _ => None,
+        };
         Ok(Self {
             geometry,
             relu,
-            algorithm: ConvAlgorithm::default(),
+            algorithm,
             forward_weights: ctx.upload(name, &pack_forward(&geometry, weight))?,
             backward_weights: ctx.upload(name, &pack_backward(&geometry, weight))?,
             bias: ctx.upload(name, bias)?,
+            winograd,
         })
     }
 
@@ -246,11 +305,9 @@ impl Conv2d {
             &pack_backward(&self.geometry, weight),
         );
         ctx.write(&self.bias, bias);
-    }
-
-    /// This layer with its kernels chosen by `algorithm`.
-    pub fn with_algorithm(self, algorithm: ConvAlgorithm) -> Self {
-        Self { algorithm, ..self }
+        if let Some(w) = &self.winograd {
+            w.set_weights(ctx, weight);
+        }
     }
 
     /// The layer's shape.
@@ -363,6 +420,9 @@ impl Conv2d {
             "conv input",
         );
         check_len(y, pixels * slice.total, "conv output");
+        if let Some(w) = &self.winograd {
+            return w.forward(ctx, batch, in_hw, x, &self.bias, y, slice, self.relu);
+        }
         let buffers = [x, &self.forward_weights, &self.bias, y];
         let channels = self.geometry.out_channels;
         let (kernel, groups) = self.kernel(ctx, ["forward", "forward_blocked"], pixels, channels);
@@ -456,6 +516,8 @@ impl Conv2d {
                 &buffers,
                 grid(groups),
             )
+        } else if let Some(w) = &self.winograd {
+            w.backward_input(ctx, batch, in_hw, dy, y, dx, slice, mode, mask)
         } else {
             let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;

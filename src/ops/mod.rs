@@ -8,6 +8,7 @@ pub mod linear;
 pub mod pool;
 pub mod relu;
 pub mod step;
+pub mod winograd;
 
 /// How a backward kernel writes its result and treats ReLUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use clap::Args;
 use netlens::bench::{BenchResult, DreamBench, bench, conv_variants, dream_steps};
 use netlens::dream::{Parameterization, Settings};
 use netlens::model::{ModelKind, Network, Weights};
+use netlens::ops::conv::ConvAlgorithm;
 
 use crate::args::Global;
 
@@ -15,6 +16,10 @@ pub struct BenchArgs {
     /// Models to time (comma list).
     #[arg(long, short, value_delimiter = ',', default_value = "squeezenet,vgg16")]
     model: Vec<ModelKind>,
+    /// Convolution algorithms to time whole passes with (comma list): auto, winograd (3x3
+    /// stride-1 layers), tiled, blocked1, blocked2, blocked4.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    conv: Vec<ConvAlgorithm>,
     /// Batch sizes (comma list).
     #[arg(long, short, value_delimiter = ',', default_value = "1,8,25")]
     batch: Vec<usize>,
@@ -42,8 +47,8 @@ pub struct BenchArgs {
 
 /// The model's real weights when present, else the formula weights of `../shared/README.md`
 /// (timings do not depend on the values).
-fn network(ctx: &netlens::GpuContext, kind: ModelKind, quiet: bool) -> Result<Network> {
-    let weights = match kind.load_weights(None) {
+fn weights(kind: ModelKind, quiet: bool) -> Weights {
+    match kind.load_weights(None) {
         Ok(w) => w,
         Err(e) => {
             if !quiet {
@@ -51,8 +56,7 @@ fn network(ctx: &netlens::GpuContext, kind: ModelKind, quiet: bool) -> Result<Ne
             }
             Weights::formula(&kind.arch().tensor_specs())
         }
-    };
-    Ok(Network::new(ctx, kind.arch(), &weights)?)
+    }
 }
 
 pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
@@ -62,45 +66,49 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
     let mut variants = Vec::new();
     let mut dreams: Vec<DreamBench> = Vec::new();
     for &kind in &args.model {
-        let net = network(&ctx, kind, global.quiet)?;
-        for &batch in &args.batch {
-            let fits = net.max_batch(hw)?;
-            if batch > fits {
-                eprintln!(
-                    "skipping {kind} batch {batch}: over the device's storage binding limit \
+        let weights = weights(kind, global.quiet);
+        for &conv in &args.conv {
+            let net = Network::with_conv_algorithm(&ctx, kind.arch(), &weights, conv)?;
+            for &batch in &args.batch {
+                let fits = net.max_batch(hw)?;
+                if batch > fits {
+                    eprintln!(
+                        "skipping {kind} batch {batch}: over the device's storage binding limit \
                      ({} bytes) at {}x{}; the largest batch that fits is {fits}",
-                    ctx.max_binding(),
-                    hw.0,
-                    hw.1
-                );
-                continue;
+                        ctx.max_binding(),
+                        hw.0,
+                        hw.1
+                    );
+                    continue;
+                }
+                let r = bench(&net, batch, hw, args.warmup, args.reps)?;
+                if !args.json {
+                    print_result(&r);
+                }
+                results.push(r);
             }
-            let r = bench(&net, batch, hw, args.warmup, args.reps)?;
-            if !args.json {
-                print_result(&r);
+            if args.conv_variants && variants.is_empty() {
+                let batch = args.batch.first().copied().unwrap_or(1);
+                variants = conv_variants(&ctx, net.arch(), batch, hw, args.warmup, args.reps)?;
+                if !args.json {
+                    print_variants(&variants);
+                }
             }
-            results.push(r);
-        }
-        if args.conv_variants && variants.is_empty() {
-            let batch = args.batch.first().copied().unwrap_or(1);
-            variants = conv_variants(&ctx, net.arch(), batch, hw, args.warmup, args.reps)?;
-            if !args.json {
-                print_variants(&variants);
+            if args.dream_steps > 0 {
+                let settings = Settings::for_model(kind, Parameterization::Pixels);
+                let d = dream_steps(&net, settings, args.dream_steps, args.reps.clamp(1, 5))?;
+                if !args.json {
+                    println!(
+                        "{:<14} {:<9} {} dream steps (batch 1, 224x224): {:>9.1} ms ({:.3} ms/step)",
+                        d.model,
+                        d.conv,
+                        d.steps,
+                        d.loop_ms,
+                        d.ms_per_step()
+                    );
+                }
+                dreams.push(d);
             }
-        }
-        if args.dream_steps > 0 {
-            let settings = Settings::for_model(kind, Parameterization::Pixels);
-            let d = dream_steps(&net, settings, args.dream_steps, args.reps.clamp(1, 5))?;
-            if !args.json {
-                println!(
-                    "{:<14} {} dream steps (batch 1, 224x224): {:>9.1} ms ({:.3} ms/step)",
-                    d.model,
-                    d.steps,
-                    d.loop_ms,
-                    d.ms_per_step()
-                );
-            }
-            dreams.push(d);
         }
     }
     if args.json {
@@ -119,8 +127,9 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
 
 fn print_result(r: &BenchResult) {
     println!(
-        "{:<14} batch {:>3} {}x{}: forward {:>9.3} ms ({:>8.1} GFLOP/s) | forward + input gradient {:>9.3} ms ({:>8.1} GFLOP/s)",
+        "{:<14} {:<9} batch {:>3} {}x{}: forward {:>9.3} ms ({:>8.1} GFLOP/s) | forward + input gradient {:>9.3} ms ({:>8.1} GFLOP/s)",
         r.model,
+        r.conv,
         r.batch,
         r.input.0,
         r.input.1,

@@ -1,0 +1,349 @@
+//! 3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3): forward, and gradient
+//! with respect to the input (the same kernel on the rotated, channel-swapped weights). Kernel in
+//! `shaders/winograd.wgsl`; the CPU reference is the direct convolution's ([`crate::ops::conv::cpu`]).
+//!
+//! Each 2×2 output tile costs 16 multiplications per channel pair instead of 36, for a transform
+//! of the input patch shared by 8 output channels.
+
+use crate::error::Result;
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
+use crate::ops::conv::{ChannelSlice, ConvGeometry};
+use crate::ops::{BackwardMode, check_len};
+
+/// Uniform block of `winograd.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct WinogradParams {
+    batch: u32,
+    in_c: u32,
+    in_h: u32,
+    in_w: u32,
+    in_total: u32,
+    in_offset: u32,
+    out_c: u32,
+    out_h: u32,
+    out_w: u32,
+    out_total: u32,
+    out_offset: u32,
+    pad: u32,
+    tiles_h: u32,
+    tiles_w: u32,
+    bias: u32,
+    relu: u32,
+    accumulate: u32,
+    guided: u32,
+}
+
+/// Output channels per invocation (two vec4 weight loads per transformed position).
+const CHANNEL_BLOCK: usize = 8;
+
+/// G, the weight transform of F(2×2, 3×3): U = G g Gᵀ.
+const G: [[f64; 3]; 4] = [
+    [1.0, 0.0, 0.0],
+    [0.5, 0.5, 0.5],
+    [0.5, -0.5, 0.5],
+    [0.0, 0.0, 1.0],
+];
+
+/// G g Gᵀ for one 3×3 kernel `g` (row-major), as 16 values (row-major 4×4).
+fn transform_kernel(g: impl Fn(usize, usize) -> f32) -> [f32; 16] {
+    let mut u = [0.0f32; 16];
+    for (i, gi) in G.iter().enumerate() {
+        for (j, gj) in G.iter().enumerate() {
+            let mut acc = 0.0f64;
+            for (a, &ga) in gi.iter().enumerate() {
+                for (b, &gb) in gj.iter().enumerate() {
+                    acc += ga * g(a, b) as f64 * gb;
+                }
+            }
+            u[i * 4 + j] = acc as f32;
+        }
+    }
+    u
+}
+
+/// Transformed weights for a convolution from `inputs` to `outputs` channels, packed as the
+/// kernel reads them: `[inputs][16][outputs padded to 8]`. `kernel(o, i, ky, kx)` is the 3×3
+/// weight from input channel i to output channel o.
+fn pack(
+    inputs: usize,
+    outputs: usize,
+    kernel: impl Fn(usize, usize, usize, usize) -> f32,
+) -> Vec<f32> {
+    let stride = outputs.div_ceil(CHANNEL_BLOCK) * CHANNEL_BLOCK;
+    let mut out = vec![0.0; inputs * 16 * stride];
+    for i in 0..inputs {
+        for o in 0..outputs {
+            let u = transform_kernel(|ky, kx| kernel(o, i, ky, kx));
+            for (k, v) in u.into_iter().enumerate() {
+                out[(i * 16 + k) * stride + o] = v;
+            }
+        }
+    }
+    out
+}
+
+/// Forward weights: the layer's kernels `[out, in, 3, 3]` (PyTorch layout) transformed.
+pub fn pack_forward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
+    let (cin, cout) = (g.in_channels, g.out_channels);
+    pack(cin, cout, |co, ci, ky, kx| {
+        weight[((co * cin + ci) * 3 + ky) * 3 + kx]
+    })
+}
+
+/// Input-gradient weights: each kernel rotated by 180° with input and output channels swapped,
+/// transformed.
+pub fn pack_backward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
+    let (cin, cout) = (g.in_channels, g.out_channels);
+    pack(cout, cin, |ci, co, ky, kx| {
+        weight[((co * cin + ci) * 3 + 2 - ky) * 3 + 2 - kx]
+    })
+}
+
+/// Whether F(2×2, 3×3) computes a convolution of this shape: a 3×3 kernel, stride 1, padding
+/// at most 2 (the input gradient is then a convolution with padding 2 - pad).
+pub fn supports(g: &ConvGeometry) -> bool {
+    g.kernel_h == 3 && g.kernel_w == 3 && g.stride == 1 && g.pad <= 2
+}
+
+/// A convolution's transformed weights on the GPU, for both directions.
+#[derive(Debug)]
+pub struct WinogradConv {
+    geometry: ConvGeometry,
+    forward_weights: wgpu::Buffer,
+    backward_weights: wgpu::Buffer,
+}
+
+/// One side of a Winograd convolution: a tensor, its size and the channels taking part.
+struct Side {
+    channels: usize,
+    hw: (usize, usize),
+    slice: ChannelSlice,
+}
+
+impl WinogradConv {
+    /// Transforms and uploads a layer's weights (`[out, in, 3, 3]`); `None` when the shape is
+    /// not one F(2×2, 3×3) computes (see [`supports`]).
+    pub fn new(
+        ctx: &GpuContext,
+        name: &str,
+        geometry: ConvGeometry,
+        weight: &[f32],
+    ) -> Result<Option<Self>> {
+        if !supports(&geometry) {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            geometry,
+            forward_weights: ctx.upload(name, &pack_forward(&geometry, weight))?,
+            backward_weights: ctx.upload(name, &pack_backward(&geometry, weight))?,
+        }))
+    }
+
+    /// Replaces the weights in place.
+    pub fn set_weights(&self, ctx: &GpuContext, weight: &[f32]) {
+        ctx.write(&self.forward_weights, &pack_forward(&self.geometry, weight));
+        ctx.write(
+            &self.backward_weights,
+            &pack_backward(&self.geometry, weight),
+        );
+    }
+
+    /// y = act(conv(x) + bias) for `batch` images of `in_hw`, written into channels `slice`
+    /// of y.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        in_hw: (usize, usize),
+        x: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        slice: ChannelSlice,
+        relu: bool,
+    ) -> Dispatch {
+        let g = &self.geometry;
+        let out_hw = self.output_size(in_hw);
+        let input = Side {
+            channels: g.in_channels,
+            hw: in_hw,
+            slice: ChannelSlice {
+                offset: 0,
+                total: g.in_channels,
+            },
+        };
+        let output = Side {
+            channels: g.out_channels,
+            hw: out_hw,
+            slice,
+        };
+        let p = params(batch, &input, &output, g.pad);
+        let p = WinogradParams {
+            bias: 1,
+            relu: relu as u32,
+            ..p
+        };
+        check_len(x, batch * g.in_channels * in_hw.0 * in_hw.1, "conv input");
+        check_len(bias, g.out_channels, "conv bias");
+        check_len(y, batch * slice.total * out_hw.0 * out_hw.1, "conv output");
+        let buffers = [x, &self.forward_weights, bias, y];
+        ctx.dispatch_with(
+            Kernel::new(Shader::Winograd, "winograd"),
+            &p,
+            &buffers,
+            groups(&p, g.out_channels),
+        )
+    }
+
+    /// dx (+)= the input gradient from channels `slice` of dy, masked by the ReLU of y (the
+    /// forward output, laid out as dy) when `mask`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_input(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        in_hw: (usize, usize),
+        dy: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        slice: ChannelSlice,
+        mode: BackwardMode,
+        mask: bool,
+    ) -> Dispatch {
+        let g = &self.geometry;
+        let out_hw = self.output_size(in_hw);
+        let gradient = Side {
+            channels: g.out_channels,
+            hw: out_hw,
+            slice,
+        };
+        let input_gradient = Side {
+            channels: g.in_channels,
+            hw: in_hw,
+            slice: ChannelSlice {
+                offset: 0,
+                total: g.in_channels,
+            },
+        };
+        let p = params(batch, &gradient, &input_gradient, 2 - g.pad);
+        let p = WinogradParams {
+            accumulate: mode.accumulate as u32,
+            guided: mode.guided as u32,
+            ..p
+        };
+        let outputs = batch * slice.total * out_hw.0 * out_hw.1;
+        check_len(dy, outputs, "conv output gradient");
+        if mask {
+            check_len(y, outputs, "conv output");
+        }
+        check_len(
+            dx,
+            batch * g.in_channels * in_hw.0 * in_hw.1,
+            "conv input gradient",
+        );
+        let buffers = [dy, &self.backward_weights, y, dx];
+        ctx.dispatch_with(
+            Kernel::new(Shader::Winograd, "winograd").with("MASK_RELU", mask as u32),
+            &p,
+            &buffers,
+            groups(&p, g.in_channels),
+        )
+    }
+
+    fn output_size(&self, in_hw: (usize, usize)) -> (usize, usize) {
+        self.geometry
+            .output_size(in_hw.0, in_hw.1)
+            .expect("convolution kernel larger than its padded input")
+    }
+}
+
+/// The parameters of a convolution from `input` to `output` with `pad`, flags off.
+fn params(batch: usize, input: &Side, output: &Side, pad: usize) -> WinogradParams {
+    assert!(
+        output.slice.offset + output.channels <= output.slice.total
+            && input.slice.offset + input.channels <= input.slice.total,
+        "channels outside their tensor"
+    );
+    WinogradParams {
+        batch: batch as u32,
+        in_c: input.channels as u32,
+        in_h: input.hw.0 as u32,
+        in_w: input.hw.1 as u32,
+        in_total: input.slice.total as u32,
+        in_offset: input.slice.offset as u32,
+        out_c: output.channels as u32,
+        out_h: output.hw.0 as u32,
+        out_w: output.hw.1 as u32,
+        out_total: output.slice.total as u32,
+        out_offset: output.slice.offset as u32,
+        pad: pad as u32,
+        tiles_h: output.hw.0.div_ceil(2) as u32,
+        tiles_w: output.hw.1.div_ceil(2) as u32,
+        bias: 0,
+        relu: 0,
+        accumulate: 0,
+        guided: 0,
+    }
+}
+
+/// Tiles of 64 on x (then z), blocks of 8 output channels on y.
+fn groups(p: &WinogradParams, channels: usize) -> [u32; 3] {
+    let tiles = p.batch * p.tiles_h * p.tiles_w;
+    let [x, z, _] = grid(tiles.div_ceil(64));
+    [x, channels.div_ceil(CHANNEL_BLOCK) as u32, z]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A equals the direct 3×3 correlation of d with g, on the CPU:
+    /// the transforms are right before any kernel uses them.
+    #[test]
+    fn transforms_compute_a_correlation() {
+        let g: Vec<f32> = (0..9).map(|i| (i as f32 * 0.37).sin()).collect();
+        let d: Vec<f32> = (0..16).map(|i| (i as f32 * 0.71).cos()).collect();
+        let u = transform_kernel(|a, b| g[a * 3 + b]);
+        let bt = [
+            [1.0, 0.0, -1.0, 0.0],
+            [0.0, 1.0, 1.0, 0.0],
+            [0.0, -1.0, 1.0, 0.0],
+            [0.0, 1.0, 0.0, -1.0],
+        ];
+        let at = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
+        let mut v = [0.0f32; 16];
+        for i in 0..4 {
+            for j in 0..4 {
+                v[i * 4 + j] = (0..4)
+                    .flat_map(|a| (0..4).map(move |b| (a, b)))
+                    .map(|(a, b)| bt[i][a] * d[a * 4 + b] * bt[j][b])
+                    .sum();
+            }
+        }
+        for y in 0..2 {
+            for x in 0..2 {
+                let winograd: f32 = (0..4)
+                    .flat_map(|a| (0..4).map(move |b| (a, b)))
+                    .map(|(a, b)| at[y][a] * u[a * 4 + b] * v[a * 4 + b] * at[x][b])
+                    .sum();
+                let direct: f32 = (0..3)
+                    .flat_map(|a| (0..3).map(move |b| (a, b)))
+                    .map(|(a, b)| d[(y + a) * 4 + x + b] * g[a * 3 + b])
+                    .sum();
+                assert!(
+                    (winograd - direct).abs() < 1e-5,
+                    "output ({y}, {x}): {winograd} vs {direct}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn supported_shapes() {
+        assert!(supports(&ConvGeometry::new(64, 64, 3, 1, 1)));
+        assert!(supports(&ConvGeometry::new(3, 8, 3, 1, 0)));
+        assert!(!supports(&ConvGeometry::new(3, 64, 3, 2, 0)));
+        assert!(!supports(&ConvGeometry::new(64, 16, 1, 1, 0)));
+    }
+}
