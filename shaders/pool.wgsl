@@ -11,14 +11,15 @@ struct PoolParams {
     in_w: u32,
     out_h: u32,
     out_w: u32,
-    kernel: u32,
-    stride: u32,
     pad: u32,
     accumulate: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
+
+// Max pooling's window size and stride, fixed per pipeline: the backward's window search divides
+// by the stride, which a constant turns into multiplications, and window loops unroll.
+override KERNEL: u32 = 3u;
+override STRIDE: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> params: PoolParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -49,12 +50,12 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let plane = o / out_plane;
     let oh = (o % out_plane) / params.out_w;
     let ow = o % params.out_w;
-    let h0 = i32(oh * params.stride) - i32(params.pad);
-    let w0 = i32(ow * params.stride) - i32(params.pad);
+    let h0 = i32(oh * STRIDE) - i32(params.pad);
+    let w0 = i32(ow * STRIDE) - i32(params.pad);
     let h_start = u32(max(h0, 0));
     let w_start = u32(max(w0, 0));
-    let h_end = u32(min(h0 + i32(params.kernel), i32(params.in_h)));
-    let w_end = u32(min(w0 + i32(params.kernel), i32(params.in_w)));
+    let h_end = u32(min(h0 + i32(KERNEL), i32(params.in_h)));
+    let w_end = u32(min(w0 + i32(KERNEL), i32(params.in_w)));
     let base = plane * params.in_h * params.in_w;
     var best = h_start * params.in_w + w_start;
     var best_v = src[base + best];
@@ -84,8 +85,8 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let idx = i % in_plane;
     let hp = i32(idx / params.in_w) + i32(params.pad);
     let wp = i32(idx % params.in_w) + i32(params.pad);
-    let s = i32(params.stride);
-    let k = i32(params.kernel);
+    let s = i32(STRIDE);
+    let k = i32(KERNEL);
     // Windows oh with oh*s <= hp < oh*s + k.
     let oh_lo = u32(max((hp - k + s) / s, 0));
     let oh_hi = min(u32(hp / s) + 1u, params.out_h);

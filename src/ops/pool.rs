@@ -13,11 +13,9 @@ struct PoolParams {
     in_w: u32,
     out_h: u32,
     out_w: u32,
-    kernel: u32,
-    stride: u32,
     pad: u32,
     accumulate: u32,
-    _pad: [u32; 3],
+    _pad: u32,
 }
 
 /// A max-pooling layer's shape, as PyTorch's `MaxPool2d`.
@@ -78,16 +76,21 @@ impl MaxPool {
             in_w: self.in_hw.1 as u32,
             out_h: oh as u32,
             out_w: ow as u32,
-            kernel: g.kernel as u32,
-            stride: g.stride as u32,
             pad: g.pad as u32,
             accumulate: accumulate as u32,
-            _pad: [0; 3],
+            _pad: 0,
         }
     }
 
     fn input_len(&self) -> usize {
         self.planes * self.in_hw.0 * self.in_hw.1
+    }
+
+    /// The entry point `entry` compiled for this layer's window size and stride.
+    fn kernel(&self, entry: &'static str) -> Kernel {
+        Kernel::new(Shader::Pool, entry)
+            .with("KERNEL", self.geometry.kernel as u32)
+            .with("STRIDE", self.geometry.stride as u32)
     }
 
     /// Elements of the output.
@@ -108,7 +111,7 @@ impl MaxPool {
         check_len(y, self.output_len(), "maxpool output");
         check_len(argmax, self.output_len(), "maxpool winners");
         ctx.dispatch_with(
-            Kernel::new(Shader::Pool, "max_forward"),
+            self.kernel("max_forward"),
             &self.params(false),
             &[x, y, argmax],
             grid_for(self.output_len()),
@@ -128,7 +131,7 @@ impl MaxPool {
         check_len(argmax, self.output_len(), "maxpool winners");
         check_len(dx, self.input_len(), "maxpool input gradient");
         ctx.dispatch_with(
-            Kernel::new(Shader::Pool, "max_backward"),
+            self.kernel("max_backward"),
             &self.params(mode.accumulate),
             &[dy, dx, argmax],
             grid_for(self.planes * self.in_hw.0 * self.in_hw.1),
@@ -156,11 +159,9 @@ impl AdaptiveAvgPool {
             in_w: self.in_hw.1 as u32,
             out_h: self.out_hw.0 as u32,
             out_w: self.out_hw.1 as u32,
-            kernel: 0,
-            stride: 0,
             pad: 0,
             accumulate: accumulate as u32,
-            _pad: [0; 3],
+            _pad: 0,
         }
     }
 
