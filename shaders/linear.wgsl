@@ -17,6 +17,9 @@ struct LinearParams {
 }
 
 const BATCH_BLOCK: u32 = 8u;
+// Backward: mask dy by (y > 0) at every read (1), or read a dy already masked (0). A constant, so
+// that an unmasked kernel never reads y.
+override MASK_RELU: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: LinearParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -82,7 +85,7 @@ fn forward(
 fn masked_grad(n: u32, o: u32) -> f32 {
     let index = n * params.out_features + o;
     let g = src[index];
-    if params.relu == 0u {
+    if MASK_RELU == 0u {
         return g;
     }
     let keep = aux[index] > 0.0 && (params.guided == 0u || g > 0.0);

@@ -449,6 +449,26 @@ fn linear_relu_large_batch() {
     run(&d);
     assert_close("linear+relu forward", &read(&yb), &y_ref, TOL);
     assert_close("linear+relu backward", &read(&dxb), &dx_ref, TOL);
+
+    // The way network plans record it: dy masked once, then the backward reading it alone.
+    let dzb = ctx.storage("dz", dy.len()).unwrap();
+    let dx_masked = ctx.storage("dx", x.len()).unwrap();
+    let mut d = vec![BiasRelu::new(ctx, 1, None).unwrap().backward(
+        ctx,
+        dy.len(),
+        &dyb,
+        &yb,
+        &dzb,
+        BackwardMode::default(),
+    )];
+    d.extend(layer.backward_input_masked(ctx, batch, &dzb, &dx_masked, BackwardMode::default()));
+    run(&d);
+    assert_close(
+        "linear backward from a masked gradient",
+        &read(&dx_masked),
+        &dx_ref,
+        TOL,
+    );
 }
 
 /// Two convolutions writing their channels of one tensor (a fire module's expand layers) give

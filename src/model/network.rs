@@ -399,10 +399,20 @@ impl Plan {
                 }
                 GpuLayer::Linear(linear) => {
                     forward.push(linear.forward(ctx, batch, x, y));
+                    let out_len = output.value.len();
                     for rule in rules {
+                        let mode = rule.mode();
                         record_backward(
                             rule,
-                            linear.backward_input(ctx, batch, dy, y, dx, rule.mode()),
+                            if linear.relu() {
+                                let mut d = vec![relu.backward(ctx, out_len, dy, y, masked, mode)];
+                                d.extend(
+                                    linear.backward_input_masked(ctx, batch, masked, dx, mode),
+                                );
+                                d
+                            } else {
+                                linear.backward_input(ctx, batch, dy, y, dx, mode)
+                            },
                         );
                     }
                 }

@@ -166,8 +166,42 @@ impl Linear {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Vec<Dispatch> {
+        self.backward_dispatches(ctx, batch, dy, y, dx, mode, self.relu)
+    }
+
+    /// The backward pass from a gradient `dz` that already went through this layer's ReLU
+    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once): the kernel reads one
+    /// tensor per weight instead of two.
+    pub fn backward_input_masked(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        dz: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        mode: BackwardMode,
+    ) -> Vec<Dispatch> {
+        self.backward_dispatches(ctx, batch, dz, dz, dx, mode, false)
+    }
+
+    /// Whether the layer ends in a ReLU.
+    pub fn relu(&self) -> bool {
+        self.relu
+    }
+
+    /// The input-gradient dispatches, masking dy by the ReLU of y when `mask`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_dispatches(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        dy: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        mode: BackwardMode,
+        mask: bool,
+    ) -> Vec<Dispatch> {
         check_len(dy, batch * self.out_features, "linear output gradient");
-        if self.relu {
+        if mask {
             check_len(y, batch * self.out_features, "linear output");
         }
         check_len(dx, batch * self.in_features, "linear input gradient");
@@ -180,7 +214,7 @@ impl Linear {
                     ..mode
                 };
                 ctx.dispatch_with(
-                    Kernel::new(Shader::Linear, "backward_input"),
+                    Kernel::new(Shader::Linear, "backward_input").with("MASK_RELU", mask as u32),
                     &self.params(batch, c, chunk_mode),
                     &[dy, &c.weights, y, dx],
                     grid(self.in_features.div_ceil(64) as u32),
