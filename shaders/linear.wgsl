@@ -16,7 +16,10 @@ struct LinearParams {
     guided: u32,
 }
 
-const BATCH_BLOCK: u32 = 8u;
+const MAX_BATCH_BLOCK: u32 = 8u;
+// Images per pass over the weights (1, 2, 4 or 8), set per batch size: a batch of one does not
+// pay for eight accumulators and eight reductions.
+override BATCH_BLOCK: u32 = 8u;
 // Backward: mask dy by (y > 0) at every read (1), or read a dy already masked (0). A constant, so
 // that an unmasked kernel never reads y.
 override MASK_RELU: u32 = 1u;
@@ -28,7 +31,7 @@ override MASK_RELU: u32 = 1u;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-var<workgroup> partial: array<f32, 2048>; // [BATCH_BLOCK][256]
+var<workgroup> partial: array<f32, 2048>; // [MAX_BATCH_BLOCK][256]
 
 // One workgroup per output row: the invocations split the dot product, then reduce.
 // `src` is x, `aux` is the full bias, `dst` is y.
@@ -45,7 +48,7 @@ fn forward(
     let o = params.row0 + r;
     let w_row = r * params.in_features;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
-        var acc: array<f32, 8>;
+        var acc: array<f32, MAX_BATCH_BLOCK>;
         for (var b = 0u; b < BATCH_BLOCK; b++) {
             acc[b] = 0.0;
         }
@@ -107,7 +110,7 @@ fn backward_input(
     let group = tid / 64u;
     let valid = i < params.in_features;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
-        var acc: array<f32, 8>;
+        var acc: array<f32, MAX_BATCH_BLOCK>;
         for (var b = 0u; b < BATCH_BLOCK; b++) {
             acc[b] = 0.0;
         }

@@ -428,47 +428,66 @@ fn linear() {
     assert_close("linear backward (gpu)", &read(&dxb), dx_ref, TOL);
 }
 
-/// A batch over the kernel's batch block of 8 with a fused ReLU.
+/// Linear + ReLU at batch sizes that use each batch block, against the CPU reference.
 #[test]
 fn linear_relu_large_batch() {
     let ctx = ctx();
-    let (batch, in_f, out_f) = (11, 300, 37);
-    let x = random(batch * in_f, 21, 1.0);
-    let w = random(in_f * out_f, 22, 0.1);
-    let b = random(out_f, 23, 0.1);
-    let dy = random(batch * out_f, 24, 1.0);
-    let y_ref = linear::cpu::forward(batch, &x, &w, &b, true);
-    let dx_ref = linear::cpu::backward_input(batch, &dy, Some(&y_ref), &w, in_f);
-    let layer = Linear::new(ctx, "linear", &w, &b, true).unwrap();
-    let xb = ctx.upload("x", &x).unwrap();
-    let yb = ctx.storage("y", y_ref.len()).unwrap();
-    let dyb = ctx.upload("dy", &dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
-    let mut d = layer.forward(ctx, batch, &xb, &yb);
-    d.extend(layer.backward_input(ctx, batch, &dyb, &yb, &dxb, BackwardMode::default()));
-    run(&d);
-    assert_close("linear+relu forward", &read(&yb), &y_ref, TOL);
-    assert_close("linear+relu backward", &read(&dxb), &dx_ref, TOL);
+    let (in_f, out_f) = (300, 37);
+    // Batches of one, of a partial block of 4 and of a full block of 8 plus a remainder.
+    for batch in [1, 3, 11] {
+        let x = random(batch * in_f, 21, 1.0);
+        let w = random(in_f * out_f, 22, 0.1);
+        let b = random(out_f, 23, 0.1);
+        let dy = random(batch * out_f, 24, 1.0);
+        let y_ref = linear::cpu::forward(batch, &x, &w, &b, true);
+        let dx_ref = linear::cpu::backward_input(batch, &dy, Some(&y_ref), &w, in_f);
+        let layer = Linear::new(ctx, "linear", &w, &b, true).unwrap();
+        let xb = ctx.upload("x", &x).unwrap();
+        let yb = ctx.storage("y", y_ref.len()).unwrap();
+        let dyb = ctx.upload("dy", &dy).unwrap();
+        let dxb = ctx.storage("dx", x.len()).unwrap();
+        let mut d = layer.forward(ctx, batch, &xb, &yb);
+        d.extend(layer.backward_input(ctx, batch, &dyb, &yb, &dxb, BackwardMode::default()));
+        run(&d);
+        assert_close(
+            &format!("linear+relu forward, batch {batch}"),
+            &read(&yb),
+            &y_ref,
+            TOL,
+        );
+        assert_close(
+            &format!("linear+relu backward, batch {batch}"),
+            &read(&dxb),
+            &dx_ref,
+            TOL,
+        );
 
-    // The way network plans record it: dy masked once, then the backward reading it alone.
-    let dzb = ctx.storage("dz", dy.len()).unwrap();
-    let dx_masked = ctx.storage("dx", x.len()).unwrap();
-    let mut d = vec![BiasRelu::new(ctx, 1, None).unwrap().backward(
-        ctx,
-        dy.len(),
-        &dyb,
-        &yb,
-        &dzb,
-        BackwardMode::default(),
-    )];
-    d.extend(layer.backward_input_masked(ctx, batch, &dzb, &dx_masked, BackwardMode::default()));
-    run(&d);
-    assert_close(
-        "linear backward from a masked gradient",
-        &read(&dx_masked),
-        &dx_ref,
-        TOL,
-    );
+        // The way network plans record it: dy masked once, then the backward reading it alone.
+        let dzb = ctx.storage("dz", dy.len()).unwrap();
+        let dx_masked = ctx.storage("dx", x.len()).unwrap();
+        let mut d = vec![BiasRelu::new(ctx, 1, None).unwrap().backward(
+            ctx,
+            dy.len(),
+            &dyb,
+            &yb,
+            &dzb,
+            BackwardMode::default(),
+        )];
+        d.extend(layer.backward_input_masked(
+            ctx,
+            batch,
+            &dzb,
+            &dx_masked,
+            BackwardMode::default(),
+        ));
+        run(&d);
+        assert_close(
+            &format!("linear backward from a masked gradient, batch {batch}"),
+            &read(&dx_masked),
+            &dx_ref,
+            TOL,
+        );
+    }
 }
 
 /// Two convolutions writing their channels of one tensor (a fire module's expand layers) give

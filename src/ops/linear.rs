@@ -147,7 +147,7 @@ impl Linear {
             .iter()
             .map(|c| {
                 ctx.dispatch_with(
-                    Kernel::new(Shader::Linear, "forward"),
+                    kernel("forward", batch),
                     &self.params(batch, c, BackwardMode::default()),
                     &[x, &c.weights, &self.bias, y],
                     grid(c.rows as u32),
@@ -214,7 +214,7 @@ impl Linear {
                     ..mode
                 };
                 ctx.dispatch_with(
-                    Kernel::new(Shader::Linear, "backward_input").with("MASK_RELU", mask as u32),
+                    kernel("backward_input", batch).with("MASK_RELU", mask as u32),
                     &self.params(batch, c, chunk_mode),
                     &[dy, &c.weights, y, dx],
                     grid(self.in_features.div_ceil(64) as u32),
@@ -222,6 +222,13 @@ impl Linear {
             })
             .collect()
     }
+}
+
+/// The entry point `entry` compiled for `batch` images: as many per pass over the weights as the
+/// batch has, up to 8, in powers of two.
+fn kernel(entry: &'static str, batch: usize) -> Kernel {
+    let block = batch.clamp(1, 8).next_power_of_two() as u32;
+    Kernel::new(Shader::Linear, entry).with("BATCH_BLOCK", block)
 }
 
 /// Plain-Rust reference implementations.
