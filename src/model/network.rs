@@ -273,25 +273,24 @@ impl Plan {
                     let out_len = output.value.len();
                     for rule in rules {
                         let mode = rule.mode();
-                        record_backward(
-                            rule,
-                            if conv.relu() {
-                                vec![
-                                    relu.backward(ctx, out_len, dy, y, masked, mode),
-                                    conv.backward_input_masked_from(
-                                        ctx,
-                                        batch,
-                                        (h, w),
-                                        masked,
-                                        dx,
-                                        conv.whole(),
-                                        mode,
-                                    ),
-                                ]
-                            } else {
-                                vec![conv.backward_input(ctx, batch, (h, w), dy, y, dx, mode)]
-                            },
-                        );
+                        let mut d = Vec::new();
+                        let dz = if conv.relu() {
+                            d.push(relu.backward(ctx, out_len, dy, y, masked, mode));
+                            masked
+                        } else {
+                            dy
+                        };
+                        let whole = conv.whole();
+                        d.push(conv.backward_input_masked_from(
+                            ctx,
+                            batch,
+                            (h, w),
+                            dz,
+                            dx,
+                            whole,
+                            mode,
+                        ));
+                        record_backward(rule, d);
                     }
                 }
                 GpuLayer::Fire(fire) => {
@@ -402,18 +401,15 @@ impl Plan {
                     let out_len = output.value.len();
                     for rule in rules {
                         let mode = rule.mode();
-                        record_backward(
-                            rule,
-                            if linear.relu() {
-                                let mut d = vec![relu.backward(ctx, out_len, dy, y, masked, mode)];
-                                d.extend(
-                                    linear.backward_input_masked(ctx, batch, masked, dx, mode),
-                                );
-                                d
-                            } else {
-                                linear.backward_input(ctx, batch, dy, y, dx, mode)
-                            },
-                        );
+                        let mut d = Vec::new();
+                        let dz = if linear.relu() {
+                            d.push(relu.backward(ctx, out_len, dy, y, masked, mode));
+                            masked
+                        } else {
+                            dy
+                        };
+                        d.extend(linear.backward_input_masked(ctx, batch, dz, dx, mode));
+                        record_backward(rule, d);
                     }
                 }
                 GpuLayer::Identity => {

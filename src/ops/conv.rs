@@ -76,23 +76,24 @@ impl ConvGeometry {
     }
 }
 
-/// Uniform block of `conv.wgsl`.
+/// Uniform block of `conv.wgsl`, and the description of one dispatch that the Winograd kernels
+/// translate into theirs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ConvParams {
-    batch: u32,
-    in_c: u32,
-    in_h: u32,
-    in_w: u32,
-    out_c: u32,
-    out_h: u32,
-    out_w: u32,
-    pad: u32,
-    relu: u32,
-    accumulate: u32,
-    guided: u32,
-    out_total: u32,
-    out_offset: u32,
+pub(crate) struct ConvParams {
+    pub(crate) batch: u32,
+    pub(crate) in_c: u32,
+    pub(crate) in_h: u32,
+    pub(crate) in_w: u32,
+    pub(crate) out_c: u32,
+    pub(crate) out_h: u32,
+    pub(crate) out_w: u32,
+    pub(crate) pad: u32,
+    pub(crate) relu: u32,
+    pub(crate) accumulate: u32,
+    pub(crate) guided: u32,
+    pub(crate) out_total: u32,
+    pub(crate) out_offset: u32,
 }
 
 /// Input channels up to which the backward pass uses the per-pixel kernel.
@@ -223,12 +224,14 @@ impl std::str::FromStr for ConvAlgorithm {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        std::iter::once(ConvAlgorithm::Auto)
-            .chain(ConvAlgorithm::ALL)
-            .find(|a| a.to_string() == s)
-            .ok_or_else(|| {
-                format!("unknown convolution algorithm {s:?}: expected auto, tiled, blocked1, blocked2, blocked4 or winograd")
-            })
+        let names = std::iter::once(ConvAlgorithm::Auto).chain(ConvAlgorithm::ALL);
+        names.clone().find(|a| a.to_string() == s).ok_or_else(|| {
+            let known: Vec<String> = names.map(|a| a.to_string()).collect();
+            format!(
+                "unknown convolution algorithm {s:?}: expected one of {}",
+                known.join(", ")
+            )
+        })
     }
 }
 
@@ -421,7 +424,7 @@ impl Conv2d {
         );
         check_len(y, pixels * slice.total, "conv output");
         if let Some(w) = &self.winograd {
-            return w.forward(ctx, batch, in_hw, x, &self.bias, y, slice, self.relu);
+            return w.forward(ctx, &p, x, &self.bias, y);
         }
         let buffers = [x, &self.forward_weights, &self.bias, y];
         let channels = self.geometry.out_channels;
@@ -463,8 +466,8 @@ impl Conv2d {
     }
 
     /// The backward pass from a gradient `dz` that already went through this layer's ReLU
-    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once per tensor): the kernel
-    /// then reads one tensor per tap instead of two. `dz` is laid out as `dy` is, channels
+    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once per tensor; dy itself
+    /// for a layer without one): the kernel then reads one tensor per tap instead of two. `dz` is laid out as `dy` is, channels
     /// `slice` of it belonging to this layer.
     #[allow(clippy::too_many_arguments)]
     pub fn backward_input_masked_from(
@@ -517,7 +520,7 @@ impl Conv2d {
                 grid(groups),
             )
         } else if let Some(w) = &self.winograd {
-            w.backward_input(ctx, batch, in_hw, dy, y, dx, slice, mode, mask)
+            w.backward_input(ctx, &p, dy, y, dx, mask)
         } else {
             let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;

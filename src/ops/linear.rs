@@ -170,8 +170,8 @@ impl Linear {
     }
 
     /// The backward pass from a gradient `dz` that already went through this layer's ReLU
-    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once): the kernel reads one
-    /// tensor per weight instead of two.
+    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once; dy itself for a layer
+    /// without one): the kernel reads one tensor per weight instead of two.
     pub fn backward_input_masked(
         &self,
         ctx: &GpuContext,

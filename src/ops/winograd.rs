@@ -7,8 +7,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
-use crate::ops::conv::{ChannelSlice, ConvGeometry};
-use crate::ops::{BackwardMode, check_len};
+use crate::ops::conv::{ConvGeometry, ConvParams};
 
 /// Uniform block of `winograd.wgsl`.
 #[repr(C)]
@@ -106,19 +105,14 @@ pub fn supports(g: &ConvGeometry) -> bool {
     g.kernel_h == 3 && g.kernel_w == 3 && g.stride == 1 && g.pad <= 2
 }
 
-/// A convolution's transformed weights on the GPU, for both directions.
+/// A convolution's transformed weights on the GPU, for both directions. Its dispatches are
+/// built by [`crate::ops::conv::Conv2d`], which checks the buffers against the layer's sizes
+/// first.
 #[derive(Debug)]
 pub struct WinogradConv {
     geometry: ConvGeometry,
     forward_weights: wgpu::Buffer,
     backward_weights: wgpu::Buffer,
-}
-
-/// One side of a Winograd convolution: a tensor, its size and the channels taking part.
-struct Side {
-    channels: usize,
-    hw: (usize, usize),
-    slice: ChannelSlice,
 }
 
 impl WinogradConv {
@@ -149,149 +143,85 @@ impl WinogradConv {
         );
     }
 
-    /// y = act(conv(x) + bias) for `batch` images of `in_hw`, written into channels `slice`
-    /// of y.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward(
+    /// The forward of the convolution `p` describes: x -> channels `out_offset..` of y, with
+    /// bias and, when `p.relu`, a ReLU.
+    pub(crate) fn forward(
         &self,
         ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
+        p: &ConvParams,
         x: &wgpu::Buffer,
         bias: &wgpu::Buffer,
         y: &wgpu::Buffer,
-        slice: ChannelSlice,
-        relu: bool,
     ) -> Dispatch {
-        let g = &self.geometry;
-        let out_hw = self.output_size(in_hw);
-        let input = Side {
-            channels: g.in_channels,
-            hw: in_hw,
-            slice: ChannelSlice {
-                offset: 0,
-                total: g.in_channels,
-            },
-        };
-        let output = Side {
-            channels: g.out_channels,
-            hw: out_hw,
-            slice,
-        };
-        let p = params(batch, &input, &output, g.pad);
-        let p = WinogradParams {
+        let wp = WinogradParams {
+            batch: p.batch,
+            in_c: p.in_c,
+            in_h: p.in_h,
+            in_w: p.in_w,
+            in_total: p.in_c,
+            in_offset: 0,
+            out_c: p.out_c,
+            out_h: p.out_h,
+            out_w: p.out_w,
+            out_total: p.out_total,
+            out_offset: p.out_offset,
+            pad: p.pad,
+            tiles_h: p.out_h.div_ceil(2),
+            tiles_w: p.out_w.div_ceil(2),
             bias: 1,
-            relu: relu as u32,
-            ..p
+            relu: p.relu,
+            accumulate: 0,
+            guided: 0,
         };
-        check_len(x, batch * g.in_channels * in_hw.0 * in_hw.1, "conv input");
-        check_len(bias, g.out_channels, "conv bias");
-        check_len(y, batch * slice.total * out_hw.0 * out_hw.1, "conv output");
         let buffers = [x, &self.forward_weights, bias, y];
-        ctx.dispatch_with(
-            Kernel::new(Shader::Winograd, "winograd"),
-            &p,
-            &buffers,
-            groups(&p, g.out_channels),
-        )
+        ctx.dispatch_with(KERNEL, &wp, &buffers, groups(&wp))
     }
 
-    /// dx (+)= the input gradient from channels `slice` of dy, masked by the ReLU of y (the
-    /// forward output, laid out as dy) when `mask`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_input(
+    /// The input gradient of the convolution `p` describes, a convolution of channels
+    /// `out_offset..` of dy (masked by the ReLU of y when `mask`) with padding 2 - pad, into dx.
+    pub(crate) fn backward_input(
         &self,
         ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
+        p: &ConvParams,
         dy: &wgpu::Buffer,
         y: &wgpu::Buffer,
         dx: &wgpu::Buffer,
-        slice: ChannelSlice,
-        mode: BackwardMode,
         mask: bool,
     ) -> Dispatch {
-        let g = &self.geometry;
-        let out_hw = self.output_size(in_hw);
-        let gradient = Side {
-            channels: g.out_channels,
-            hw: out_hw,
-            slice,
+        let wp = WinogradParams {
+            batch: p.batch,
+            in_c: p.out_c,
+            in_h: p.out_h,
+            in_w: p.out_w,
+            in_total: p.out_total,
+            in_offset: p.out_offset,
+            out_c: p.in_c,
+            out_h: p.in_h,
+            out_w: p.in_w,
+            out_total: p.in_c,
+            out_offset: 0,
+            pad: 2 - p.pad,
+            tiles_h: p.in_h.div_ceil(2),
+            tiles_w: p.in_w.div_ceil(2),
+            bias: 0,
+            relu: 0,
+            accumulate: p.accumulate,
+            guided: p.guided,
         };
-        let input_gradient = Side {
-            channels: g.in_channels,
-            hw: in_hw,
-            slice: ChannelSlice {
-                offset: 0,
-                total: g.in_channels,
-            },
-        };
-        let p = params(batch, &gradient, &input_gradient, 2 - g.pad);
-        let p = WinogradParams {
-            accumulate: mode.accumulate as u32,
-            guided: mode.guided as u32,
-            ..p
-        };
-        let outputs = batch * slice.total * out_hw.0 * out_hw.1;
-        check_len(dy, outputs, "conv output gradient");
-        if mask {
-            check_len(y, outputs, "conv output");
-        }
-        check_len(
-            dx,
-            batch * g.in_channels * in_hw.0 * in_hw.1,
-            "conv input gradient",
-        );
         let buffers = [dy, &self.backward_weights, y, dx];
-        ctx.dispatch_with(
-            Kernel::new(Shader::Winograd, "winograd").with("MASK_RELU", mask as u32),
-            &p,
-            &buffers,
-            groups(&p, g.in_channels),
-        )
-    }
-
-    fn output_size(&self, in_hw: (usize, usize)) -> (usize, usize) {
-        self.geometry
-            .output_size(in_hw.0, in_hw.1)
-            .expect("convolution kernel larger than its padded input")
+        let kernel = KERNEL.with("MASK_RELU", mask as u32);
+        ctx.dispatch_with(kernel, &wp, &buffers, groups(&wp))
     }
 }
 
-/// The parameters of a convolution from `input` to `output` with `pad`, flags off.
-fn params(batch: usize, input: &Side, output: &Side, pad: usize) -> WinogradParams {
-    assert!(
-        output.slice.offset + output.channels <= output.slice.total
-            && input.slice.offset + input.channels <= input.slice.total,
-        "channels outside their tensor"
-    );
-    WinogradParams {
-        batch: batch as u32,
-        in_c: input.channels as u32,
-        in_h: input.hw.0 as u32,
-        in_w: input.hw.1 as u32,
-        in_total: input.slice.total as u32,
-        in_offset: input.slice.offset as u32,
-        out_c: output.channels as u32,
-        out_h: output.hw.0 as u32,
-        out_w: output.hw.1 as u32,
-        out_total: output.slice.total as u32,
-        out_offset: output.slice.offset as u32,
-        pad: pad as u32,
-        tiles_h: output.hw.0.div_ceil(2) as u32,
-        tiles_w: output.hw.1.div_ceil(2) as u32,
-        bias: 0,
-        relu: 0,
-        accumulate: 0,
-        guided: 0,
-    }
-}
+/// The kernel of `winograd.wgsl`.
+const KERNEL: Kernel = Kernel::new(Shader::Winograd, "winograd");
 
 /// Tiles of 64 on x (then z), blocks of 8 output channels on y.
-fn groups(p: &WinogradParams, channels: usize) -> [u32; 3] {
+fn groups(p: &WinogradParams) -> [u32; 3] {
     let tiles = p.batch * p.tiles_h * p.tiles_w;
     let [x, z, _] = grid(tiles.div_ceil(64));
-    [x, channels.div_ceil(CHANNEL_BLOCK) as u32, z]
+    [x, p.out_c.div_ceil(CHANNEL_BLOCK as u32), z]
 }
 
 #[cfg(test)]
