@@ -259,11 +259,8 @@ pub fn conv_variants(
             let y_ref = conv::cpu::forward(&g, 1, small, &x_small, &weight, &bias, true);
             // The backward is checked and timed as network plans record it: from a gradient
             // already masked by the layer's ReLU.
-            let dz_small: Vec<f32> = pseudo_random(y_ref.len(), 4, 1.0)
-                .iter()
-                .zip(&y_ref)
-                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
-                .collect();
+            let dz_small =
+                crate::ops::relu::cpu::backward(&pseudo_random(y_ref.len(), 4, 1.0), &y_ref);
             let dx_ref = conv::cpu::backward_input(&g, 1, small, &dz_small, None, &weight);
             let xb = ctx.upload("x", &x_small)?;
             let yb = ctx.storage("y", y_ref.len())?;
