@@ -3,6 +3,10 @@
 //
 // Forward:   y[n, o] = act(b[o] + sum_i W[o, i] * x[n, i])            for o in [row0, row0 + rows)
 // Backward:  dx[n, i] (+)= sum_{o in chunk} W[o, i] * dz[n, o]         dz = dy masked by the ReLU
+//
+// Each direction has a scalar kernel for any width and a `_vec4` one for in_features a multiple
+// of 4; `linear_subgroups.wgsl` holds a forward that reduces with subgroup operations.
+// Accumulators declared without a value start at zero (WGSL zero-initializes them).
 
 struct LinearParams {
     batch: u32,
@@ -31,6 +35,12 @@ override MASK_RELU: u32 = 1u;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
+// The same bindings seen as vec4, for the `_vec4` kernels (in_features a multiple of 4, so that
+// every row and every image starts on a vec4).
+@group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weights4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> dst4: array<vec4<f32>>;
+
 var<workgroup> partial: array<f32, 2048>; // [MAX_BATCH_BLOCK][256]
 
 // One workgroup per output row: the invocations split the dot product, then reduce.
@@ -45,13 +55,9 @@ fn forward(
     if r >= params.rows {
         return;
     }
-    let o = params.row0 + r;
     let w_row = r * params.in_features;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
         var acc: array<f32, MAX_BATCH_BLOCK>;
-        for (var b = 0u; b < BATCH_BLOCK; b++) {
-            acc[b] = 0.0;
-        }
         for (var i = tid; i < params.in_features; i += 256u) {
             let w = weights[w_row + i];
             for (var b = 0u; b < BATCH_BLOCK; b++) {
@@ -61,27 +67,61 @@ fn forward(
                 }
             }
         }
-        for (var b = 0u; b < BATCH_BLOCK; b++) {
-            partial[b * 256u + tid] = acc[b];
-        }
-        workgroupBarrier();
-        for (var step = 128u; step > 0u; step >>= 1u) {
-            if tid < step {
-                for (var b = 0u; b < BATCH_BLOCK; b++) {
-                    partial[b * 256u + tid] += partial[b * 256u + tid + step];
+        reduce_and_store(acc, n0, params.row0 + r, tid);
+    }
+}
+
+// `forward` reading four weights and four inputs per load.
+@compute @workgroup_size(256)
+fn forward_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let r = wid.x + wid.y * nwg.x;
+    if r >= params.rows {
+        return;
+    }
+    let in4 = params.in_features / 4u;
+    let w_row = r * in4;
+    for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
+        var acc: array<f32, MAX_BATCH_BLOCK>;
+        for (var i = tid; i < in4; i += 256u) {
+            let w = weights4[w_row + i];
+            for (var b = 0u; b < BATCH_BLOCK; b++) {
+                let n = n0 + b;
+                if n < params.batch {
+                    acc[b] += dot(w, src4[n * in4 + i]);
                 }
             }
-            workgroupBarrier();
         }
-        if tid < BATCH_BLOCK && n0 + tid < params.batch {
-            var v = partial[tid * 256u] + aux[o];
-            if params.relu != 0u {
-                v = max(v, 0.0);
+        reduce_and_store(acc, n0, params.row0 + r, tid);
+    }
+}
+
+// Sums the 256 invocations' partial dot products of output `o` for the images n0.. of a block
+// (a tree in workgroup memory) and writes act(sum + bias).
+fn reduce_and_store(acc: array<f32, MAX_BATCH_BLOCK>, n0: u32, o: u32, tid: u32) {
+    for (var b = 0u; b < BATCH_BLOCK; b++) {
+        partial[b * 256u + tid] = acc[b];
+    }
+    workgroupBarrier();
+    for (var step = 128u; step > 0u; step >>= 1u) {
+        if tid < step {
+            for (var b = 0u; b < BATCH_BLOCK; b++) {
+                partial[b * 256u + tid] += partial[b * 256u + tid + step];
             }
-            dst[(n0 + tid) * params.out_features + o] = v;
         }
         workgroupBarrier();
     }
+    if tid < BATCH_BLOCK && n0 + tid < params.batch {
+        var v = partial[tid * 256u] + aux[o];
+        if params.relu != 0u {
+            v = max(v, 0.0);
+        }
+        dst[(n0 + tid) * params.out_features + o] = v;
+    }
+    workgroupBarrier();
 }
 
 // The gradient at output (n, o), ReLU mask applied. `src` is dy, `aux` is y.
@@ -111,9 +151,6 @@ fn backward_input(
     let valid = i < params.in_features;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
         var acc: array<f32, MAX_BATCH_BLOCK>;
-        for (var b = 0u; b < BATCH_BLOCK; b++) {
-            acc[b] = 0.0;
-        }
         if valid {
             for (var r = group; r < params.rows; r += ROW_GROUPS) {
                 let w = weights[r * params.in_features + i];
@@ -144,5 +181,55 @@ fn backward_input(
             }
         }
         workgroupBarrier();
+    }
+}
+
+// Row groups of `backward_input_vec4`.
+const VEC4_ROW_GROUPS: u32 = 16u;
+// Its vec4 partial sums, one image at a time: [VEC4_ROW_GROUPS][16 columns].
+var<workgroup> partial4: array<vec4<f32>, 256>;
+
+// `backward_input` with four input features per invocation, read as one vec4 of a weight row:
+// a workgroup covers 16 vec4 columns (64 features) and splits the chunk's rows over 16 groups.
+@compute @workgroup_size(256)
+fn backward_input_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let in4 = params.in_features / 4u;
+    let i4 = (wid.x + wid.y * nwg.x) * 16u + tid % 16u;
+    let group = tid / 16u;
+    let valid = i4 < in4;
+    for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
+        var acc: array<vec4<f32>, MAX_BATCH_BLOCK>;
+        if valid {
+            for (var r = group; r < params.rows; r += VEC4_ROW_GROUPS) {
+                let w = weights4[r * in4 + i4];
+                for (var b = 0u; b < BATCH_BLOCK; b++) {
+                    let n = n0 + b;
+                    if n < params.batch {
+                        acc[b] = fma(w, vec4(masked_grad(n, params.row0 + r)), acc[b]);
+                    }
+                }
+            }
+        }
+        for (var b = 0u; b < BATCH_BLOCK; b++) {
+            partial4[tid] = acc[b];
+            workgroupBarrier();
+            let n = n0 + b;
+            if valid && group == 0u && n < params.batch {
+                var v = partial4[tid];
+                for (var g = 1u; g < VEC4_ROW_GROUPS; g++) {
+                    v += partial4[g * 16u + tid];
+                }
+                let index = n * in4 + i4;
+                if params.accumulate != 0u {
+                    v += dst4[index];
+                }
+                dst4[index] = v;
+            }
+            workgroupBarrier();
+        }
     }
 }

@@ -179,16 +179,17 @@ pub fn profile(ctx: &GpuContext, plan: &Plan) -> Result<BTreeMap<String, f64>> {
     Ok(totals)
 }
 
-/// One convolution kernel variant measured on one layer shape.
+/// One kernel variant (of a convolution or a linear layer) measured on one layer shape.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct VariantResult {
     /// The layer (state-dict prefix).
     pub layer: String,
-    /// Input channels, output channels, kernel, stride, padding.
+    /// Input channels, output channels, kernel, stride, padding (a convolution), or input and
+    /// output features (a linear layer).
     pub shape: String,
-    /// Input height and width at which it was timed.
+    /// Input height and width at which it was timed (1 x 1 for a linear layer).
     pub input: (usize, usize),
-    /// The algorithm, as `Debug` prints it.
+    /// The algorithm or kernel, as `Display` prints it.
     pub algorithm: String,
     /// Median milliseconds of the forward kernel.
     pub forward_ms: f64,
@@ -196,7 +197,8 @@ pub struct VariantResult {
     pub backward_ms: f64,
     /// GFLOP of one forward (equal to one input gradient) at the timed size.
     pub gflop: f64,
-    /// Relative L2 error of the forward against the CPU reference (checked at a reduced size).
+    /// Relative L2 error of the forward against the CPU reference (checked at a reduced size
+    /// for a convolution, at batch 1 for a linear layer).
     pub forward_error: f64,
     /// Relative L2 error of the input gradient against the CPU reference.
     pub backward_error: f64,
@@ -328,6 +330,92 @@ pub fn conv_variants(
                     backward_error,
                 });
             }
+        }
+    }
+    Ok(results)
+}
+
+/// Every linear-layer kernel on every distinct linear layer of `arch` (random weights, with the
+/// layer's ReLU): checked against the CPU reference at batch 1, then timed at `batch`; the
+/// backward from a gradient already masked by the ReLU, as network plans record it.
+pub fn linear_variants(
+    ctx: &GpuContext,
+    arch: &crate::model::Arch,
+    batch: usize,
+    warmup: usize,
+    reps: usize,
+) -> Result<Vec<VariantResult>> {
+    use crate::model::Layer;
+    use crate::ops::BackwardMode;
+    use crate::ops::linear::{self, Linear, LinearKernel};
+
+    let mut seen = Vec::new();
+    let mut results = Vec::new();
+    for layer in &arch.layers {
+        let &Layer::Linear {
+            ref name,
+            in_features,
+            out_features,
+            relu,
+        } = layer
+        else {
+            continue;
+        };
+        if seen.contains(&(in_features, out_features, relu)) {
+            continue;
+        }
+        seen.push((in_features, out_features, relu));
+        let weight = pseudo_random(in_features * out_features, 1, 0.01);
+        let bias = pseudo_random(out_features, 2, 0.1);
+        let x_one = pseudo_random(in_features, 3, 1.0);
+        let y_ref = linear::cpu::forward(1, &x_one, &weight, &bias, relu);
+        let mut dz_one = pseudo_random(out_features, 4, 1.0);
+        if relu {
+            dz_one = crate::ops::relu::cpu::backward(&dz_one, &y_ref);
+        }
+        let dx_ref = linear::cpu::backward_input(1, &dz_one, None, &weight, in_features);
+        let x = ctx.upload("x", &pseudo_random(batch * in_features, 5, 1.0))?;
+        let y = ctx.storage("y", batch * out_features)?;
+        let dz = ctx.upload("dz", &pseudo_random(batch * out_features, 6, 1.0))?;
+        let dx = ctx.storage("dx", batch * in_features)?;
+        for kernel in LinearKernel::ALL {
+            let layer = Linear::with_kernel(ctx, name, &weight, &bias, relu, kernel)?;
+            if layer.kernel() != kernel {
+                continue;
+            }
+            // Correctness at batch 1, into fresh buffers.
+            let xb = ctx.upload("x", &x_one)?;
+            let yb = ctx.storage("y", out_features)?;
+            let dzb = ctx.upload("dz", &dz_one)?;
+            let dxb = ctx.storage("dx", in_features)?;
+            let mut check = layer.forward(ctx, 1, &xb, &yb);
+            check.extend(layer.backward_input_masked(ctx, 1, &dzb, &dxb, BackwardMode::default()));
+            let mut encoder = ctx.encoder("variant check");
+            crate::gpu::record_all(&mut encoder, "variant check", &check);
+            ctx.submit(encoder);
+            let forward_error = rel_l2(&ctx.read_all(&yb)?, &y_ref);
+            let backward_error = rel_l2(&ctx.read_all(&dxb)?, &dx_ref);
+            // Timing at `batch`.
+            let forward = layer.forward(ctx, batch, &x, &y);
+            let backward =
+                layer.backward_input_masked(ctx, batch, &dz, &dx, BackwardMode::default());
+            let forward_ms = time_submissions(ctx, warmup, reps, |e| {
+                crate::gpu::record_all(e, "forward", &forward)
+            })?;
+            let backward_ms = time_submissions(ctx, warmup, reps, |e| {
+                crate::gpu::record_all(e, "backward", &backward)
+            })?;
+            results.push(VariantResult {
+                layer: name.clone(),
+                shape: format!("{in_features}->{out_features}"),
+                input: (1, 1),
+                algorithm: kernel.to_string(),
+                forward_ms,
+                backward_ms,
+                gflop: 2.0 * (in_features * out_features * batch) as f64 / 1e9,
+                forward_error,
+                backward_error,
+            });
         }
     }
     Ok(results)

@@ -7,7 +7,7 @@ use common::{assert_close, ctx, random, read, reference, run};
 use netlens::ops::BackwardMode;
 use netlens::ops::concat;
 use netlens::ops::conv::{self, ChannelSlice, Conv2d, ConvAlgorithm, ConvGeometry};
-use netlens::ops::linear::{self, Linear};
+use netlens::ops::linear::{self, Linear, LinearKernel};
 use netlens::ops::pool::{self, AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use netlens::ops::relu::{self, BiasRelu};
 
@@ -416,23 +416,60 @@ fn linear() {
         TOL,
     );
 
-    let layer = Linear::new(ctx, "linear", w, b, false).unwrap();
     let xb = ctx.upload("x", x).unwrap();
-    let yb = ctx.storage("y", y_ref.len()).unwrap();
     let dyb = ctx.upload("dy", dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
-    let mut d = layer.forward(ctx, batch, &xb, &yb);
-    d.extend(layer.backward_input(ctx, batch, &dyb, &yb, &dxb, BackwardMode::default()));
-    run(&d);
-    assert_close("linear forward (gpu)", &read(&yb), y_ref, TOL);
-    assert_close("linear backward (gpu)", &read(&dxb), dx_ref, TOL);
+    for kernel in LinearKernel::ALL {
+        // Fresh outputs, so that a kernel that wrote nothing cannot pass on another's result.
+        let yb = ctx.storage("y", y_ref.len()).unwrap();
+        let dxb = ctx.storage("dx", x.len()).unwrap();
+        let layer = Linear::with_kernel(ctx, "linear", w, b, false, kernel).unwrap();
+        let mut d = layer.forward(ctx, batch, &xb, &yb);
+        d.extend(layer.backward_input(ctx, batch, &dyb, &yb, &dxb, BackwardMode::default()));
+        run(&d);
+        let name = layer.kernel();
+        assert_close(&format!("linear forward ({name})"), &read(&yb), y_ref, TOL);
+        assert_close(
+            &format!("linear backward ({name})"),
+            &read(&dxb),
+            dx_ref,
+            TOL,
+        );
+    }
 }
 
-/// Linear + ReLU at batch sizes that use each batch block, against the CPU reference.
+/// Widths a multiple of 4 run the kernel asked for (the subgroup one where the adapter has
+/// subgroups); other widths fall back to the scalar kernels.
+#[test]
+fn linear_kernel_choice() {
+    let ctx = ctx();
+    let subgroups = ctx.device().features().contains(wgpu::Features::SUBGROUP);
+    let best = if subgroups {
+        LinearKernel::Subgroups
+    } else {
+        LinearKernel::Vec4
+    };
+    assert_eq!(LinearKernel::Auto.resolve(ctx, 300), best);
+    assert_eq!(LinearKernel::Subgroups.resolve(ctx, 300), best);
+    assert_eq!(LinearKernel::Vec4.resolve(ctx, 300), LinearKernel::Vec4);
+    assert_eq!(LinearKernel::Scalar.resolve(ctx, 300), LinearKernel::Scalar);
+    for kernel in LinearKernel::ALL {
+        assert_eq!(kernel.resolve(ctx, 302), LinearKernel::Scalar);
+    }
+}
+
+/// Linear + ReLU at batch sizes that use each batch block, with every kernel, against the CPU
+/// reference; a width that is not a multiple of 4 too.
 #[test]
 fn linear_relu_large_batch() {
+    for kernel in LinearKernel::ALL {
+        check_linear_relu(300, kernel);
+    }
+    check_linear_relu(302, LinearKernel::Auto);
+}
+
+fn check_linear_relu(in_f: usize, kernel: LinearKernel) {
     let ctx = ctx();
-    let (in_f, out_f) = (300, 37);
+    let out_f = 37;
     // Batches of one, of a partial block of 4 and of a full block of 8 plus a remainder.
     for batch in [1, 3, 11] {
         let x = random(batch * in_f, 21, 1.0);
@@ -441,7 +478,8 @@ fn linear_relu_large_batch() {
         let dy = random(batch * out_f, 24, 1.0);
         let y_ref = linear::cpu::forward(batch, &x, &w, &b, true);
         let dx_ref = linear::cpu::backward_input(batch, &dy, Some(&y_ref), &w, in_f);
-        let layer = Linear::new(ctx, "linear", &w, &b, true).unwrap();
+        let layer = Linear::with_kernel(ctx, "linear", &w, &b, true, kernel).unwrap();
+        let what = format!("{in_f} features, batch {batch}, {} kernel", layer.kernel());
         let xb = ctx.upload("x", &x).unwrap();
         let yb = ctx.storage("y", y_ref.len()).unwrap();
         let dyb = ctx.upload("dy", &dy).unwrap();
@@ -450,13 +488,13 @@ fn linear_relu_large_batch() {
         d.extend(layer.backward_input(ctx, batch, &dyb, &yb, &dxb, BackwardMode::default()));
         run(&d);
         assert_close(
-            &format!("linear+relu forward, batch {batch}"),
+            &format!("linear+relu forward, {what}"),
             &read(&yb),
             &y_ref,
             TOL,
         );
         assert_close(
-            &format!("linear+relu backward, batch {batch}"),
+            &format!("linear+relu backward, {what}"),
             &read(&dxb),
             &dx_ref,
             TOL,
@@ -482,7 +520,7 @@ fn linear_relu_large_batch() {
         ));
         run(&d);
         assert_close(
-            &format!("linear backward from a masked gradient, batch {batch}"),
+            &format!("linear backward from a masked gradient, {what}"),
             &read(&dx_masked),
             &dx_ref,
             TOL,

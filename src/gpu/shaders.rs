@@ -13,6 +13,8 @@ pub enum Shader {
     Pool,
     /// Fully connected layer forward and input gradient.
     Linear,
+    /// Fully connected layer forward reduced with subgroup operations.
+    LinearSubgroups,
     /// Per-image norms and update steps of the gradient loops.
     Step,
     /// Attribution maps: channel reduction, sampled methods, Grad-CAM.
@@ -25,12 +27,13 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Conv,
         Shader::Winograd,
         Shader::Relu,
         Shader::Pool,
         Shader::Linear,
+        Shader::LinearSubgroups,
         Shader::Step,
         Shader::Saliency,
         Shader::Attack,
@@ -45,6 +48,7 @@ impl Shader {
             Shader::Relu => "relu",
             Shader::Pool => "pool",
             Shader::Linear => "linear",
+            Shader::LinearSubgroups => "linear_subgroups",
             Shader::Step => "step",
             Shader::Saliency => "saliency",
             Shader::Attack => "attack",
@@ -59,7 +63,12 @@ impl Shader {
     pub fn trusted(self) -> bool {
         matches!(
             self,
-            Shader::Conv | Shader::Winograd | Shader::Relu | Shader::Pool | Shader::Linear
+            Shader::Conv
+                | Shader::Winograd
+                | Shader::Relu
+                | Shader::Pool
+                | Shader::Linear
+                | Shader::LinearSubgroups
         )
     }
 
@@ -71,10 +80,28 @@ impl Shader {
             Shader::Relu => include_str!("../../shaders/relu.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
+            Shader::LinearSubgroups => include_str!("../../shaders/linear_subgroups.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
             Shader::Saliency => include_str!("../../shaders/saliency.wgsl"),
             Shader::Attack => include_str!("../../shaders/attack.wgsl"),
             Shader::Dream => include_str!("../../shaders/dream.wgsl"),
+        }
+    }
+
+    /// The device features the shader needs beyond WebGPU's defaults.
+    pub fn required_features(self) -> wgpu::Features {
+        match self {
+            Shader::LinearSubgroups => wgpu::Features::SUBGROUP,
+            _ => wgpu::Features::empty(),
+        }
+    }
+
+    /// The naga capabilities matching [`Shader::required_features`].
+    fn capabilities(self) -> naga::valid::Capabilities {
+        if self.required_features().contains(wgpu::Features::SUBGROUP) {
+            naga::valid::Capabilities::SUBGROUP
+        } else {
+            naga::valid::Capabilities::empty()
         }
     }
 }
@@ -83,12 +110,9 @@ impl Shader {
 pub fn validate(shader: Shader) -> Result<naga::valid::ModuleInfo, String> {
     let module = naga::front::wgsl::parse_str(shader.source())
         .map_err(|e| e.emit_to_string(shader.source()))?;
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .map_err(|e| e.emit_to_string(shader.source()))
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), shader.capabilities())
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(shader.source()))
 }
 
 #[cfg(test)]

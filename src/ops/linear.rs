@@ -1,6 +1,7 @@
 //! Fully connected layer with an optional fused ReLU: forward, and gradient with respect to the
-//! input. Kernels in `shaders/linear.wgsl`. A weight matrix larger than the device's storage
-//! binding limit (VGG16's 25088 x 4096, 411 MB) is split into row chunks that each fit.
+//! input. Kernels in `shaders/linear.wgsl` (and `shaders/linear_subgroups.wgsl` for a forward
+//! reduced with subgroup operations). A weight matrix larger than the device's storage binding
+//! limit (VGG16's 25088 x 4096, 411 MB) is split into row chunks that each fit.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
@@ -20,6 +21,77 @@ struct LinearParams {
     guided: u32,
 }
 
+/// Which kernels compute a linear layer (each is checked against the CPU reference by the tests
+/// and timed by `netlens bench --linear-variants`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinearKernel {
+    /// One weight and one input per load, a tree reduction in workgroup memory; any width.
+    Scalar,
+    /// Four weights and four inputs per load (`in_features` a multiple of 4), the input gradient
+    /// four features per invocation.
+    Vec4,
+    /// `Vec4` with the forward's reduction done by subgroup operations (adapters with
+    /// [`wgpu::Features::SUBGROUP`]).
+    Subgroups,
+    /// The fastest of the above that the layer's width and the device allow.
+    #[default]
+    Auto,
+}
+
+impl LinearKernel {
+    /// Every concrete kernel choice.
+    pub const ALL: [LinearKernel; 3] = [
+        LinearKernel::Scalar,
+        LinearKernel::Vec4,
+        LinearKernel::Subgroups,
+    ];
+
+    /// The kernel actually used for `in_features` on `ctx`: a choice the width or the device
+    /// does not allow falls back to the next simpler one.
+    pub fn resolve(self, ctx: &GpuContext, in_features: usize) -> LinearKernel {
+        let subgroups = ctx
+            .device()
+            .features()
+            .contains(Shader::LinearSubgroups.required_features());
+        match self {
+            _ if !in_features.is_multiple_of(4) => LinearKernel::Scalar,
+            LinearKernel::Subgroups | LinearKernel::Auto if subgroups => LinearKernel::Subgroups,
+            LinearKernel::Scalar => LinearKernel::Scalar,
+            _ => LinearKernel::Vec4,
+        }
+    }
+
+    /// The forward kernel and the input-gradient kernel (before the batch block is set).
+    fn kernels(self) -> (Kernel, Kernel) {
+        match self {
+            LinearKernel::Scalar | LinearKernel::Auto => (
+                Kernel::new(Shader::Linear, "forward"),
+                Kernel::new(Shader::Linear, "backward_input"),
+            ),
+            LinearKernel::Vec4 => (
+                Kernel::new(Shader::Linear, "forward_vec4"),
+                Kernel::new(Shader::Linear, "backward_input_vec4"),
+            ),
+            LinearKernel::Subgroups => (
+                Kernel::new(Shader::LinearSubgroups, "forward"),
+                Kernel::new(Shader::Linear, "backward_input_vec4"),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for LinearKernel {
+    /// `scalar`, `vec4`, `subgroups` or `auto`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LinearKernel::Scalar => "scalar",
+            LinearKernel::Vec4 => "vec4",
+            LinearKernel::Subgroups => "subgroups",
+            LinearKernel::Auto => "auto",
+        })
+    }
+}
+
 /// One block of consecutive weight rows in its own buffer.
 #[derive(Debug)]
 struct Chunk {
@@ -36,6 +108,7 @@ pub struct Linear {
     relu: bool,
     chunks: Vec<Chunk>,
     bias: wgpu::Buffer,
+    kernel: LinearKernel,
 }
 
 /// Rows per chunk so that a chunk of `in_features`-wide f32 rows fits `max_bytes`.
@@ -46,13 +119,27 @@ pub fn rows_per_chunk(in_features: usize, out_features: usize, max_bytes: u64) -
 
 impl Linear {
     /// Uploads weights `[out, in]` (PyTorch layout) and bias `[out]`. With `relu`, the forward applies
-    /// a ReLU and the backward masks by it.
+    /// a ReLU and the backward masks by it. The kernels are the fastest the width and the device
+    /// allow ([`LinearKernel::Auto`]).
     pub fn new(
         ctx: &GpuContext,
         name: &str,
         weight: &[f32],
         bias: &[f32],
         relu: bool,
+    ) -> Result<Self> {
+        Self::with_kernel(ctx, name, weight, bias, relu, LinearKernel::Auto)
+    }
+
+    /// [`Linear::new`] computed by `kernel` (or by what it falls back to, see
+    /// [`LinearKernel::resolve`]).
+    pub fn with_kernel(
+        ctx: &GpuContext,
+        name: &str,
+        weight: &[f32],
+        bias: &[f32],
+        relu: bool,
+        kernel: LinearKernel,
     ) -> Result<Self> {
         let out_features = bias.len();
         let in_features = weight.len() / out_features.max(1);
@@ -91,6 +178,7 @@ impl Linear {
             relu,
             chunks,
             bias: ctx.upload(name, bias)?,
+            kernel: kernel.resolve(ctx, in_features),
         })
     }
 
@@ -113,6 +201,11 @@ impl Linear {
     /// Output features.
     pub fn out_features(&self) -> usize {
         self.out_features
+    }
+
+    /// The kernels this layer runs.
+    pub fn kernel(&self) -> LinearKernel {
+        self.kernel
     }
 
     /// Number of weight chunks (1 unless the matrix exceeds a storage binding).
@@ -147,7 +240,7 @@ impl Linear {
             .iter()
             .map(|c| {
                 ctx.dispatch_with(
-                    kernel("forward", batch),
+                    with_batch_block(self.kernel.kernels().0, batch),
                     &self.params(batch, c, BackwardMode::default()),
                     &[x, &c.weights, &self.bias, y],
                     grid(c.rows as u32),
@@ -214,21 +307,23 @@ impl Linear {
                     ..mode
                 };
                 ctx.dispatch_with(
-                    kernel("backward_input", batch).with("MASK_RELU", mask as u32),
+                    with_batch_block(self.kernel.kernels().1, batch).with("MASK_RELU", mask as u32),
                     &self.params(batch, c, chunk_mode),
                     &[dy, &c.weights, y, dx],
-                    grid(self.in_features.div_ceil(64) as u32),
+                    grid(self.in_features.div_ceil(FEATURES_PER_BACKWARD_WORKGROUP) as u32),
                 )
             })
             .collect()
     }
 }
 
-/// The entry point `entry` compiled for `batch` images: as many per pass over the weights as the
-/// batch has, up to 8, in powers of two.
-fn kernel(entry: &'static str, batch: usize) -> Kernel {
-    let block = batch.clamp(1, 8).next_power_of_two() as u32;
-    Kernel::new(Shader::Linear, entry).with("BATCH_BLOCK", block)
+/// Input features one input-gradient workgroup covers (every backward kernel).
+const FEATURES_PER_BACKWARD_WORKGROUP: usize = 64;
+
+/// `kernel` compiled for `batch` images: as many per pass over the weights as the batch has, up
+/// to 8, in powers of two.
+fn with_batch_block(kernel: Kernel, batch: usize) -> Kernel {
+    kernel.with("BATCH_BLOCK", batch.clamp(1, 8).next_power_of_two() as u32)
 }
 
 /// Plain-Rust reference implementations.

@@ -1,9 +1,11 @@
 //! `netlens bench`: ms per forward and per forward + input gradient, GFLOP/s, GPU time per
-//! kernel, and the convolution variants harness.
+//! kernel, and the convolution and linear-layer variants harnesses.
 
 use anyhow::Result;
 use clap::Args;
-use netlens::bench::{BenchResult, DreamBench, bench, conv_variants, dream_steps};
+use netlens::bench::{
+    BenchResult, DreamBench, VariantResult, bench, conv_variants, dream_steps, linear_variants,
+};
 use netlens::dream::{Parameterization, Settings};
 use netlens::model::{ModelKind, Network, Weights};
 use netlens::ops::conv::ConvAlgorithm;
@@ -39,6 +41,10 @@ pub struct BenchArgs {
     /// layer (first model, first batch size).
     #[arg(long)]
     conv_variants: bool,
+    /// Also check every linear-layer kernel against the CPU reference and time it per layer
+    /// (first model with linear layers, first batch size).
+    #[arg(long)]
+    linear_variants: bool,
     /// Also time this many class-visualization steps per model (batch 1, 224 x 224, the
     /// model's default settings, every step on the GPU); 0 skips it.
     #[arg(long, default_value_t = 0)]
@@ -64,6 +70,7 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
     let hw = (args.size, args.size);
     let mut results: Vec<BenchResult> = Vec::new();
     let mut variants = Vec::new();
+    let mut linear = Vec::new();
     let mut dreams: Vec<DreamBench> = Vec::new();
     for &kind in &args.model {
         let weights = weights(kind, global.quiet);
@@ -91,7 +98,20 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
                 let batch = args.batch.first().copied().unwrap_or(1);
                 variants = conv_variants(&ctx, net.arch(), batch, hw, args.warmup, args.reps)?;
                 if !args.json {
+                    println!(
+                        "convolution variants (error vs CPU reference at <= 8x8; time at full size):"
+                    );
                     print_variants(&variants);
+                }
+            }
+            if args.linear_variants && linear.is_empty() {
+                let batch = args.batch.first().copied().unwrap_or(1);
+                linear = linear_variants(&ctx, net.arch(), batch, args.warmup, args.reps)?;
+                if !args.json && !linear.is_empty() {
+                    println!(
+                        "linear kernels (error vs CPU reference at batch 1; time at batch {batch}):"
+                    );
+                    print_variants(&linear);
                 }
             }
             if args.dream_steps > 0 {
@@ -116,6 +136,7 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
             "adapter": ctx.adapter_name(),
             "results": results,
             "conv_variants": variants,
+            "linear_variants": linear,
             "dream": dreams,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -152,8 +173,7 @@ fn print_result(r: &BenchResult) {
     }
 }
 
-fn print_variants(variants: &[netlens::bench::VariantResult]) {
-    println!("convolution variants (error vs CPU reference at <= 8x8; time at full size):");
+fn print_variants(variants: &[VariantResult]) {
     for v in variants {
         println!(
             "  {:<22} {:<22} {:>3}x{:<3} {:<34} fwd {:>8.3} ms {:>7.1} GFLOP/s err {:.1e} | bwd {:>8.3} ms {:>7.1} GFLOP/s err {:.1e}",
