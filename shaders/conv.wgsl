@@ -280,17 +280,34 @@ fn backward_input(
 
 // Backward for layers with few input channels (the image layer, Cin <= 4): one invocation per input
 // pixel, all its channels at once, looping over the output channels and the taps that reach it.
+// Invocations are ordered by phase first (padded input coordinate mod STRIDE, per axis), then row
+// by row within the phase: neighbouring invocations reach the same taps, where a plain row-major
+// order would alternate phases and, at stride 2, leave three lanes in four idle in each tap's
+// loop. Each image has STRIDE^2 phases of ceil(in_h / STRIDE) x ceil(in_w / STRIDE) slots; slots
+// past the edge do nothing. Stride 1 is the plain row-major order.
 @compute @workgroup_size(256)
 fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let in_hw = params.in_h * params.in_w;
+    let phase_w = (params.in_w + STRIDE - 1u) / STRIDE;
+    let phase_size = (params.in_h + STRIDE - 1u) / STRIDE * phase_w;
+    let per_image = STRIDE * STRIDE * phase_size;
     let p = gid.x + gid.y * nwg.x * 256u;
-    if p >= params.batch * in_hw {
+    if p >= params.batch * per_image {
         return;
     }
-    let n = p / in_hw;
-    let rem = p % in_hw;
-    let ih_p = i32(rem / params.in_w) + i32(params.pad);
-    let iw_p = i32(rem % params.in_w) + i32(params.pad);
+    let n = p / per_image;
+    let phase = (p % per_image) / phase_size;
+    let slot = p % phase_size;
+    // The first input row (column) whose padded coordinate is in the phase, then every STRIDE-th.
+    let first = STRIDE - params.pad % STRIDE;
+    let ih = (phase / STRIDE + first) % STRIDE + STRIDE * (slot / phase_w);
+    let iw = (phase % STRIDE + first) % STRIDE + STRIDE * (slot % phase_w);
+    if ih >= params.in_h || iw >= params.in_w {
+        return;
+    }
+    let rem = ih * params.in_w + iw;
+    let ih_p = i32(ih + params.pad);
+    let iw_p = i32(iw + params.pad);
     let out_hw = params.out_h * params.out_w;
     let dy_base = (n * params.out_total + params.out_offset) * out_hw;
     let taps = KERNEL_H * KERNEL_W;

@@ -117,6 +117,8 @@ fn conv_fused_relu_and_accumulate() {
                 (11, 9),
             ),
             (ConvGeometry::new(3, 5, 5, 3, 2), 3, (12, 10)),
+            // The narrow input-gradient kernel's phases: stride 2, padding 1, odd sizes.
+            (ConvGeometry::new(2, 9, 3, 2, 1), 2, (9, 11)),
             (ConvGeometry::new(9, 13, 3, 1, 1), 1, (7, 6)),
             // 3x3 stride 1 with padding 0 and 2 (Winograd's input gradient then pads by 2 and 0),
             // odd sizes leaving partial 2x2 tiles, channel counts leaving partial blocks of 8,

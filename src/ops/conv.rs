@@ -511,7 +511,10 @@ impl Conv2d {
         );
         let buffers = [dy, &self.backward_weights, y, dx];
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
-            let groups = pixels.div_ceil(256) as u32;
+            // One invocation per slot of each phase (see the kernel).
+            let s = self.geometry.stride;
+            let slots = batch * s * s * in_hw.0.div_ceil(s) * in_hw.1.div_ceil(s);
+            let groups = slots.div_ceil(256) as u32;
             ctx.dispatch_with(
                 self.specialized("backward_input_narrow")
                     .with("MASK_RELU", mask as u32),
