@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
-use crate::ops::winograd::WinogradConv;
+use crate::ops::winograd;
 use crate::ops::{BackwardMode, check_len};
 
 /// The shape of a convolution layer, independent of batch and image size.
@@ -235,17 +235,25 @@ impl std::str::FromStr for ConvAlgorithm {
     }
 }
 
-/// A convolution's weights on the GPU, packed once for the forward and backward kernels.
+/// One direction's weights on the GPU, packed for the kernels that compute it.
+#[derive(Debug)]
+enum Packed {
+    /// For the direct kernels (tiled, register-blocked, narrow).
+    Direct(wgpu::Buffer),
+    /// Transformed for Winograd F(2×2, 3×3) ([`crate::ops::winograd`]).
+    Winograd(wgpu::Buffer),
+}
+
+/// A convolution's weights on the GPU, packed once for the forward and backward kernels (only
+/// the packs its algorithm reads).
 #[derive(Debug)]
 pub struct Conv2d {
     geometry: ConvGeometry,
     relu: bool,
     algorithm: ConvAlgorithm,
-    forward_weights: wgpu::Buffer,
-    backward_weights: wgpu::Buffer,
+    forward_weights: Packed,
+    backward_weights: Packed,
     bias: wgpu::Buffer,
-    /// The transformed weights, when the algorithm is Winograd and the shape allows it.
-    winograd: Option<WinogradConv>,
 }
 
 impl Conv2d {
@@ -285,32 +293,47 @@ impl Conv2d {
             geometry.weight_shape().iter().product::<usize>()
         );
         assert_eq!(bias.len(), geometry.out_channels);
-        let winograd = match algorithm {
-            ConvAlgorithm::Winograd => WinogradConv::new(ctx, name, geometry, weight)?,
-            _ => None,
+        let (forward_winograd, backward_winograd) = Self::winograd_directions(&geometry, algorithm);
+        let forward = if forward_winograd {
+            Packed::Winograd(ctx.upload(name, &winograd::pack_forward(&geometry, weight))?)
+        } else {
+            Packed::Direct(ctx.upload(name, &pack_forward(&geometry, weight))?)
+        };
+        let backward = if backward_winograd {
+            Packed::Winograd(ctx.upload(name, &winograd::pack_backward(&geometry, weight))?)
+        } else {
+            Packed::Direct(ctx.upload(name, &pack_backward(&geometry, weight))?)
         };
         Ok(Self {
             geometry,
             relu,
             algorithm,
-            forward_weights: ctx.upload(name, &pack_forward(&geometry, weight))?,
-            backward_weights: ctx.upload(name, &pack_backward(&geometry, weight))?,
+            forward_weights: forward,
+            backward_weights: backward,
             bias: ctx.upload(name, bias)?,
-            winograd,
         })
+    }
+
+    /// Whether Winograd computes the forward and the input gradient: with that algorithm, for
+    /// the shapes it supports, except the input gradient of layers narrow enough for the narrow
+    /// kernel.
+    fn winograd_directions(g: &ConvGeometry, algorithm: ConvAlgorithm) -> (bool, bool) {
+        let forward = algorithm == ConvAlgorithm::Winograd && winograd::supports(g);
+        (forward, forward && g.in_channels > NARROW_MAX_CHANNELS)
     }
 
     /// Replaces the weights in place; dispatches made earlier see the new values.
     pub fn set_weights(&self, ctx: &GpuContext, weight: &[f32], bias: &[f32]) {
-        ctx.write(&self.forward_weights, &pack_forward(&self.geometry, weight));
-        ctx.write(
-            &self.backward_weights,
-            &pack_backward(&self.geometry, weight),
-        );
-        ctx.write(&self.bias, bias);
-        if let Some(w) = &self.winograd {
-            w.set_weights(ctx, weight);
+        let g = &self.geometry;
+        match &self.forward_weights {
+            Packed::Direct(b) => ctx.write(b, &pack_forward(g, weight)),
+            Packed::Winograd(b) => ctx.write(b, &winograd::pack_forward(g, weight)),
         }
+        match &self.backward_weights {
+            Packed::Direct(b) => ctx.write(b, &pack_backward(g, weight)),
+            Packed::Winograd(b) => ctx.write(b, &winograd::pack_backward(g, weight)),
+        }
+        ctx.write(&self.bias, bias);
     }
 
     /// The layer's shape.
@@ -423,13 +446,16 @@ impl Conv2d {
             "conv input",
         );
         check_len(y, pixels * slice.total, "conv output");
-        if let Some(w) = &self.winograd {
-            return w.forward(ctx, &p, x, &self.bias, y);
+        match &self.forward_weights {
+            Packed::Winograd(w) => winograd::forward(ctx, &p, x, w, &self.bias, y),
+            Packed::Direct(w) => {
+                let buffers = [x, w, &self.bias, y];
+                let channels = self.geometry.out_channels;
+                let (kernel, groups) =
+                    self.kernel(ctx, ["forward", "forward_blocked"], pixels, channels);
+                ctx.dispatch_with(kernel, &p, &buffers, groups)
+            }
         }
-        let buffers = [x, &self.forward_weights, &self.bias, y];
-        let channels = self.geometry.out_channels;
-        let (kernel, groups) = self.kernel(ctx, ["forward", "forward_blocked"], pixels, channels);
-        ctx.dispatch_with(kernel, &p, &buffers, groups)
     }
 
     /// dx (+)= conv_backward(dy masked by the ReLU of y). `y` is this layer's forward output;
@@ -509,7 +535,11 @@ impl Conv2d {
             pixels * self.geometry.in_channels,
             "conv input gradient",
         );
-        let buffers = [dy, &self.backward_weights, y, dx];
+        let w = match &self.backward_weights {
+            Packed::Winograd(w) => return winograd::backward_input(ctx, &p, dy, w, y, dx, mask),
+            Packed::Direct(w) => w,
+        };
+        let buffers = [dy, w, y, dx];
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
             // One invocation per slot of each phase (see the kernel).
             let s = self.geometry.stride;
@@ -522,8 +552,6 @@ impl Conv2d {
                 &buffers,
                 grid(groups),
             )
-        } else if let Some(w) = &self.winograd {
-            w.backward_input(ctx, &p, dy, y, dx, mask)
         } else {
             let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;

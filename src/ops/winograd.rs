@@ -5,7 +5,6 @@
 //! Each 2×2 output tile costs 16 multiplications per channel pair instead of 36, for a transform
 //! of the input patch shared by 8 output channels.
 
-use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 use crate::ops::conv::{ConvGeometry, ConvParams};
 
@@ -105,113 +104,76 @@ pub fn supports(g: &ConvGeometry) -> bool {
     g.kernel_h == 3 && g.kernel_w == 3 && g.stride == 1 && g.pad <= 2
 }
 
-/// A convolution's transformed weights on the GPU, for both directions. Its dispatches are
-/// built by [`crate::ops::conv::Conv2d`], which checks the buffers against the layer's sizes
-/// first.
-#[derive(Debug)]
-pub struct WinogradConv {
-    geometry: ConvGeometry,
-    forward_weights: wgpu::Buffer,
-    backward_weights: wgpu::Buffer,
+/// The forward of the convolution `p` describes, on weights packed by [`pack_forward`]:
+/// x -> channels `out_offset..` of y, with bias and, when `p.relu`, a ReLU. The caller
+/// ([`crate::ops::conv::Conv2d`]) has checked the buffers against `p`.
+pub(crate) fn forward(
+    ctx: &GpuContext,
+    p: &ConvParams,
+    x: &wgpu::Buffer,
+    weights: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Dispatch {
+    let wp = WinogradParams {
+        batch: p.batch,
+        in_c: p.in_c,
+        in_h: p.in_h,
+        in_w: p.in_w,
+        in_total: p.in_c,
+        in_offset: 0,
+        out_c: p.out_c,
+        out_h: p.out_h,
+        out_w: p.out_w,
+        out_total: p.out_total,
+        out_offset: p.out_offset,
+        pad: p.pad,
+        tiles_h: p.out_h.div_ceil(2),
+        tiles_w: p.out_w.div_ceil(2),
+        bias: 1,
+        relu: p.relu,
+        accumulate: 0,
+        guided: 0,
+    };
+    let buffers = [x, weights, bias, y];
+    ctx.dispatch_with(KERNEL, &wp, &buffers, groups(&wp))
 }
 
-impl WinogradConv {
-    /// Transforms and uploads a layer's weights (`[out, in, 3, 3]`); `None` when the shape is
-    /// not one F(2×2, 3×3) computes (see [`supports`]).
-    pub fn new(
-        ctx: &GpuContext,
-        name: &str,
-        geometry: ConvGeometry,
-        weight: &[f32],
-    ) -> Result<Option<Self>> {
-        if !supports(&geometry) {
-            return Ok(None);
-        }
-        Ok(Some(Self {
-            geometry,
-            forward_weights: ctx.upload(name, &pack_forward(&geometry, weight))?,
-            backward_weights: ctx.upload(name, &pack_backward(&geometry, weight))?,
-        }))
-    }
-
-    /// Replaces the weights in place.
-    pub fn set_weights(&self, ctx: &GpuContext, weight: &[f32]) {
-        ctx.write(&self.forward_weights, &pack_forward(&self.geometry, weight));
-        ctx.write(
-            &self.backward_weights,
-            &pack_backward(&self.geometry, weight),
-        );
-    }
-
-    /// The forward of the convolution `p` describes: x -> channels `out_offset..` of y, with
-    /// bias and, when `p.relu`, a ReLU.
-    pub(crate) fn forward(
-        &self,
-        ctx: &GpuContext,
-        p: &ConvParams,
-        x: &wgpu::Buffer,
-        bias: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-    ) -> Dispatch {
-        let wp = WinogradParams {
-            batch: p.batch,
-            in_c: p.in_c,
-            in_h: p.in_h,
-            in_w: p.in_w,
-            in_total: p.in_c,
-            in_offset: 0,
-            out_c: p.out_c,
-            out_h: p.out_h,
-            out_w: p.out_w,
-            out_total: p.out_total,
-            out_offset: p.out_offset,
-            pad: p.pad,
-            tiles_h: p.out_h.div_ceil(2),
-            tiles_w: p.out_w.div_ceil(2),
-            bias: 1,
-            relu: p.relu,
-            accumulate: 0,
-            guided: 0,
-        };
-        let buffers = [x, &self.forward_weights, bias, y];
-        ctx.dispatch_with(KERNEL, &wp, &buffers, groups(&wp))
-    }
-
-    /// The input gradient of the convolution `p` describes, a convolution of channels
-    /// `out_offset..` of dy (masked by the ReLU of y when `mask`) with padding 2 - pad, into dx.
-    pub(crate) fn backward_input(
-        &self,
-        ctx: &GpuContext,
-        p: &ConvParams,
-        dy: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-        mask: bool,
-    ) -> Dispatch {
-        let wp = WinogradParams {
-            batch: p.batch,
-            in_c: p.out_c,
-            in_h: p.out_h,
-            in_w: p.out_w,
-            in_total: p.out_total,
-            in_offset: p.out_offset,
-            out_c: p.in_c,
-            out_h: p.in_h,
-            out_w: p.in_w,
-            out_total: p.in_c,
-            out_offset: 0,
-            pad: 2 - p.pad,
-            tiles_h: p.in_h.div_ceil(2),
-            tiles_w: p.in_w.div_ceil(2),
-            bias: 0,
-            relu: 0,
-            accumulate: p.accumulate,
-            guided: p.guided,
-        };
-        let buffers = [dy, &self.backward_weights, y, dx];
-        let kernel = KERNEL.with("MASK_RELU", mask as u32);
-        ctx.dispatch_with(kernel, &wp, &buffers, groups(&wp))
-    }
+/// The input gradient of the convolution `p` describes, on weights packed by
+/// [`pack_backward`]: a convolution of channels `out_offset..` of dy (masked by the ReLU of y
+/// when `mask`) with padding 2 - pad, into dx.
+pub(crate) fn backward_input(
+    ctx: &GpuContext,
+    p: &ConvParams,
+    dy: &wgpu::Buffer,
+    weights: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    dx: &wgpu::Buffer,
+    mask: bool,
+) -> Dispatch {
+    let wp = WinogradParams {
+        batch: p.batch,
+        in_c: p.out_c,
+        in_h: p.out_h,
+        in_w: p.out_w,
+        in_total: p.out_total,
+        in_offset: p.out_offset,
+        out_c: p.in_c,
+        out_h: p.in_h,
+        out_w: p.in_w,
+        out_total: p.in_c,
+        out_offset: 0,
+        pad: 2 - p.pad,
+        tiles_h: p.in_h.div_ceil(2),
+        tiles_w: p.in_w.div_ceil(2),
+        bias: 0,
+        relu: 0,
+        accumulate: p.accumulate,
+        guided: p.guided,
+    };
+    let buffers = [dy, weights, y, dx];
+    let kernel = KERNEL.with("MASK_RELU", mask as u32);
+    ctx.dispatch_with(kernel, &wp, &buffers, groups(&wp))
 }
 
 /// The kernel of `winograd.wgsl`.
