@@ -1,5 +1,6 @@
 //! Images to network input (resize, center crop, ImageNet normalization, CHW f32) and back.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use image::imageops::FilterType;
@@ -203,48 +204,7 @@ const MAX_ASPECT: usize = 4;
 /// network sees with a wide margin, so the input differs from a full resize only by the rounding
 /// of the resized length.
 pub fn to_input(img: &RgbImage, size: usize) -> Result<Vec<f32>> {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    if w == 0 || h == 0 || size == 0 {
-        return Err(Error::InvalidInput(format!(
-            "cannot make a {size}x{size} input from an image of {w}x{h} pixels"
-        )));
-    }
-    let (short, long) = (w.min(h), w.max(h));
-    let narrowed;
-    let img = if long > MAX_ASPECT * short {
-        // Keep the parity of the long side so that the crop is exactly centered.
-        let keep = MAX_ASPECT * short + (long - MAX_ASPECT * short) % 2;
-        let offset = ((long - keep) / 2) as u32;
-        let (x, y, cw, ch) = if w > h {
-            (offset, 0, keep as u32, h as u32)
-        } else {
-            (0, offset, w as u32, keep as u32)
-        };
-        narrowed = image::imageops::crop_imm(img, x, y, cw, ch).to_image();
-        &narrowed
-    } else {
-        img
-    };
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let resized;
-    let img = if (w, h) == (size, size) {
-        img
-    } else {
-        let target = resize_target(size);
-        let short = w.min(h);
-        if short != target {
-            let long = (target as u64 * w.max(h) as u64 / short as u64) as u32;
-            let (nw, nh) = if w <= h {
-                (target as u32, long)
-            } else {
-                (long, target as u32)
-            };
-            resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
-            &resized
-        } else {
-            img
-        }
-    };
+    let img = resized_for_crop(img, size)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (left, top) = ((w - size) / 2, (h - size) / 2);
     let mut out = vec![0.0; 3 * size * size];
@@ -257,6 +217,53 @@ pub fn to_input(img: &RgbImage, size: usize) -> Result<Vec<f32>> {
         }
     }
     Ok(out)
+}
+
+/// The image [`to_input`] center crops for `size`: narrowed to 4:1 and resized so that its
+/// shorter side is `round(size · 256 / 224)`, or the image itself when it is `size`×`size` or
+/// already has that shorter side. Errors on an empty image or size.
+pub fn resized_for_crop(img: &RgbImage, size: usize) -> Result<Cow<'_, RgbImage>> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 || size == 0 {
+        return Err(Error::InvalidInput(format!(
+            "cannot make a {size}x{size} input from an image of {w}x{h} pixels"
+        )));
+    }
+    let (short, long) = (w.min(h), w.max(h));
+    let img = if long > MAX_ASPECT * short {
+        // Keep the parity of the long side so that the crop is exactly centered.
+        let keep = MAX_ASPECT * short + (long - MAX_ASPECT * short) % 2;
+        let offset = ((long - keep) / 2) as u32;
+        let (x, y, cw, ch) = if w > h {
+            (offset, 0, keep as u32, h as u32)
+        } else {
+            (0, offset, w as u32, keep as u32)
+        };
+        Cow::Owned(image::imageops::crop_imm(img, x, y, cw, ch).to_image())
+    } else {
+        Cow::Borrowed(img)
+    };
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if (w, h) == (size, size) {
+        return Ok(img);
+    }
+    let target = resize_target(size);
+    let short = w.min(h);
+    if short == target {
+        return Ok(img);
+    }
+    let long = (target as u64 * w.max(h) as u64 / short as u64) as u32;
+    let (nw, nh) = if w <= h {
+        (target as u32, long)
+    } else {
+        (long, target as u32)
+    };
+    Ok(Cow::Owned(image::imageops::resize(
+        img.as_ref(),
+        nw,
+        nh,
+        FilterType::Triangle,
+    )))
 }
 
 /// [`load_rgb`] then [`to_input`]; every error names the file.

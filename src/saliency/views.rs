@@ -2,11 +2,11 @@
 //! crop's frame, so maps of several views can be averaged pixel by pixel.
 
 use image::RgbImage;
-use image::imageops::{self, FilterType};
+use image::imageops;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::preprocess::to_input;
+use crate::preprocess::{resized_for_crop, to_input};
 
 /// A crop of the photo resized as for the network (shorter side 256 for 224 inputs): the centre
 /// crop moved by (`dx`, `dy`) pixels, optionally mirrored left to right.
@@ -73,34 +73,17 @@ impl View {
     }
 }
 
-/// The photo resized as [`to_input`] does for `size`, before its centre crop.
-fn resized(photo: &RgbImage, size: usize) -> RgbImage {
-    let target = ((size * 256 + 112) / 224) as u64;
-    let (w, h) = (u64::from(photo.width()), u64::from(photo.height()));
-    let short = w.min(h);
-    if short == target || (w, h) == (size as u64, size as u64) {
-        return photo.clone();
-    }
-    let long = (target * w.max(h) / short) as u32;
-    let (nw, nh) = if w <= h {
-        (target as u32, long)
-    } else {
-        (long, target as u32)
-    };
-    imageops::resize(photo, nw, nh, FilterType::Triangle)
-}
-
 /// The view's `size` x `size` crop of `photo` and its network input. Shifts are limited to what
 /// the resized photo holds; the view actually taken is returned.
 pub fn crop(photo: &RgbImage, view: View, size: usize) -> Result<(View, RgbImage, Vec<f32>)> {
-    let image = resized(photo, size);
+    let image = resized_for_crop(photo, size)?;
     let (w, h) = (image.width() as i32, image.height() as i32);
     let s = size as i32;
     let (cx, cy) = ((w - s) / 2, (h - s) / 2);
     let x = (cx + view.dx).clamp(0, (w - s).max(0));
     let y = (cy + view.dy).clamp(0, (h - s).max(0));
     let mut cropped =
-        imageops::crop_imm(&image, x as u32, y as u32, size as u32, size as u32).to_image();
+        imageops::crop_imm(image.as_ref(), x as u32, y as u32, size as u32, size as u32).to_image();
     if view.mirrored {
         imageops::flip_horizontal_in_place(&mut cropped);
     }
@@ -167,7 +150,7 @@ mod tests {
             // The "map" of a view is its red channel: the resized photo's x coordinate.
             let map: Vec<f32> = cropped.pixels().map(|p| f32::from(p[0])).collect();
             let (values, covered) = to_centre_frame(&map, taken, 32);
-            let resized = resized(&photo, 32);
+            let resized = resized_for_crop(&photo, 32).unwrap();
             let (cx, cy) = (
                 (resized.width() as usize - 32) / 2,
                 (resized.height() as usize - 32) / 2,
@@ -181,5 +164,17 @@ mod tests {
             }
             assert!(covered.iter().sum::<f32>() >= (32.0 - 16.0) * 32.0);
         }
+    }
+
+    /// The centre view of a photo far longer than 4:1 is the network input of the photo itself:
+    /// views are cut from the same narrowed, resized image as `to_input`'s.
+    #[test]
+    fn centre_view_of_an_elongated_photo_is_the_plain_input() {
+        let photo = RgbImage::from_fn(9, 200, |x, y| image::Rgb([x as u8 * 20, y as u8, 7]));
+        let (taken, _, input) = crop(&photo, View::CENTRE, 32).unwrap();
+        assert_eq!(taken, View::CENTRE);
+        assert_eq!(input, to_input(&photo, 32).unwrap());
+        let resized = resized_for_crop(&photo, 32).unwrap();
+        assert_eq!((resized.width(), resized.height()), (37, 37 * 4));
     }
 }
