@@ -19,10 +19,11 @@ fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 256u;
 }
 
-// v modulo n, in [0, n).
+// v modulo n, in [0, n). Unsigned remainders only: the GL backend's GLSL leaves `%` of a negative
+// integer undefined (llvmpipe's GL gave wrong rolls with the signed form).
 fn wrap(v: i32, n: u32) -> u32 {
-    let m = i32(n);
-    return u32(((v % m) + m) % m);
+    let r = u32(abs(v)) % n;
+    return select(r, (n - r) % n, v < 0);
 }
 
 // scipy.ndimage's `reflect` border (d c b a | a b c d | d c b a), for any v.
