@@ -5,7 +5,8 @@
 // Backward:  dx[n, i] (+)= sum_{o in chunk} W[o, i] * dz[n, o]         dz = dy masked by the ReLU
 //
 // Each direction has a scalar kernel for any width and a `_vec4` one for in_features a multiple
-// of 4; `linear_subgroups.wgsl` holds a forward that reduces with subgroup operations.
+// of 4; `linear_subgroups.wgsl`, compiled appended to this file, adds a vec4 forward that reduces
+// with subgroup operations.
 // Accumulators declared without a value start at zero (WGSL zero-initializes them).
 
 struct LinearParams {
@@ -82,21 +83,27 @@ fn forward_vec4(
     if r >= params.rows {
         return;
     }
+    for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
+        reduce_and_store(partial_dots_vec4(r, n0, tid), n0, params.row0 + r, tid);
+    }
+}
+
+// This invocation's share of the dot products of row r with the images n0.. of a block: every
+// 256th vec4 of the row, from the tid-th.
+fn partial_dots_vec4(r: u32, n0: u32, tid: u32) -> array<f32, MAX_BATCH_BLOCK> {
     let in4 = params.in_features / 4u;
     let w_row = r * in4;
-    for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
-        var acc: array<f32, MAX_BATCH_BLOCK>;
-        for (var i = tid; i < in4; i += 256u) {
-            let w = weights4[w_row + i];
-            for (var b = 0u; b < BATCH_BLOCK; b++) {
-                let n = n0 + b;
-                if n < params.batch {
-                    acc[b] += dot(w, src4[n * in4 + i]);
-                }
+    var acc: array<f32, MAX_BATCH_BLOCK>;
+    for (var i = tid; i < in4; i += 256u) {
+        let w = weights4[w_row + i];
+        for (var b = 0u; b < BATCH_BLOCK; b++) {
+            let n = n0 + b;
+            if n < params.batch {
+                acc[b] += dot(w, src4[n * in4 + i]);
             }
         }
-        reduce_and_store(acc, n0, params.row0 + r, tid);
     }
+    return acc;
 }
 
 // Sums the 256 invocations' partial dot products of output `o` for the images n0.. of a block

@@ -1,6 +1,6 @@
 //! The WGSL sources, embedded in the binary; one file per op family.
 
-/// A WGSL file of `shaders/`.
+/// A WGSL module of `shaders/` (one file, or a file extending another).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     /// Convolution forward and input gradient.
@@ -13,7 +13,8 @@ pub enum Shader {
     Pool,
     /// Fully connected layer forward and input gradient.
     Linear,
-    /// Fully connected layer forward reduced with subgroup operations.
+    /// `Linear` plus a forward reduced with subgroup operations (`linear.wgsl` followed by
+    /// `linear_subgroups.wgsl`).
     LinearSubgroups,
     /// Per-image norms and update steps of the gradient loops.
     Step,
@@ -72,7 +73,7 @@ impl Shader {
         )
     }
 
-    /// The WGSL source.
+    /// The WGSL source (a file of `shaders/`, or two read as one module).
     pub fn source(self) -> &'static str {
         match self {
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
@@ -80,7 +81,11 @@ impl Shader {
             Shader::Relu => include_str!("../../shaders/relu.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
-            Shader::LinearSubgroups => include_str!("../../shaders/linear_subgroups.wgsl"),
+            // Appended to linear.wgsl, whose declarations and helpers it uses.
+            Shader::LinearSubgroups => concat!(
+                include_str!("../../shaders/linear.wgsl"),
+                include_str!("../../shaders/linear_subgroups.wgsl")
+            ),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
             Shader::Saliency => include_str!("../../shaders/saliency.wgsl"),
             Shader::Attack => include_str!("../../shaders/attack.wgsl"),

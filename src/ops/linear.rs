@@ -73,7 +73,7 @@ impl LinearKernel {
                 Kernel::new(Shader::Linear, "backward_input_vec4"),
             ),
             LinearKernel::Subgroups => (
-                Kernel::new(Shader::LinearSubgroups, "forward"),
+                Kernel::new(Shader::LinearSubgroups, "forward_subgroups"),
                 Kernel::new(Shader::Linear, "backward_input_vec4"),
             ),
         }
