@@ -266,28 +266,32 @@ impl Plan {
             let (dx, dy) = (&input.grad.buffer, &output.grad.buffer);
             let mut record_backward =
                 |rule: GradientRule, d: Vec<Dispatch>| backward[rule as usize].push(d);
+            // The gradient a conv or linear layer's backward reads: dy masked once by the
+            // layer's ReLU into `masked` (that dispatch pushed to `d`), or dy itself.
+            let out_len = output.value.len();
+            let masked_dy = |has_relu: bool, mode, d: &mut Vec<Dispatch>| {
+                if has_relu {
+                    d.push(relu.backward(ctx, out_len, dy, y, masked, mode));
+                    masked
+                } else {
+                    dy
+                }
+            };
             let rules = [GradientRule::Plain, GradientRule::Guided];
             match gpu {
                 GpuLayer::Conv(conv) => {
                     forward.push(vec![conv.forward(ctx, batch, (h, w), x, y)]);
-                    let out_len = output.value.len();
                     for rule in rules {
                         let mode = rule.mode();
                         let mut d = Vec::new();
-                        let dz = if conv.relu() {
-                            d.push(relu.backward(ctx, out_len, dy, y, masked, mode));
-                            masked
-                        } else {
-                            dy
-                        };
-                        let whole = conv.whole();
+                        let dz = masked_dy(conv.relu(), mode, &mut d);
                         d.push(conv.backward_input_masked_from(
                             ctx,
                             batch,
                             (h, w),
                             dz,
                             dx,
-                            whole,
+                            conv.whole(),
                             mode,
                         ));
                         record_backward(rule, d);
@@ -398,16 +402,10 @@ impl Plan {
                 }
                 GpuLayer::Linear(linear) => {
                     forward.push(linear.forward(ctx, batch, x, y));
-                    let out_len = output.value.len();
                     for rule in rules {
                         let mode = rule.mode();
                         let mut d = Vec::new();
-                        let dz = if linear.relu() {
-                            d.push(relu.backward(ctx, out_len, dy, y, masked, mode));
-                            masked
-                        } else {
-                            dy
-                        };
+                        let dz = masked_dy(linear.relu(), mode, &mut d);
                         d.extend(linear.backward_input_masked(ctx, batch, dz, dx, mode));
                         record_backward(rule, d);
                     }
