@@ -114,7 +114,8 @@ fn fooled_paths(
     unique_names(named.collect())
 }
 
-/// Writes each fooled image as a PNG, reads it back and checks the network's prediction.
+/// Writes each fooled image as a PNG, reads it back and checks the network's prediction;
+/// returns a line on each to print once the run's files are in place.
 fn save_fooled(
     paths: &[PathBuf],
     plan: &mut OutputPlan,
@@ -122,7 +123,7 @@ fn save_fooled(
     outcomes: &[Outcome],
     classes: &ClassNames,
     manifest: &mut Manifest,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let mut written = Vec::new();
     for (path, o) in paths.iter().zip(outcomes) {
         written.push(plan.save_png(path, &to_rgb(&o.image, SIZE))?);
@@ -132,13 +133,14 @@ fn save_fooled(
         .iter()
         .map(|p| load_input(p, SIZE))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut lines = Vec::new();
     for ((path, o), l) in paths
         .iter()
         .zip(outcomes)
         .zip(logits(net, &reloaded, (SIZE, SIZE), 8)?)
     {
         let top = argmax(&l);
-        println!(
+        lines.push(format!(
             "saved {}: read back, the network says {} ({})",
             path.display(),
             classes.name(top),
@@ -147,9 +149,9 @@ fn save_fooled(
             } else {
                 "no longer reaches the goal"
             }
-        );
+        ));
     }
-    Ok(())
+    Ok(lines)
 }
 
 pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
@@ -274,10 +276,13 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
     for p in [&results_json, &results_csv, &npy] {
         manifest.output(p);
     }
-    save_fooled(&fooled, &mut plan, &net, outcomes, &classes, &mut manifest)?;
+    let saved = save_fooled(&fooled, &mut plan, &net, outcomes, &classes, &mut manifest)?;
     manifest.timing("outputs", 1000.0 * started.elapsed().as_secs_f64());
     plan.save_json(&manifest_path, &manifest)?;
     plan.commit()?;
+    for line in saved {
+        println!("{line}");
+    }
     println!(
         "wrote {}, {}, {}, {}, {}",
         args.out.display(),
