@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::model::Weights;
-use crate::output::save_json;
 
 /// The weights a run used.
 #[derive(Clone, Debug, Serialize)]
@@ -22,7 +20,8 @@ pub struct WeightsRecord {
     pub sha256: Option<String>,
 }
 
-/// A run's record. Build it as the run goes, then [`Manifest::write_beside`] the figure.
+/// A run's record. Build it as the run goes; plan it at [`Manifest::path_for`] the figure with
+/// [`crate::output::OutputPlan::add_last`] and write it with the plan's `save_json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {
     /// The command line, program name first.
@@ -92,12 +91,5 @@ impl Manifest {
     /// The manifest's path for a figure: `fig.png` -> `fig.json`.
     pub fn path_for(figure: &Path) -> PathBuf {
         figure.with_extension("json")
-    }
-
-    /// Writes the record atomically beside `figure` and returns its path.
-    pub fn write_beside(&self, figure: &Path) -> Result<PathBuf> {
-        let path = Self::path_for(figure);
-        save_json(self, &path)?;
-        Ok(path)
     }
 }

@@ -12,9 +12,6 @@ use super::text::Font;
 /// Most lines a row label wraps to.
 const ROW_LABEL_LINES: usize = 4;
 
-/// Most lines the figure title wraps to.
-const TITLE_LINES: usize = 2;
-
 /// One line of text under a cell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caption {
@@ -158,7 +155,8 @@ impl Figure {
         self
     }
 
-    /// Sets the bold title above the grid (wrapped to two lines at most).
+    /// Sets the bold title above the grid, wrapped to the figure's width (never cut: a figure
+    /// says how it was made).
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self
@@ -263,7 +261,7 @@ impl Figure {
         let width = layout.width - 2 * layout.margin;
         self.title
             .as_deref()
-            .map(|t| Font::Bold.wrap(t, self.title_px(), width, TITLE_LINES))
+            .map(|t| Font::Bold.wrap(t, self.title_px(), width, usize::MAX))
             .unwrap_or_default()
     }
 
@@ -553,6 +551,30 @@ mod tests {
             .render();
         assert!(with_bar.height() > plain.height() + 20);
         assert_eq!(with_bar.width(), plain.width());
+    }
+
+    #[test]
+    fn long_titles_wrap_to_the_width_whole() {
+        let title = "SqueezeNet 1.1, from noise, 100 steps: lr 25, L2 0.001, blur sigma 0.5, \
+                     every 10, jitter 16";
+        let figure = Figure::new(64, 64)
+            .title(title)
+            .row([Cell::new(photo(64, 64))]);
+        let layout = figure.layout();
+        let lines = figure.title_lines(&layout);
+        assert!(lines.len() > 2, "{lines:?}");
+        // Every word is there, cut only where a word is wider than the figure.
+        assert_eq!(lines.concat().replace(' ', ""), title.replace(' ', ""));
+        assert!(
+            lines
+                .iter()
+                .all(|l| Font::Bold.width(l, figure.title_px()) <= layout.width)
+        );
+        let line = Font::Bold.line_height(figure.title_px());
+        let plain = Figure::new(64, 64).row([Cell::new(photo(64, 64))]).render();
+        let image = figure.render();
+        assert!(image.height() >= plain.height() + lines.len() as u32 * line);
+        assert_eq!(image.width(), plain.width());
     }
 
     #[test]

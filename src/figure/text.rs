@@ -148,14 +148,31 @@ impl Font {
         shortened(lo)
     }
 
+    /// `word` cut into pieces of at most `max_width` pixels (one character at the least).
+    fn split_word(self, word: &str, px: f32, max_width: u32) -> Vec<String> {
+        let mut pieces = Vec::new();
+        let mut piece = String::new();
+        for c in word.chars() {
+            if !piece.is_empty() && self.width(&format!("{piece}{c}"), px) > max_width {
+                pieces.push(std::mem::take(&mut piece));
+            }
+            piece.push(c);
+        }
+        pieces.push(piece);
+        pieces
+    }
+
     /// Breaks `text` into lines of at most `max_width` pixels at spaces (and at explicit
-    /// newlines), keeping at most `max_lines` lines: what does not fit goes on the last line,
-    /// which like any word too long for a line is shortened with an ellipsis.
+    /// newlines; a word wider than a line is cut), keeping at most `max_lines` lines: what does
+    /// not fit goes on the last line, shortened with an ellipsis.
     pub fn wrap(self, text: &str, px: f32, max_width: u32, max_lines: usize) -> Vec<String> {
         let mut lines: Vec<String> = Vec::new();
         for paragraph in text.split('\n') {
             let mut line = String::new();
-            for word in paragraph.split_whitespace() {
+            let words = paragraph
+                .split_whitespace()
+                .flat_map(|w| self.split_word(w, px, max_width));
+            for word in words {
                 let candidate = if line.is_empty() {
                     word.to_string()
                 } else {
@@ -240,6 +257,11 @@ mod tests {
         assert_eq!(font.wrap("a\nb", 14.0, 500, 5), ["a", "b"]);
         assert_eq!(font.wrap("a\nb", 14.0, 500, 1), ["a b"]);
         assert!(font.wrap("a b", 14.0, 500, 0).is_empty());
+        let long = "/a/path/far/too/long/for/one/line.jpg";
+        let cut = font.wrap(&format!("from {long}, 5 steps"), 14.0, 60, usize::MAX);
+        assert!(cut.len() > 3, "{cut:?}");
+        assert!(cut.iter().all(|l| font.width(l, 14.0) <= 60), "{cut:?}");
+        assert_eq!(cut.concat().replace(' ', ""), format!("from{long},5steps"));
     }
 
     #[test]

@@ -257,11 +257,15 @@ impl GpuContext {
                             .iter()
                             .position(|i| i.name.to_lowercase().contains(&wanted_lower))
                     })
-                    .ok_or_else(|| {
-                        no_adapter(format!(
-                            "; none matches `{wanted}` (an index or part of a name); found:\n{}",
+                    .ok_or_else(|| match infos.len() {
+                        0 => no_adapter(found_elsewhere(options)),
+                        n => Error::InvalidInput(format!(
+                            "no GPU adapter chosen (--adapter / NETLENS_ADAPTER): none matches \
+                             `{wanted}` (an index below {n} or part of a name); the adapters \
+                             (backends tried: {}):\n{}",
+                            backend_names(backends),
                             adapter_list(&infos)
-                        ))
+                        )),
                     })?
             }
             None => (0..infos.len())

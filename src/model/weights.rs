@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
 
+use safetensors::tensor::TensorInfo;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use sha2::{Digest, Sha256};
 
@@ -68,6 +69,12 @@ impl Weights {
                 })?;
             let shape = view.shape().to_vec();
             tensors.insert(name.to_string(), HostTensor { shape, data });
+        }
+        if let Some(reason) = constant_weights(&tensors) {
+            return Err(Error::WeightsFile {
+                path: path.to_path_buf(),
+                reason,
+            });
         }
         Ok(Weights {
             tensors,
@@ -240,6 +247,13 @@ fn describe_format_error(bytes: &[u8], error: &SafeTensorError) -> String {
         | SafeTensorError::JsonError(_) => {
             format!("not a safetensors file: the header is not valid JSON ({error})")
         }
+        SafeTensorError::TensorInvalidInfo => {
+            let header_len = header_len.unwrap_or(0) as usize;
+            bytes
+                .get(8..8 + header_len)
+                .and_then(invalid_tensor_info)
+                .unwrap_or_else(|| format!("bad header: {error}"))
+        }
         SafeTensorError::MetadataIncompleteBuffer => {
             let header_len = header_len.unwrap_or(0) as usize;
             let have = bytes.len() - 8 - header_len;
@@ -255,6 +269,57 @@ fn describe_format_error(bytes: &[u8], error: &SafeTensorError) -> String {
         }
         _ => format!("bad header: {error}"),
     }
+}
+
+/// The first tensor of a (valid JSON) header whose shape and dtype need another number of bytes
+/// than its `data_offsets` span, described.
+fn invalid_tensor_info(header: &[u8]) -> Option<String> {
+    let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header).ok()?;
+    header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .find_map(|(name, info)| {
+            let info: TensorInfo = serde_json::from_value(info).ok()?;
+            let elements = info
+                .shape
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))?;
+            let need = elements.checked_mul(info.dtype.bitsize())? / 8;
+            let (start, end) = info.data_offsets;
+            let span = end.checked_sub(start)?;
+            (need != span).then(|| {
+                format!(
+                    "tensor `{name}`: shape {:?} of {} needs {need} bytes, but its data_offsets \
+                     [{start}, {end}] span {span}",
+                    info.shape, info.dtype
+                )
+            })
+        })
+}
+
+/// Why a file's tensors cannot be trained weights, if every weight tensor (`*.weight`) is
+/// constant (all zeros, say): such a network scores every class alike, whatever the image.
+fn constant_weights(tensors: &BTreeMap<String, HostTensor>) -> Option<String> {
+    let weights: Vec<(&String, &HostTensor)> = tensors
+        .iter()
+        .filter(|(name, _)| name.ends_with("weight"))
+        .collect();
+    let (first, tensor) = *weights.first()?;
+    if !weights
+        .iter()
+        .all(|(_, t)| t.data.windows(2).all(|w| w[0] == w[1]))
+    {
+        return None;
+    }
+    let all_zero = weights
+        .iter()
+        .all(|(_, t)| t.data.first().is_none_or(|&v| v == 0.0));
+    Some(format!(
+        "every weight tensor is {} (`{first}` is all {}): these are no trained weights, and the \
+         network would give every class the same score",
+        if all_zero { "all zeros" } else { "constant" },
+        tensor.data.first().copied().unwrap_or(0.0)
+    ))
 }
 
 /// The end of the last tensor's data according to a (valid JSON) header.
@@ -711,5 +776,56 @@ mod tests {
         assert!(mean.abs() < 0.1 * bound, "mean {mean}");
         let bias = a.expect("conv.bias", &[8]).unwrap();
         assert!(bias.iter().all(|x| x.abs() <= 0.01));
+    }
+
+    /// A safetensors file of `header` (JSON) and `data`.
+    fn raw_file(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn a_shape_that_disagrees_with_its_bytes_names_the_tensor() {
+        let header = r#"{"a.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[8,16]}}"#;
+        let err = Weights::from_bytes(&raw_file(header, &[1; 16]), Path::new("x.safetensors"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "weights file x.safetensors: tensor `b.weight`: shape [2, 3] of F32 needs 24 bytes, \
+             but its data_offsets [8, 16] span 8"
+        );
+    }
+
+    #[test]
+    fn constant_weights_are_refused() {
+        let dir = temp_dir();
+        let file = |name: &str, values: [f32; 4]| {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let tensors = HashMap::from([
+                (
+                    "conv.weight",
+                    TensorView::new(Dtype::F32, vec![4], &bytes).unwrap(),
+                ),
+                (
+                    "fc.weight",
+                    TensorView::new(Dtype::F32, vec![2, 2], &bytes).unwrap(),
+                ),
+            ]);
+            let path = dir.path().join(name);
+            std::fs::write(&path, safetensors::serialize(tensors, None).unwrap()).unwrap();
+            Weights::load(&path).map(|_| ()).map_err(|e| e.to_string())
+        };
+        let zeros = file("zeros.safetensors", [0.0; 4]).unwrap_err();
+        assert!(zeros.contains("zeros.safetensors"), "{zeros}");
+        assert!(
+            zeros.contains("every weight tensor is all zeros (`conv.weight` is all 0)"),
+            "{zeros}"
+        );
+        let ones = file("ones.safetensors", [0.5; 4]).unwrap_err();
+        assert!(ones.contains("every weight tensor is constant"), "{ones}");
+        assert!(file("varied.safetensors", [0.5, 0.5, 0.5, 0.25]).is_ok());
     }
 }

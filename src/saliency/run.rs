@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::manifest::Manifest;
 use crate::model::{ModelKind, Network, Weights};
-use crate::output::{check_not_input, save_json, save_npy, save_png, write_atomic};
+use crate::output::{Format, OutputPlan};
 use crate::preprocess::load_rgb;
 use crate::progress::bar;
 use crate::saliency::engine::Attributor;
@@ -157,12 +157,66 @@ fn unit(methods: &[Method], settings: &Settings) -> String {
     }
 }
 
-/// Runs a job on `ctx`.
-pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
-    job.settings.check()?;
-    if job.images.is_empty() {
-        return Err(Error::InvalidInput("no images given".into()));
+impl Job {
+    /// Checks the job and plans its outputs (see [`OutputPlan`]), before any work: the figure,
+    /// the raw maps (`FIG.saliency.npy`, `FIG.MODEL.METHOD.npy`, `FIG.class_mean.npy`) or the
+    /// sanity check's `FIG.csv` and `FIG.sanity.json`, and the manifest `FIG.json`.
+    pub fn plan(&self) -> Result<OutputPlan> {
+        self.settings.check()?;
+        if self.images.is_empty() {
+            return Err(Error::InvalidInput("no images given".into()));
+        }
+        if matches!(self.mode, Mode::Sanity { .. }) && self.models.len() != 1 {
+            return Err(Error::InvalidInput(
+                "the sanity check runs on one model at a time: choose --model squeezenet or vgg16"
+                    .into(),
+            ));
+        }
+        if self.mode == Mode::ClassMean && (self.models.len() != 1 || self.methods.len() != 1) {
+            return Err(Error::InvalidInput(
+                "class means are drawn for one model and one method: choose --model squeezenet \
+                 or vgg16 and a single --method"
+                    .into(),
+            ));
+        }
+        let figure = &self.out;
+        let mut plan = OutputPlan::new(&self.images);
+        plan.add("the figure (--out)", figure, Format::Png)?;
+        if matches!(self.mode, Mode::Sanity { .. }) {
+            plan.add("the sanity table", beside(figure, "csv"), Format::Csv)?;
+            plan.add(
+                "the sanity record",
+                beside(figure, "sanity.json"),
+                Format::Json,
+            )?;
+        } else {
+            plan.add("the maps", beside(figure, "saliency.npy"), Format::Npy)?;
+            for (kind, _) in &self.models {
+                for method in &self.methods {
+                    let suffix = format!("{kind}.{method}.npy");
+                    plan.add("the maps", beside(figure, &suffix), Format::Npy)?;
+                }
+            }
+            if self.mode == Mode::ClassMean {
+                plan.add(
+                    "the class means",
+                    beside(figure, "class_mean.npy"),
+                    Format::Npy,
+                )?;
+            }
+        }
+        plan.add_last("the manifest", Manifest::path_for(figure), Format::Json)?;
+        Ok(plan)
     }
+}
+
+/// Runs a job on `ctx`: [`Job::plan`], then [`run_planned`].
+pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
+    run_planned(ctx, job, job.plan()?)
+}
+
+/// Runs a job on `ctx`, writing through `plan`, the job's [`Job::plan`].
+pub fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> Result<Outcome> {
     let started = Instant::now();
     let classes = ClassNames::load_default()?;
     let forced = job
@@ -171,28 +225,6 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
         .map(|c| classes.resolve(c))
         .transpose()?;
     let figure_path = job.out.clone();
-    let mut outputs = vec![figure_path.clone()];
-    if matches!(job.mode, Mode::Sanity { .. }) {
-        outputs.push(beside(&figure_path, "csv"));
-        outputs.push(beside(&figure_path, "sanity.json"));
-        if job.models.len() != 1 {
-            return Err(Error::InvalidInput(
-                "the sanity check runs on one model at a time: choose --model squeezenet or vgg16"
-                    .into(),
-            ));
-        }
-    }
-    if job.mode == Mode::ClassMean && (job.models.len() != 1 || job.methods.len() != 1) {
-        return Err(Error::InvalidInput(
-            "class means are drawn for one model and one method: choose --model squeezenet or \
-             vgg16 and a single --method"
-                .into(),
-        ));
-    }
-    outputs.push(Manifest::path_for(&figure_path));
-    for out in &outputs {
-        check_not_input(out, &job.images)?;
-    }
 
     let mut manifest = Manifest::new(ctx);
     // Every model is loaded before any work, so a missing weights file fails at once.
@@ -236,7 +268,6 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
     let mut results = Vec::new();
     let mut report = String::new();
     let mut table = None;
-    let mut written = Vec::new();
     for model in &models {
         let attributor = Attributor::new(&model.net, hw, job.batch)?;
         let t = Instant::now();
@@ -292,7 +323,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
             manifest.timing("sanity", t.elapsed().as_secs_f64() * 1e3);
             manifest.seed = Some(seed);
             table = Some(sanity.table());
-            written.extend(write_sanity(&sanity, model.kind.title(), &figure_path)?);
+            write_sanity(&mut plan, &sanity, model.kind.title(), &figure_path)?;
             continue;
         }
 
@@ -312,9 +343,7 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                 t.elapsed().as_secs_f64() * 1e3,
             );
             let path = beside(&figure_path, &format!("{}.{}.npy", model.kind, method));
-            check_not_input(&path, &job.images)?;
-            save_npy(&m, &[n, SIZE, SIZE], &path)?;
-            written.push(path);
+            plan.save_npy(&path, &m, &[n, SIZE, SIZE])?;
             maps.push((method, m));
         }
         progress.finish_and_clear();
@@ -323,10 +352,11 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
 
     if !results.is_empty() {
         let (_, _, targets, maps) = &results[0];
-        let path = beside(&figure_path, "saliency.npy");
-        check_not_input(&path, &job.images)?;
-        save_npy(&maps[0].1, &[n, SIZE, SIZE], &path)?;
-        written.insert(0, path);
+        plan.save_npy(
+            &beside(&figure_path, "saliency.npy"),
+            &maps[0].1,
+            &[n, SIZE, SIZE],
+        )?;
         let name = |c: usize| classes.name(c).to_string();
         let photos: Vec<Photo> = (0..n)
             .map(|i| Photo {
@@ -338,10 +368,11 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
         let image = match job.mode {
             Mode::ClassMean => {
                 let (groups, means) = class_groups(&subjects, targets, &maps[0].1, plane, &name);
-                let path = beside(&figure_path, "class_mean.npy");
-                check_not_input(&path, &job.images)?;
-                save_npy(&means, &[groups.len(), SIZE, SIZE], &path)?;
-                written.push(path);
+                plan.save_npy(
+                    &beside(&figure_path, "class_mean.npy"),
+                    &means,
+                    &[groups.len(), SIZE, SIZE],
+                )?;
                 let title = format!(
                     "{} class means: {} of {}, mean of max-normalized maps per target class",
                     results[0].0.kind.title(),
@@ -403,15 +434,14 @@ pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
                 )
             }
         };
-        save_png(&image, &figure_path)?;
+        plan.save_png(&figure_path, &image)?;
         manifest.timing("figure", t.elapsed().as_secs_f64() * 1e3);
-        written.insert(0, figure_path.clone());
     }
     manifest.timing("total", started.elapsed().as_secs_f64() * 1e3);
-    for path in &written {
-        manifest.output(path);
-    }
-    written.push(manifest.write_beside(&figure_path)?);
+    let manifest_path = Manifest::path_for(&figure_path);
+    manifest.outputs = plan.paths().filter(|p| *p != manifest_path).collect();
+    plan.save_json(&manifest_path, &manifest)?;
+    let written = plan.commit()?;
     Ok(Outcome {
         written,
         report,
@@ -491,12 +521,15 @@ fn class_groups(
     (groups, means)
 }
 
-/// Writes the sanity check's plot, CSV and JSON; returns their paths.
-fn write_sanity(report: &SanityReport, model: &str, figure: &Path) -> Result<Vec<PathBuf>> {
-    let csv = beside(figure, "csv");
-    let json = beside(figure, "sanity.json");
-    save_png(&figures::sanity_plot(report, model), figure)?;
-    write_atomic(&csv, report.csv().as_bytes())?;
-    save_json(report, &json)?;
-    Ok(vec![figure.to_path_buf(), csv, json])
+/// Writes the sanity check's plot, CSV and JSON through `plan`.
+fn write_sanity(
+    plan: &mut OutputPlan,
+    report: &SanityReport,
+    model: &str,
+    figure: &Path,
+) -> Result<()> {
+    plan.save_png(figure, &figures::sanity_plot(report, model))?;
+    plan.write(&beside(figure, "csv"), report.csv().as_bytes())?;
+    plan.save_json(&beside(figure, "sanity.json"), report)?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ use netlens::dream::{
 };
 use netlens::manifest::Manifest;
 use netlens::model::Arch;
-use netlens::output::{check_not_input, save_npy, save_png, write_atomic};
+use netlens::output::{Format, OutputPlan};
 use netlens::preprocess::load_rgb;
 
 use crate::args::{Global, ModelArgs};
@@ -259,20 +259,30 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     request.validate(&arch)?;
 
     let figure_path = &args.out;
-    let npy_path = figure_path.with_extension("npy");
-    let csv_path = figure_path.with_extension("scores.csv");
-    let mut outputs = vec![
-        figure_path.clone(),
-        npy_path.clone(),
-        csv_path.clone(),
-        Manifest::path_for(figure_path),
-    ];
+    let mut plan = OutputPlan::new(&inputs);
+    plan.add("the figure (--out)", figure_path, Format::Png)?;
+    let npy_path = plan.add(
+        "the final images",
+        figure_path.with_extension("npy"),
+        Format::Npy,
+    )?;
+    let csv_path = plan.add(
+        "the scores",
+        figure_path.with_extension("scores.csv"),
+        Format::Csv,
+    )?;
+    let mut images = Vec::new();
     if let Some(p) = &args.save_image {
-        outputs.extend((0..request.runs.len()).map(|i| numbered(p, i, request.runs.len())));
+        for i in 0..request.runs.len() {
+            let path = numbered(p, i, request.runs.len());
+            images.push(plan.add("an image (--save-image)", path, Format::Png)?);
+        }
     }
-    for o in &outputs {
-        check_not_input(o, &inputs)?;
-    }
+    let manifest_path = plan.add_last(
+        "the manifest",
+        Manifest::path_for(figure_path),
+        Format::Json,
+    )?;
 
     let ctx = global.context()?;
     let weights = args
@@ -310,9 +320,9 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         )),
         Start::Noise => None,
     };
-    save_png(
-        &dream::figure::draw(&result, &title, start_rgb.as_ref()),
+    plan.save_png(
         figure_path,
+        &dream::figure::draw(&result, &title, start_rgb.as_ref()),
     )?;
 
     let finals: Vec<f32> = result
@@ -320,10 +330,10 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         .iter()
         .flat_map(|r| r.last().image.iter().copied())
         .collect();
-    save_npy(
+    plan.save_npy(
+        &npy_path,
         &finals,
         &[result.runs.len(), 3, request.size, request.size],
-        &npy_path,
     )?;
     let mut csv = String::from("run,label,step,size,objective,probability,top1\n");
     for (i, r) in result.runs.iter().enumerate() {
@@ -340,11 +350,9 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
             ));
         }
     }
-    write_atomic(&csv_path, csv.as_bytes())?;
-    if let Some(p) = &args.save_image {
-        for (i, r) in result.runs.iter().enumerate() {
-            save_png(&r.last().rgb(), &numbered(p, i, result.runs.len()))?;
-        }
+    plan.write(&csv_path, csv.as_bytes())?;
+    for (path, r) in images.iter().zip(&result.runs) {
+        plan.save_png(path, &r.last().rgb())?;
     }
 
     let mut manifest = Manifest::new(&ctx);
@@ -368,15 +376,14 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         .timing("per_step", result.timing.ms_per_step())
         .timing("total", started.elapsed().as_secs_f64() * 1e3);
     manifest.seed = Some(request.seed);
-    for o in &outputs[..3] {
+    for o in [figure_path, &npy_path, &csv_path]
+        .into_iter()
+        .chain(&images)
+    {
         manifest.output(o);
     }
-    if let Some(p) = &args.save_image {
-        for i in 0..result.runs.len() {
-            manifest.output(&numbered(p, i, result.runs.len()));
-        }
-    }
-    manifest.write_beside(figure_path)?;
+    plan.save_json(&manifest_path, &manifest)?;
+    plan.commit()?;
 
     for r in &result.runs {
         let s = r.last();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
@@ -13,7 +13,7 @@ use netlens::fooling::report::{outcomes_csv, records};
 use netlens::fooling::{Attacker, Outcome, balanced_batch};
 use netlens::manifest::Manifest;
 use netlens::model::Network;
-use netlens::output::{check_not_input, save_json, save_npy, save_png, write_atomic};
+use netlens::output::{Format, OutputPlan, unique_names};
 use netlens::preprocess::{STD, load_input, to_rgb};
 
 use crate::args::{Global, ModelArgs, expand_images};
@@ -30,7 +30,8 @@ pub struct FoolArgs {
     #[command(flatten)]
     job: AttackJob,
     /// Also write each fooled image alone as a 224×224 PNG: this file for one image, else
-    /// FILE_<image>_<target>.png for each.
+    /// FILE_<image>_<target>.png for each (FILE_<image>.png without a target; a repeated name
+    /// gets -2, -3, …).
     #[arg(long)]
     save_fooled: Option<PathBuf>,
     /// The figure (PNG). Beside it: FIG.json (manifest), FIG_results.json and .csv (numbers),
@@ -93,38 +94,53 @@ fn describe(classes: &ClassNames, label: &str, o: &Outcome) -> String {
     )
 }
 
-/// Writes each fooled image as a PNG, reads it back and checks the network's prediction.
-fn save_fooled(
+/// The paths of the fooled images: `base` for one, else `base_<image>_<target>.png` for each
+/// image × target, numbered where repeated.
+fn fooled_paths(
     base: &Path,
-    net: &Network,
     labels: &[String],
+    targets: &[Option<usize>],
+    classes: &ClassNames,
+) -> Vec<PathBuf> {
+    if labels.len() == 1 {
+        return vec![base.to_path_buf()];
+    }
+    let named = labels.iter().zip(targets).map(|(label, t)| {
+        let goal = t.map_or(String::new(), |c| {
+            format!("_{}", classes.name(c).replace([' ', '/'], "_"))
+        });
+        sibling(base, &format!("_{label}{goal}"), "png")
+    });
+    unique_names(named.collect())
+}
+
+/// Writes each fooled image as a PNG, reads it back and checks the network's prediction;
+/// returns a line on each to print once the run's files are in place.
+fn save_fooled(
+    paths: &[PathBuf],
+    plan: &mut OutputPlan,
+    net: &Network,
     outcomes: &[Outcome],
     classes: &ClassNames,
     manifest: &mut Manifest,
-) -> Result<()> {
-    let mut paths = Vec::new();
-    for (label, o) in labels.iter().zip(outcomes) {
-        let path = if outcomes.len() == 1 {
-            base.to_path_buf()
-        } else {
-            let goal = classes.name(o.goal.class()).replace([' ', '/'], "_");
-            sibling(base, &format!("_{label}_{goal}"), "png")
-        };
-        save_png(&to_rgb(&o.image, SIZE), &path)?;
-        manifest.output(&path);
-        paths.push(path);
+) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    for (path, o) in paths.iter().zip(outcomes) {
+        written.push(plan.save_png(path, &to_rgb(&o.image, SIZE))?);
+        manifest.output(path);
     }
-    let reloaded = paths
+    let reloaded = written
         .iter()
         .map(|p| load_input(p, SIZE))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut lines = Vec::new();
     for ((path, o), l) in paths
         .iter()
         .zip(outcomes)
         .zip(logits(net, &reloaded, (SIZE, SIZE), 8)?)
     {
         let top = argmax(&l);
-        println!(
+        lines.push(format!(
             "saved {}: read back, the network says {} ({})",
             path.display(),
             classes.name(top),
@@ -133,20 +149,50 @@ fn save_fooled(
             } else {
                 "no longer reaches the goal"
             }
-        );
+        ));
     }
-    Ok(())
+    Ok(lines)
 }
 
 pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
     let config = args.job.config()?;
     let files = expand_images(&args.job.images)?;
-    check_not_input(&args.out, &files)?;
-    if let Some(p) = &args.save_fooled {
-        check_not_input(p, &files)?;
-    }
     let classes = ClassNames::load_default()?;
     let targets = resolve_targets(&classes, &args.job.targets)?;
+    let mut ts = Vec::new();
+    let mut labels = Vec::new();
+    for file in &files {
+        for &t in &targets {
+            ts.push(t);
+            labels.push(short_label(file));
+        }
+    }
+    let mut plan = OutputPlan::new(&files);
+    plan.add("the figure (--out)", &args.out, Format::Png)?;
+    let results_json = plan.add(
+        "the results",
+        sibling(&args.out, "_results", "json"),
+        Format::Json,
+    )?;
+    let results_csv = plan.add(
+        "the results",
+        sibling(&args.out, "_results", "csv"),
+        Format::Csv,
+    )?;
+    let npy = plan.add(
+        "the perturbations",
+        sibling(&args.out, "_perturbation", "npy"),
+        Format::Npy,
+    )?;
+    let fooled = match &args.save_fooled {
+        Some(base) => fooled_paths(base, &labels, &ts, &classes),
+        None => Vec::new(),
+    };
+    for path in &fooled {
+        plan.add("a fooled image (--save-fooled)", path, Format::Png)?;
+    }
+    let manifest_path =
+        plan.add_last("the manifest", Manifest::path_for(&args.out), Format::Json)?;
     let weights = args
         .model
         .model
@@ -155,16 +201,10 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
         .iter()
         .map(|f| load_input(f, SIZE))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut xs = Vec::new();
-    let mut ts = Vec::new();
-    let mut labels = Vec::new();
-    for (file, x) in files.iter().zip(&originals) {
-        for &t in &targets {
-            xs.push(x.clone());
-            ts.push(t);
-            labels.push(short_label(file));
-        }
-    }
+    let xs: Vec<Vec<f32>> = originals
+        .iter()
+        .flat_map(|x| std::iter::repeat_n(x, targets.len()).cloned())
+        .collect();
 
     let ctx = global.context()?;
     let mut manifest = Manifest::new(&ctx);
@@ -212,12 +252,10 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
         SIZE,
         &classes,
     );
-    save_png(&figure, &args.out).with_context(|| "writing the figure")?;
+    plan.save_png(&args.out, &figure)?;
     manifest.output(&args.out);
-    let results_json = sibling(&args.out, "_results", "json");
-    save_json(&records(&labels, outcomes, &classes), &results_json)?;
-    let results_csv = sibling(&args.out, "_results", "csv");
-    write_atomic(
+    plan.save_json(&results_json, &records(&labels, outcomes, &classes))?;
+    plan.write(
         &results_csv,
         outcomes_csv(&labels, outcomes, &classes).as_bytes(),
     )?;
@@ -234,16 +272,17 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let npy = sibling(&args.out, "_perturbation", "npy");
-    save_npy(&perturbation, &[outcomes.len(), 3, SIZE, SIZE], &npy)?;
+    plan.save_npy(&npy, &perturbation, &[outcomes.len(), 3, SIZE, SIZE])?;
     for p in [&results_json, &results_csv, &npy] {
         manifest.output(p);
     }
-    if let Some(base) = &args.save_fooled {
-        save_fooled(base, &net, &labels, outcomes, &classes, &mut manifest)?;
-    }
+    let saved = save_fooled(&fooled, &mut plan, &net, outcomes, &classes, &mut manifest)?;
     manifest.timing("outputs", 1000.0 * started.elapsed().as_secs_f64());
-    let manifest_path = manifest.write_beside(&args.out)?;
+    plan.save_json(&manifest_path, &manifest)?;
+    plan.commit()?;
+    for line in saved {
+        println!("{line}");
+    }
     println!(
         "wrote {}, {}, {}, {}, {}",
         args.out.display(),

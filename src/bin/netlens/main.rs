@@ -52,7 +52,11 @@ fn main() {
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
         .init();
-    let result = match cli.command {
+    let data = match cli.command {
+        Command::Info(_) => Ok(()),
+        _ => netlens::data::check_data_env().map_err(anyhow::Error::from),
+    };
+    let result = data.and_then(|()| match cli.command {
         Command::Info(a) => info::run(&cli.global, a),
         Command::Classify(a) => classify::run(&cli.global, a),
         Command::Bench(a) => bench::run(&cli.global, a),
@@ -60,9 +64,24 @@ fn main() {
         Command::Fool(a) => fool::run(&cli.global, *a),
         Command::Transfer(a) => transfer::run(&cli.global, *a),
         Command::Dream(a) => dream::run(&cli.global, *a),
-    };
+    });
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", message(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, each cause once: a cause whose text the message
+/// already holds (an I/O error that the library's error also prints) is not repeated.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }

@@ -148,8 +148,9 @@ pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
         mode,
         quiet: global.quiet,
     };
+    let plan = job.plan()?;
     let ctx = global.context()?;
-    let outcome = netlens::saliency::run::run(&ctx, &job)?;
+    let outcome = netlens::saliency::run::run_planned(&ctx, &job, plan)?;
     if !global.quiet {
         print!("{}", outcome.report);
     }

@@ -10,7 +10,7 @@ use netlens::classes::ClassNames;
 use netlens::fooling::{TransferModel, transfer};
 use netlens::manifest::Manifest;
 use netlens::model::{ModelKind, Network, Weights};
-use netlens::output::{check_not_input, save_json, write_atomic};
+use netlens::output::{Format, OutputPlan};
 use netlens::preprocess::load_input;
 
 use crate::args::{Global, expand_images};
@@ -88,12 +88,22 @@ impl TransferArgs {
 
 pub fn run(global: &Global, args: TransferArgs) -> Result<()> {
     let config = args.job.config()?;
-    if args.out.extension().and_then(|e| e.to_str()) != Some("csv") {
-        bail!("--out must name a .csv file (the manifest goes beside it as .json)");
-    }
-    let entries = args.entries()?;
     let files = expand_images(&args.job.images)?;
-    check_not_input(&args.out, &files)?;
+    let mut plan = OutputPlan::new(&files);
+    plan.add("the table (--out)", &args.out, Format::Csv)?;
+    let table_json = plan.add(
+        "the table",
+        sibling(&args.out, "_table", "json"),
+        Format::Json,
+    )?;
+    let attempts_csv = plan.add(
+        "the attempts",
+        sibling(&args.out, "_attempts", "csv"),
+        Format::Csv,
+    )?;
+    let manifest_path =
+        plan.add_last("the manifest", Manifest::path_for(&args.out), Format::Json)?;
+    let entries = args.entries()?;
     let classes = ClassNames::load_default()?;
     let targets = resolve_targets(&classes, &args.job.targets)?;
     let inputs = files
@@ -148,18 +158,17 @@ pub fn run(global: &Global, args: TransferArgs) -> Result<()> {
     println!("total {seconds:.1} s on {}", ctx.adapter_name());
     manifest.timing("total", 1000.0 * seconds);
 
-    write_atomic(&args.out, table.csv().as_bytes())?;
-    let table_json = sibling(&args.out, "_table", "json");
-    save_json(&table, &table_json)?;
-    let attempts_csv = sibling(&args.out, "_attempts", "csv");
-    write_atomic(
+    plan.write(&args.out, table.csv().as_bytes())?;
+    plan.save_json(&table_json, &table)?;
+    plan.write(
         &attempts_csv,
         table.attempts_csv(&labels, &classes).as_bytes(),
     )?;
     for p in [&args.out, &table_json, &attempts_csv] {
         manifest.output(p);
     }
-    let manifest_path = manifest.write_beside(&args.out)?;
+    plan.save_json(&manifest_path, &manifest)?;
+    plan.commit()?;
     println!(
         "wrote {}, {}, {}, {}",
         args.out.display(),
