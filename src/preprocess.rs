@@ -1,6 +1,7 @@
 //! Images to network input (resize, center crop, ImageNet normalization, CHW f32) and back.
 
 use std::borrow::Cow;
+use std::io::ErrorKind;
 use std::path::Path;
 
 use image::imageops::FilterType;
@@ -10,6 +11,7 @@ use image::{
 };
 
 use crate::error::{Error, Result};
+use crate::input_file::{SizeLimit, read_limited};
 
 /// ImageNet channel means (RGB) of pixel values scaled to 0..1.
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -25,31 +27,29 @@ pub fn image_bounds() -> [(f32, f32); 3] {
 const MAX_SIDE: u32 = 16384;
 /// The most memory the decoder may allocate.
 const MAX_ALLOC: u64 = 512 << 20;
+/// The largest image file read.
+const IMAGE_FILE_LIMIT: SizeLimit = SizeLimit {
+    bytes: MAX_ALLOC,
+    what: "image files",
+};
 
 /// Reads an image in any format the `image` crate decodes (detected from the content, not the
 /// extension) as 8-bit RGB: grayscale is replicated, alpha is dropped, 16-bit and float samples
-/// are scaled to 8 bits. Images over 16384 pixels on a side, files over 512 MiB and images needing
-/// more than 512 MiB to decode are refused.
+/// are scaled to 8 bits. Only regular files are read (see [`read_limited`]). Images over 16384
+/// pixels on a side, files over 512 MiB and images needing more than 512 MiB to decode are
+/// refused.
 ///
 /// RGB and grayscale JPEGs are decoded with `jpeg-decoder`, whose output is closer to libjpeg's
 /// (which PIL, and so the PyTorch references, use) than the `image` crate's decoder: at most 3
 /// levels apart on the gallery photos instead of 4, and half the mean difference.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let image_error = |reason| Error::Image {
+    let bytes = read_limited(path, IMAGE_FILE_LIMIT).map_err(|e| Error::Image {
         path: path.to_path_buf(),
-        reason,
-    };
-    let size = std::fs::metadata(path)
-        .map_err(|e| image_error(format!("cannot read the file: {e}")))?
-        .len();
-    if size > MAX_ALLOC {
-        return Err(image_error(format!(
-            "too large: the file has {size} bytes, more than {} MiB",
-            MAX_ALLOC >> 20
-        )));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|e| image_error(format!("cannot read the file: {e}")))?;
+        reason: match e.kind() {
+            ErrorKind::FileTooLarge => e.to_string(),
+            _ => format!("cannot read the file: {e}"),
+        },
+    })?;
     rgb_from_bytes(&bytes, path)
 }
 
