@@ -135,7 +135,19 @@ fn decode_jpeg(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
         (turbojpeg::PixelFormat::RGB, 3)
     };
     let pixels = w as u64 * h as u64;
-    check_alloc(w32, h32, pixels * if cmyk { 7 } else { 3 })?;
+    // The output, its RGB conversion for CMYK, and for a progressive JPEG the coefficients of the
+    // whole image that libjpeg keeps between scans (2 bytes a sample, at most one sample a pixel
+    // per component).
+    let components = match header.colorspace {
+        turbojpeg::Colorspace::Gray => 1,
+        _ => channels as u64,
+    };
+    let coefficients = if header.is_progressive {
+        2 * components
+    } else {
+        0
+    };
+    check_alloc(w32, h32, pixels * (if cmyk { 7 } else { 3 } + coefficients))?;
     let mut image = turbojpeg::Image {
         pixels: vec![0; w * h * channels],
         width: w,
@@ -607,6 +619,24 @@ mod tests {
             "{message}"
         );
         assert!(message.ends_with("more than 512 MiB"), "{message}");
+    }
+
+    #[test]
+    fn progressive_jpegs_count_their_coefficients_against_the_memory_limit() {
+        // 12000x12000 RGB pixels take 412 MiB, and a progressive JPEG's coefficients 824 MiB
+        // more: refused before decoding.
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg/progressive420_67x53.jpg");
+        let mut jpeg = std::fs::read(&path).unwrap();
+        let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC2]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+        let err = rgb_from_bytes(&jpeg, Path::new("p.jpg")).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "image p.jpg: too large: decoding 12000x12000 pixels needs 1296000000"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
