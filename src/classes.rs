@@ -4,6 +4,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::input_file::{SizeLimit, read_limited};
+
+/// The largest class file read (ImageNet's 1000 classes take 31 KiB).
+const CLASS_FILE_LIMIT: SizeLimit = SizeLimit {
+    bytes: 16 << 20,
+    what: "class files",
+};
 
 /// One class: its synset id and its comma-separated names, first name first.
 #[derive(Clone, Debug)]
@@ -34,11 +41,19 @@ fn is_synset(s: &str) -> bool {
 }
 
 impl ClassNames {
-    /// Reads a class file: one line per class, `synset<TAB>comma-separated names`.
+    /// Reads a class file: one line per class, `synset<TAB>comma-separated names`. Only a
+    /// regular UTF-8 file of at most 16 MiB is read (see [`read_limited`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let io_error = |source| Error::Io {
             path: path.to_path_buf(),
             source,
+        };
+        let bytes = read_limited(path, CLASS_FILE_LIMIT).map_err(io_error)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
         })?;
         let bad = |line: usize, why: &str| {
             Error::InvalidInput(format!("class file {}: line {line}: {why}", path.display()))

@@ -14,6 +14,7 @@ pub mod figure;
 pub mod fooling;
 pub mod gpu;
 pub mod hash;
+pub mod input_file;
 pub mod manifest;
 pub mod model;
 pub mod ops;

@@ -1,6 +1,7 @@
 //! Images to network input (resize, center crop, ImageNet normalization, CHW f32) and back.
 
 use std::borrow::Cow;
+use std::io::ErrorKind;
 use std::path::Path;
 
 use image::imageops::FilterType;
@@ -10,6 +11,7 @@ use image::{
 };
 
 use crate::error::{Error, Result};
+use crate::input_file::{SizeLimit, read_limited};
 
 /// ImageNet channel means (RGB) of pixel values scaled to 0..1.
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -25,31 +27,28 @@ pub fn image_bounds() -> [(f32, f32); 3] {
 const MAX_SIDE: u32 = 16384;
 /// The most memory the decoder may allocate.
 const MAX_ALLOC: u64 = 512 << 20;
+/// The largest image file read.
+const IMAGE_FILE_LIMIT: SizeLimit = SizeLimit {
+    bytes: MAX_ALLOC,
+    what: "image files",
+};
 
 /// Reads an image in any format the `image` crate decodes (detected from the content, not the
 /// extension) as 8-bit RGB: grayscale is replicated, alpha is dropped, 16-bit and float samples
-/// are scaled to 8 bits. Images over 16384 pixels on a side, files over 512 MiB and images needing
-/// more than 512 MiB to decode are refused.
+/// are scaled to 8 bits. Only regular files are read (see [`read_limited`]). Images over 16384
+/// pixels on a side, files over 512 MiB and images needing more than 512 MiB to decode are
+/// refused.
 ///
-/// RGB and grayscale JPEGs are decoded with `jpeg-decoder`, whose output is closer to libjpeg's
-/// (which PIL, and so the PyTorch references, use) than the `image` crate's decoder: at most 3
-/// levels apart on the gallery photos instead of 4, and half the mean difference.
+/// JPEGs are decoded with libjpeg-turbo as PIL's `Image.open(f).convert("RGB")` decodes them (and
+/// so the PyTorch references): the same pixels, bit for bit, CMYK and YCCK JPEGs included.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let image_error = |reason| Error::Image {
+    let bytes = read_limited(path, IMAGE_FILE_LIMIT).map_err(|e| Error::Image {
         path: path.to_path_buf(),
-        reason,
-    };
-    let size = std::fs::metadata(path)
-        .map_err(|e| image_error(format!("cannot read the file: {e}")))?
-        .len();
-    if size > MAX_ALLOC {
-        return Err(image_error(format!(
-            "too large: the file has {size} bytes, more than {} MiB",
-            MAX_ALLOC >> 20
-        )));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|e| image_error(format!("cannot read the file: {e}")))?;
+        reason: match e.kind() {
+            ErrorKind::FileTooLarge => e.to_string(),
+            _ => format!("cannot read the file: {e}"),
+        },
+    })?;
     rgb_from_bytes(&bytes, path)
 }
 
@@ -68,13 +67,9 @@ fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     }
     let format = image::guess_format(bytes)
         .map_err(|_| "not an image in a format this build can decode".to_string())?;
-    let decoded = match format {
+    let image = match format {
         ImageFormat::Jpeg => decode_jpeg(bytes)?,
-        _ => None,
-    };
-    let image = match decoded {
-        Some(image) => image,
-        None => decode_with_image_crate(bytes, format)?,
+        _ => decode_with_image_crate(bytes, format)?,
     };
     if image.width() == 0 || image.height() == 0 {
         return Err(format!(
@@ -96,40 +91,112 @@ fn check_side(width: u32, height: u32) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Decodes an RGB or grayscale JPEG with `jpeg-decoder`; `None` for other colour types (CMYK,
-/// 16-bit), which the `image` crate handles.
-fn decode_jpeg(bytes: &[u8]) -> std::result::Result<Option<RgbImage>, String> {
-    let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    decoder.set_max_decoding_buffer_size(MAX_ALLOC as usize);
-    decoder
-        .read_info()
-        .map_err(|e| format!("cannot decode the JPEG: {e}"))?;
-    let info = decoder.info().expect("read_info succeeded");
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
-    check_side(w, h)?;
-    let gray = match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => false,
-        jpeg_decoder::PixelFormat::L8 => true,
-        _ => return Ok(None),
-    };
-    let needed = u64::from(w) * u64::from(h) * if gray { 4 } else { 3 };
+/// The reason for refusing to decode `width`×`height` pixels needing `needed` bytes, if over
+/// the memory limit.
+fn check_alloc(width: u32, height: u32, needed: u64) -> std::result::Result<(), String> {
     if needed > MAX_ALLOC {
         return Err(format!(
-            "too large: decoding {w}x{h} pixels needs {needed} bytes, more than {} MiB",
+            "too large: decoding {width}x{height} pixels needs {needed} bytes, more than {} MiB",
             MAX_ALLOC >> 20
         ));
     }
-    let pixels = decoder
-        .decode()
-        .map_err(|e| format!("cannot decode the JPEG: {e}"))?;
-    let pixels = if gray {
-        pixels.iter().flat_map(|&v| [v; 3]).collect()
-    } else {
-        pixels
+    Ok(())
+}
+
+/// Decodes a JPEG with libjpeg-turbo's defaults (ISLOW integer IDCT, fancy upsampling), which is
+/// what PIL and torchvision use: grayscale, YCbCr and RGB JPEGs of every subsampling, baseline,
+/// progressive or arithmetic-coded. CMYK and YCCK (Adobe) JPEGs are converted as PIL's
+/// `convert("RGB")` does: the samples are inverted (Adobe's convention, which PIL assumes for every
+/// CMYK JPEG), then `R = (255 − K) − C·(255 − K)/255`, rounded as PIL rounds, likewise G and B.
+///
+/// Like PIL, a truncated JPEG is refused and one with libjpeg's other warnings (junk bytes before
+/// a marker, a corrupt entropy code) is decoded as libjpeg leaves it (see
+/// [`is_tolerated_warning`]).
+fn decode_jpeg(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
+    let fail = |e: turbojpeg::Error| match e {
+        turbojpeg::Error::TurboJpegError(message) => format!("cannot decode the JPEG: {message}"),
+        e => format!("cannot decode the JPEG: {e}"),
     };
-    RgbImage::from_raw(w, h, pixels)
-        .map(Some)
+    let mut decompressor = turbojpeg::Decompressor::new().map_err(fail)?;
+    let header = decompressor.read_header(bytes).map_err(fail)?;
+    let (w, h) = (header.width, header.height);
+    let (w32, h32) = (
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+    );
+    check_side(w32, h32)?;
+    let cmyk = matches!(
+        header.colorspace,
+        turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
+    );
+    let (format, channels) = if cmyk {
+        (turbojpeg::PixelFormat::CMYK, 4)
+    } else {
+        (turbojpeg::PixelFormat::RGB, 3)
+    };
+    let pixels = w as u64 * h as u64;
+    // The output, its RGB conversion for CMYK, and for a progressive JPEG the coefficients of the
+    // whole image that libjpeg keeps between scans (2 bytes a sample, at most one sample a pixel
+    // per component).
+    let components = match header.colorspace {
+        turbojpeg::Colorspace::Gray => 1,
+        _ => channels as u64,
+    };
+    let coefficients = if header.is_progressive {
+        2 * components
+    } else {
+        0
+    };
+    check_alloc(w32, h32, pixels * (if cmyk { 7 } else { 3 } + coefficients))?;
+    let mut image = turbojpeg::Image {
+        pixels: vec![0; w * h * channels],
+        width: w,
+        pitch: w * channels,
+        height: h,
+        format,
+    };
+    match decompressor.decompress(bytes, image.as_deref_mut()) {
+        Ok(()) => {}
+        Err(turbojpeg::Error::TurboJpegError(m)) if is_tolerated_warning(&m) => {}
+        Err(e) => return Err(fail(e)),
+    }
+    let rgb = if cmyk {
+        image
+            .pixels
+            .chunks_exact(4)
+            .flat_map(inverted_cmyk_to_rgb)
+            .collect()
+    } else {
+        image.pixels
+    };
+    RgbImage::from_raw(w32, h32, rgb)
         .ok_or_else(|| "cannot decode the JPEG: fewer pixels than its size".to_string())
+}
+
+/// Whether libjpeg-turbo's `message` is one of libjpeg's warnings after which PIL keeps the
+/// decoded image: every warning about the data (corrupt entropy codes, junk bytes before a
+/// marker, an odd progression or colour transform) but the end of the file coming too soon,
+/// which PIL refuses as a truncated image ("Premature end of JPEG file").
+fn is_tolerated_warning(message: &str) -> bool {
+    const WARNINGS: [&str; 4] = [
+        "Corrupt JPEG data",
+        "Inconsistent progression sequence",
+        "Invalid SOS parameters for sequential JPEG",
+        "Unknown Adobe color transform code",
+    ];
+    WARNINGS.iter().any(|w| message.starts_with(w))
+}
+
+/// The RGB pixel of an Adobe (inverted) CMYK pixel, as PIL's CMYK to RGB conversion gives it.
+fn inverted_cmyk_to_rgb(inverted: &[u8]) -> [u8; 3] {
+    // PIL holds C, M, Y, K = 255 − the stored samples; 255 − K is the stored K.
+    let white = u32::from(inverted[3]);
+    std::array::from_fn(|c| {
+        let ink = 255 - u32::from(inverted[c]);
+        let t = ink * white + 128;
+        let scaled = ((t >> 8) + t) >> 8;
+        white.saturating_sub(scaled) as u8
+    })
 }
 
 /// Decodes with the `image` crate under the decoder limits: the decoded pixels and their 8-bit
@@ -150,12 +217,7 @@ fn decode_with_image_crate(
     let needed = decoder
         .total_bytes()
         .saturating_add(u64::from(w) * u64::from(h) * 3);
-    if needed > MAX_ALLOC {
-        return Err(format!(
-            "too large: decoding {w}x{h} pixels needs {needed} bytes, more than {} MiB",
-            MAX_ALLOC >> 20
-        ));
-    }
+    check_alloc(w, h, needed)?;
     let image = DynamicImage::from_decoder(decoder).map_err(describe_image_error)?;
     Ok(image.into_rgb8())
 }
@@ -560,6 +622,24 @@ mod tests {
     }
 
     #[test]
+    fn progressive_jpegs_count_their_coefficients_against_the_memory_limit() {
+        // 12000x12000 RGB pixels take 412 MiB, and a progressive JPEG's coefficients 824 MiB
+        // more: refused before decoding.
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg/progressive420_67x53.jpg");
+        let mut jpeg = std::fs::read(&path).unwrap();
+        let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC2]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+        let err = rgb_from_bytes(&jpeg, Path::new("p.jpg")).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "image p.jpg: too large: decoding 12000x12000 pixels needs 1296000000"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn gallery_inputs_match_pytorch_preprocessing() {
         let data = crate::data::data_dir();
         let bytes =
@@ -588,8 +668,8 @@ mod tests {
             let norm: f32 = want.iter().map(|b| b * b).sum();
             let rel = (diff / norm).sqrt();
             eprintln!("{file}: max abs error {max:.4}, relative L2 {rel:.2e}");
-            // JPEG decoders differ from libjpeg by up to 3 levels (3 / 255 / 0.225 = 0.052).
-            assert!(max < 0.06 && rel < 1e-2, "{file}: max {max}, rel {rel}");
+            // JPEGs decode to PIL's pixels and are normalized as PyTorch does: exactly equal.
+            assert!(max == 0.0 && rel == 0.0, "{file}: max {max}, rel {rel}");
         }
     }
 }

@@ -13,6 +13,14 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::hash::splitmix64;
+use crate::input_file::{SizeLimit, read_limited};
+
+/// The largest weights file read: room for VGG16 stored in F64 (1056 MiB), the largest file of a
+/// supported network.
+const WEIGHTS_FILE_LIMIT: SizeLimit = SizeLimit {
+    bytes: 1536 << 20,
+    what: "weights files (VGG16 stored as F64 takes 1056 MiB)",
+};
 
 /// One tensor in host memory: its shape and its elements in row-major order.
 #[derive(Clone, PartialEq)]
@@ -43,9 +51,10 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Reads a safetensors file; F32, F16, BF16 and F64 tensors are converted to f32.
+    /// Reads a safetensors file; F32, F16, BF16 and F64 tensors are converted to f32. Only a
+    /// regular file of at most 1536 MiB is read (see [`read_limited`]).
     pub fn load(path: &Path) -> Result<Weights> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        let bytes = read_limited(path, WEIGHTS_FILE_LIMIT).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;

@@ -63,23 +63,25 @@ impl ModelKind {
         let path = path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.default_weights());
-        if !path.exists() {
-            return Err(Error::WeightsFile {
-                path,
-                reason: format!(
-                    "not found. Export torchvision's {} weights with \
-                     `python3 weights/export_weights.py --model {}` (needs PyTorch and \
-                     torchvision) and pass the file with --weights, or set {}",
-                    self.arch().name,
-                    self.name(),
-                    match self {
-                        ModelKind::SqueezeNet => "NETLENS_WEIGHTS",
-                        ModelKind::Vgg16 => "NETLENS_VGG16_WEIGHTS",
-                    }
-                ),
-            });
+        match Weights::load(&path) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::WeightsFile {
+                    path,
+                    reason: format!(
+                        "not found. Export torchvision's {} weights with \
+                         `python3 weights/export_weights.py --model {}` (needs PyTorch and \
+                         torchvision) and pass the file with --weights, or set {}",
+                        self.arch().name,
+                        self.name(),
+                        match self {
+                            ModelKind::SqueezeNet => "NETLENS_WEIGHTS",
+                            ModelKind::Vgg16 => "NETLENS_VGG16_WEIGHTS",
+                        }
+                    ),
+                })
+            }
+            loaded => loaded,
         }
-        Weights::load(&path)
     }
 
     /// Loads the weights and uploads the network.
