@@ -327,7 +327,9 @@ impl Plan {
                             accumulate: true,
                             ..mode
                         };
-                        // Every convolution of a fire module ends in a ReLU.
+                        // Every convolution of a fire module ends in a ReLU. The squeeze's
+                        // is applied by the expand 3x3 backward, the last to add into its
+                        // gradient, as it writes it.
                         record_backward(
                             rule,
                             vec![
@@ -341,21 +343,21 @@ impl Plan {
                                     slice1,
                                     mode,
                                 ),
-                                expand3x3.backward_input_masked_from(
+                                expand3x3.backward_input_masked_through_relu(
                                     ctx,
                                     batch,
                                     (h, w),
                                     masked,
+                                    sv,
                                     sg,
                                     slice3,
                                     add,
                                 ),
-                                relu.backward(ctx, s.value.len(), sg, sv, masked, mode),
                                 squeeze.backward_input_masked_from(
                                     ctx,
                                     batch,
                                     (h, w),
-                                    masked,
+                                    sg,
                                     dx,
                                     squeeze.whole(),
                                     mode,
