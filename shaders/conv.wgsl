@@ -41,6 +41,10 @@ override STRIDE: u32 = 1u;
 // an unmasked kernel never reads y: a runtime flag still costs the read where both sides of a
 // branch run under a lane mask (CPU adapters).
 override MASK_RELU: u32 = 1u;
+// Backward, with MASK_RELU 0: mask dx, once complete (after accumulating), by (x > 0), aux
+// holding this layer's input x, the output of a ReLU: that ReLU's backward fused into the last
+// kernel writing dx (a fire module's squeeze gradient).
+override MASK_DX: u32 = 0u;
 
 const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
@@ -73,14 +77,31 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
     return select(-1, o, o >= 0 && o < i32(limit));
 }
 
+// The gradient g through a ReLU whose output is y: kept where y > 0 (guided: and g > 0).
+fn relu_grad(g: f32, y: f32) -> f32 {
+    return select(0.0, g, y > 0.0 && (params.guided == 0u || g > 0.0));
+}
+
 // The value of dz (backward) at output position (n, co, oh, ow), ReLU mask applied.
 fn masked_grad(index: u32) -> f32 {
     let g = src[index];
     if MASK_RELU == 0u {
         return g;
     }
-    let keep = aux[index] > 0.0 && (params.guided == 0u || g > 0.0);
-    return select(0.0, g, keep);
+    return relu_grad(g, aux[index]);
+}
+
+// Backward: stores `value` as dx at `index`, added to dx when accumulating, then masked by the
+// ReLU of x when MASK_DX.
+fn store_grad(index: u32, value: f32) {
+    var v = value;
+    if params.accumulate != 0u {
+        v += dst[index];
+    }
+    if MASK_DX != 0u {
+        v = relu_grad(v, aux[index]);
+    }
+    dst[index] = v;
 }
 
 // Forward: one 64 (output channels) x 64 (output pixels) tile. `aux` holds the bias.
@@ -269,11 +290,7 @@ fn backward_input(
             let pn = p / in_hw;
             let prem = p % in_hw;
             let index = (pn * params.in_c + m) * in_hw + prem;
-            var v = acc[i][j];
-            if params.accumulate != 0u {
-                v += dst[index];
-            }
-            dst[index] = v;
+            store_grad(index, acc[i][j]);
         }
     }
 }
@@ -335,11 +352,7 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     }
     for (var ci = 0u; ci < params.in_c; ci++) {
         let index = (n * params.in_c + ci) * in_hw + rem;
-        var v = acc[ci];
-        if params.accumulate != 0u {
-            v += dst[index];
-        }
-        dst[index] = v;
+        store_grad(index, acc[ci]);
     }
 }
 
@@ -504,11 +517,7 @@ fn backward_input_blocked(
                 break;
             }
             let index = (px.n[j] * params.in_c + ci) * in_hw + px.plane_offset[j];
-            var v = select(hi[j], lo[j], i < 4u)[i & 3u];
-            if params.accumulate != 0u {
-                v += dst[index];
-            }
-            dst[index] = v;
+            store_grad(index, select(hi[j], lo[j], i < 4u)[i & 3u]);
         }
     }
 }

@@ -38,13 +38,17 @@ struct WinogradParams {
     relu: u32,
     // Add into the output instead of overwriting it (backward: a tensor read by several layers).
     accumulate: u32,
-    // With MASK_RELU: guided backpropagation, also drop negative gradients.
+    // With MASK_RELU or MASK_OUTPUT: guided backpropagation, also drop negative gradients.
     guided: u32,
 }
 
 // Backward: mask each input value by (aux > 0), aux holding the forward output (1), or read an
 // input already masked (0).
 override MASK_RELU: u32 = 0u;
+// Backward, with MASK_RELU 0: mask each output value, once complete (after accumulating), by
+// (aux > 0), aux holding the convolution's input x, the output of a ReLU: that ReLU's backward
+// fused in.
+override MASK_OUTPUT: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: WinogradParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -53,14 +57,18 @@ override MASK_RELU: u32 = 0u;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
+// The gradient g through a ReLU whose output is y: kept where y > 0 (guided: and g > 0).
+fn relu_grad(g: f32, y: f32) -> f32 {
+    return select(0.0, g, y > 0.0 && (params.guided == 0u || g > 0.0));
+}
+
 // The input value at `index`, masked by the ReLU of the forward output when MASK_RELU is set.
 fn input_value(index: u32) -> f32 {
     let g = src[index];
     if MASK_RELU == 0u {
         return g;
     }
-    let keep = aux[index] > 0.0 && (params.guided == 0u || g > 0.0);
-    return select(0.0, g, keep);
+    return relu_grad(g, aux[index]);
 }
 
 @compute @workgroup_size(64)
@@ -193,6 +201,9 @@ fn winograd(
             let index = plane + py * params.out_w + px;
             if params.accumulate != 0u {
                 v += dst[index];
+            }
+            if MASK_OUTPUT != 0u {
+                v = relu_grad(v, aux[index]);
             }
             dst[index] = v;
         }

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext};
-use crate::model::{GradientRule, Network, Plan};
+use crate::error::{Error, Result};
+use crate::gpu::counts::count;
+use crate::gpu::{CommandCounts, CommandRates, Dispatch, GpuContext};
+use crate::model::{Arch, GradientRule, Network, Plan};
 
 /// Timings of one model at one batch size.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -29,6 +30,10 @@ pub struct BenchResult {
     pub forward_backward_gflop: f64,
     /// Repetitions timed (after the warm-up).
     pub repetitions: usize,
+    /// GPU commands of one forward pass, as recorded and submitted.
+    pub forward_commands: CommandCounts,
+    /// GPU commands of one forward + input-gradient pass, as recorded and submitted.
+    pub forward_backward_commands: CommandCounts,
     /// GPU milliseconds per kernel over one forward + input-gradient pass, from timestamp
     /// queries (empty when the adapter has none).
     pub gpu_ms_per_kernel: BTreeMap<String, f64>,
@@ -60,25 +65,59 @@ pub fn median(times: &mut [f64]) -> f64 {
 }
 
 /// Times `record` (recorded into one encoder and submitted) `reps` times after `warmup` runs;
-/// returns the median in milliseconds.
+/// returns the median in milliseconds and the commands one run recorded and submitted.
 pub fn time_submissions(
     ctx: &GpuContext,
     warmup: usize,
     reps: usize,
     record: impl Fn(&mut wgpu::CommandEncoder),
-) -> Result<f64> {
+) -> Result<(f64, CommandCounts)> {
+    check_reps(reps)?;
     let mut times = Vec::with_capacity(reps);
+    let mut commands = CommandCounts::default();
     for i in 0..warmup + reps {
         let mut encoder = ctx.encoder("bench");
-        record(&mut encoder);
-        let start = Instant::now();
-        ctx.submit(encoder);
+        let (start, counted) = count(|| {
+            record(&mut encoder);
+            let start = Instant::now();
+            ctx.submit(encoder);
+            start
+        });
         ctx.wait()?;
+        commands = counted;
         if i >= warmup {
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
-    Ok(median(&mut times))
+    Ok((median(&mut times), commands))
+}
+
+/// Fails unless `reps` is at least 1: a median of no times is no measurement.
+pub fn check_reps(reps: usize) -> Result<()> {
+    if reps == 0 {
+        return Err(Error::InvalidInput(
+            "timing needs at least 1 repetition (got 0)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Fails, naming the limit, when `batch` images of `hw` cannot be planned for `arch` on this
+/// device: a batch of zero, an input too small for the architecture, or a tensor over the
+/// device's storage binding limit (the error says which batch fits, if any).
+pub fn check_batch(ctx: &GpuContext, arch: &Arch, batch: usize, hw: (usize, usize)) -> Result<()> {
+    if batch == 0 {
+        return Err(Error::InvalidInput(
+            "a batch needs at least one image".into(),
+        ));
+    }
+    let per_image = arch.largest_buffer_per_image(hw)?;
+    let fits = ctx.max_binding() / per_image;
+    let what = format!(
+        "{}'s largest tensor at batch {batch} of {}x{} (at most {fits} images fit)",
+        arch.name, hw.0, hw.1
+    );
+    ctx.check_binding(&what, per_image.saturating_mul(batch as u64))
 }
 
 /// Benchmarks `net` at `batch` images of `hw`.
@@ -99,11 +138,12 @@ pub fn bench(
         .map(|i| if i % 1000 == 1 { 1.0 } else { 0.0 })
         .collect();
     plan.logits_grad().write(ctx, &seed)?;
-    let forward_ms = time_submissions(ctx, warmup, reps, |e| plan.record_forward(e))?;
-    let forward_backward_ms = time_submissions(ctx, warmup, reps, |e| {
-        plan.record_forward(e);
-        plan.record_backward(e, GradientRule::Plain);
-    })?;
+    let (forward_ms, forward_commands) =
+        time_submissions(ctx, warmup, reps, |e| plan.record_forward(e))?;
+    let (forward_backward_ms, forward_backward_commands) =
+        time_submissions(ctx, warmup, reps, |e| {
+            plan.record_gradient(e, GradientRule::Plain)
+        })?;
     let macs = net.arch().macs(hw)? as f64 * batch as f64;
     Ok(BenchResult {
         model: net.arch().name.clone(),
@@ -115,6 +155,8 @@ pub fn bench(
         forward_gflop: 2.0 * macs / 1e9,
         forward_backward_gflop: 4.0 * macs / 1e9,
         repetitions: reps,
+        forward_commands,
+        forward_backward_commands,
         gpu_ms_per_kernel: profile(ctx, &plan)?,
     })
 }
@@ -309,10 +351,10 @@ pub fn conv_variants(
                     layer.whole(),
                     BackwardMode::default(),
                 );
-                let forward_ms = time_submissions(ctx, warmup, reps, |e| {
+                let (forward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                     crate::gpu::record_all(e, "forward", [&forward])
                 })?;
-                let backward_ms = time_submissions(ctx, warmup, reps, |e| {
+                let (backward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                     crate::gpu::record_all(e, "backward", [&backward])
                 })?;
                 results.push(VariantResult {
@@ -400,10 +442,10 @@ pub fn linear_variants(
             let forward = layer.forward(ctx, batch, &x, &y);
             let backward =
                 layer.backward_input_masked(ctx, batch, &dz, &dx, BackwardMode::default());
-            let forward_ms = time_submissions(ctx, warmup, reps, |e| {
+            let (forward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                 crate::gpu::record_all(e, "forward", &forward)
             })?;
-            let backward_ms = time_submissions(ctx, warmup, reps, |e| {
+            let (backward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                 crate::gpu::record_all(e, "backward", &backward)
             })?;
             results.push(VariantResult {
@@ -438,6 +480,10 @@ pub struct DreamBench {
     pub loop_ms: f64,
     /// Repetitions timed (after one short warm-up run).
     pub repetitions: usize,
+    /// GPU commands of one timed loop (all steps), as recorded and submitted.
+    pub commands: CommandCounts,
+    /// The same per step.
+    pub commands_per_step: CommandRates,
 }
 
 impl DreamBench {
@@ -457,6 +503,7 @@ pub fn dream_steps(
     reps: usize,
 ) -> Result<DreamBench> {
     use crate::dream::{Objective, Request, Run, dream};
+    check_reps(reps)?;
     let mut request = Request::new(vec![Run {
         objective: Objective::Class(1),
         settings,
@@ -469,8 +516,11 @@ pub fn dream_steps(
     warmup.iterations = steps.min(2);
     dream(net, &warmup, &hidden)?;
     let mut times = Vec::with_capacity(reps);
+    let mut commands = CommandCounts::default();
     for _ in 0..reps {
-        times.push(dream(net, &request, &hidden)?.timing.loop_ms);
+        let timing = dream(net, &request, &hidden)?.timing;
+        times.push(timing.loop_ms);
+        commands = timing.commands;
     }
     Ok(DreamBench {
         model: net.arch().name.clone(),
@@ -479,5 +529,7 @@ pub fn dream_steps(
         steps_per_submit: request.steps_per_submit,
         loop_ms: median(&mut times),
         repetitions: reps,
+        commands,
+        commands_per_step: commands.per(steps),
     })
 }

@@ -184,6 +184,66 @@ fn conv_fused_relu_and_accumulate() {
     }
 }
 
+/// The input gradient with the ReLU of its input fused in (a fire module's squeeze gradient,
+/// masked by the expand 3x3 backward as the last to add into it): equal to the CPU convolution
+/// backward added to the prior gradient, then through the ReLU whose output is x, for every
+/// algorithm, the narrow, tiled, blocked and Winograd kernels, plain and guided.
+#[test]
+fn conv_backward_through_the_input_relu() {
+    let ctx = ctx();
+    let shapes = [
+        (ConvGeometry::new(6, 9, 3, 1, 1), 2, (7, 5)),
+        (ConvGeometry::new(70, 67, 3, 2, 1), 1, (9, 11)),
+        (ConvGeometry::new(2, 9, 3, 2, 1), 2, (9, 11)),
+    ];
+    let modes = [(false, false), (true, false), (true, true)];
+    for algorithm in ConvAlgorithm::ALL {
+        for (g, batch, hw) in shapes {
+            // x is a ReLU's output: about half of it zero.
+            let x = random(batch * g.in_channels * hw.0 * hw.1, 51, 1.0)
+                .iter()
+                .map(|v| v.max(0.0))
+                .collect::<Vec<_>>();
+            let w = random(g.weight_shape().iter().product(), 52, 0.2);
+            let b = random(g.out_channels, 53, 0.1);
+            let (oh, ow) = g.output_size(hw.0, hw.1).unwrap();
+            let dz = random(batch * g.out_channels * oh * ow, 54, 1.0);
+            let prior = random(x.len(), 55, 1.0);
+            let layer = Conv2d::with_algorithm(ctx, "conv", g, &w, &b, true, algorithm).unwrap();
+            let xb = ctx.upload("x", &x).unwrap();
+            let dzb = ctx.upload("dz", &dz).unwrap();
+            for (accumulate, guided) in modes {
+                let mut total = conv::cpu::backward_input(&g, batch, hw, &dz, None, &w);
+                if accumulate {
+                    total.iter_mut().zip(&prior).for_each(|(t, p)| *t += p);
+                }
+                let dx_ref: Vec<f32> = relu::cpu::backward(&total, &x)
+                    .iter()
+                    .map(|&v| if guided { v.max(0.0) } else { v })
+                    .collect();
+                let dxb = ctx.upload("dx", &prior).unwrap();
+                let mode = BackwardMode { accumulate, guided };
+                run(&[layer.backward_input_masked_through_relu(
+                    ctx,
+                    batch,
+                    hw,
+                    &dzb,
+                    &xb,
+                    &dxb,
+                    layer.whole(),
+                    mode,
+                )]);
+                assert_close(
+                    &format!("conv backward through the input ReLU {g:?} {algorithm:?} {mode:?}"),
+                    &read(&dxb),
+                    &dx_ref,
+                    TOL,
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn relu() {
     let refs = reference("ops_reference.safetensors");

@@ -13,6 +13,8 @@ use super::settings::{Parameterization, Settings};
 use super::stage::{Stage, StageSpec};
 use crate::classify::{argmax, softmax};
 use crate::error::{Error, Result, check_finite};
+use crate::gpu::CommandCounts;
+use crate::gpu::counts::count;
 use crate::model::{Arch, Network};
 use crate::ops::step::cpu::clamp_channels;
 use crate::preprocess::{image_bounds, to_input};
@@ -288,6 +290,8 @@ pub struct Timing {
     pub batches: usize,
     /// Most images in one batch.
     pub batch_size: usize,
+    /// GPU commands recorded and submitted by the steps (without setup and snapshots).
+    pub commands: CommandCounts,
 }
 
 impl Timing {
@@ -440,10 +444,13 @@ fn run_batch(
                 .min(iterations);
             let t = Instant::now();
             let mut encoder = ctx.encoder("dream steps");
-            for k in s..end {
-                stage.record_step(&mut encoder, k);
-            }
-            ctx.submit(encoder);
+            let ((), commands) = count(|| {
+                for k in s..end {
+                    stage.record_step(&mut encoder, k);
+                }
+                ctx.submit(encoder);
+            });
+            timing.commands += commands;
             ctx.wait()?;
             timing.loop_ms += ms(t);
             timing.batch_steps += end - s;

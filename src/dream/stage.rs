@@ -5,7 +5,7 @@ use super::fourier::{Colours, Planes, Side, basis, spectrum_scale};
 use super::kernels::{Images, RollDirection, StepRow, blur_radius, blur_weights};
 use super::settings::{Parameterization, Settings};
 use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext, record_all};
+use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::step::upload_image_bounds;
 
@@ -281,27 +281,40 @@ impl Stage {
         }
     }
 
-    /// Records step `s` of this stage: its schedule row, (render,) jitter, forward, backward,
-    /// un-jitter and penalties, update, (clamp, and blur when due).
+    /// Records step `s` of this stage: a copy of its schedule row, then in one compute pass
+    /// (render,) jitter, forward, backward, un-jitter and penalties, update, (clamp, and blur
+    /// when due).
     pub fn record_step(&self, encoder: &mut wgpu::CommandEncoder, s: usize) {
         let bytes = row_bytes(self.batch());
-        encoder.copy_buffer_to_buffer(&self.schedule, s as u64 * bytes, &self.current, 0, bytes);
-        self.record_render(encoder);
-        record_all(encoder, "jitter", [&self.jitter]);
-        self.plan.record_forward_to(encoder, self.layer);
-        self.plan
-            .record_backward_from(encoder, self.layer, GradientRule::Plain);
-        record_all(encoder, "update", &self.update);
-        if self.blur_after[s] {
-            record_all(encoder, "blur", &self.blur);
-        }
+        copy_buffer(
+            encoder,
+            (&self.schedule, s as u64 * bytes),
+            (&self.current, 0),
+            bytes,
+        );
+        let render = self.fourier.iter().flat_map(|f| &f.render);
+        let blur = if self.blur_after[s] {
+            &self.blur[..]
+        } else {
+            &[]
+        };
+        let step = render
+            .chain([&self.jitter])
+            .chain(self.plan.forward_dispatches_to(self.layer))
+            .chain(
+                self.plan
+                    .backward_dispatches_from(self.layer, GradientRule::Plain),
+            )
+            .chain(&self.update)
+            .chain(blur);
+        record_all(encoder, "dream step", step);
     }
 
     /// Records what a snapshot needs: the image, and a forward pass on it unjittered.
     pub fn record_snapshot(&self, encoder: &mut wgpu::CommandEncoder) {
         self.record_render(encoder);
         let input = &self.plan.input().buffer;
-        encoder.copy_buffer_to_buffer(&self.x, 0, input, 0, input.size());
+        copy_buffer(encoder, (&self.x, 0), (input, 0), input.size());
         self.plan.record_forward_to(encoder, self.layer);
     }
 

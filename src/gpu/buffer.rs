@@ -81,6 +81,7 @@ impl GpuContext {
 
     /// Submits an encoder's commands.
     pub fn submit(&self, encoder: wgpu::CommandEncoder) -> wgpu::SubmissionIndex {
+        crate::gpu::counts::bump(|c| c.submits += 1);
         self.queue().submit([encoder.finish()])
     }
 
@@ -123,7 +124,12 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         let mut encoder = self.encoder("readback");
-        encoder.copy_buffer_to_buffer(buffer, (range.start * 4) as u64, &staging, 0, bytes);
+        crate::gpu::copy_buffer(
+            &mut encoder,
+            (buffer, (range.start * 4) as u64),
+            (&staging, 0),
+            bytes,
+        );
         self.submit(encoder);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {

@@ -179,6 +179,7 @@ impl Dispatch {
 
     /// Records the dispatch into a compute pass.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        crate::gpu::counts::bump(|c| c.dispatches += 1);
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         let [x, y, z] = self.workgroups;
@@ -192,6 +193,7 @@ pub fn record_all<'a>(
     label: &str,
     dispatches: impl IntoIterator<Item = &'a Dispatch>,
 ) {
+    crate::gpu::counts::bump(|c| c.passes += 1);
     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
         label: Some(label),
         timestamp_writes: None,

@@ -2,11 +2,13 @@
 
 mod buffer;
 mod context;
+pub mod counts;
 pub mod kernel;
 pub mod shaders;
 mod tensor;
 
 pub use context::{GpuContext, GpuOptions, describe_adapter, list_adapters};
+pub use counts::{CommandCounts, CommandRates, copy_buffer};
 pub use kernel::{Dispatch, Kernel, grid, grid_for, record_all};
 pub use shaders::Shader;
 pub use tensor::Tensor;

@@ -327,7 +327,9 @@ impl Plan {
                             accumulate: true,
                             ..mode
                         };
-                        // Every convolution of a fire module ends in a ReLU.
+                        // Every convolution of a fire module ends in a ReLU. The squeeze's
+                        // is applied by the expand 3x3 backward, the last to add into its
+                        // gradient, as it writes it.
                         record_backward(
                             rule,
                             vec![
@@ -341,21 +343,21 @@ impl Plan {
                                     slice1,
                                     mode,
                                 ),
-                                expand3x3.backward_input_masked_from(
+                                expand3x3.backward_input_masked_through_relu(
                                     ctx,
                                     batch,
                                     (h, w),
                                     masked,
+                                    sv,
                                     sg,
                                     slice3,
                                     add,
                                 ),
-                                relu.backward(ctx, s.value.len(), sg, sv, masked, mode),
                                 squeeze.backward_input_masked_from(
                                     ctx,
                                     batch,
                                     (h, w),
-                                    masked,
+                                    sg,
                                     dx,
                                     squeeze.whole(),
                                     mode,
@@ -477,7 +479,25 @@ impl Plan {
 
     /// The backward pass's dispatches (logits to input), in order.
     pub fn backward_dispatches(&self, rule: GradientRule) -> impl Iterator<Item = &Dispatch> {
-        self.backward[rule as usize].iter().rev().flatten()
+        self.backward_dispatches_from(self.forward.len() - 1, rule)
+    }
+
+    /// The forward pass's dispatches from the input to the output of layer `index`, in order.
+    pub fn forward_dispatches_to(&self, index: usize) -> impl Iterator<Item = &Dispatch> {
+        self.forward[..=index].iter().flatten()
+    }
+
+    /// The backward pass's dispatches from the gradient of layer `index`'s output to the
+    /// input's, in order.
+    pub fn backward_dispatches_from(
+        &self,
+        index: usize,
+        rule: GradientRule,
+    ) -> impl Iterator<Item = &Dispatch> {
+        self.backward[rule as usize][..=index]
+            .iter()
+            .rev()
+            .flatten()
     }
 
     /// Records the forward pass: input -> logits.
@@ -487,7 +507,18 @@ impl Plan {
 
     /// Records the forward pass from the input to the output of layer `index` only.
     pub fn record_forward_to(&self, encoder: &mut wgpu::CommandEncoder, index: usize) {
-        record_all(encoder, "forward", self.forward[..=index].iter().flatten());
+        record_all(encoder, "forward", self.forward_dispatches_to(index));
+    }
+
+    /// Records the forward pass and the backward pass from the logits' gradient to the input's,
+    /// in one compute pass.
+    pub fn record_gradient(&self, encoder: &mut wgpu::CommandEncoder, rule: GradientRule) {
+        let backward = self.backward_dispatches(rule);
+        record_all(
+            encoder,
+            "forward and backward",
+            self.forward_dispatches().chain(backward),
+        );
     }
 
     /// Records the backward pass from the logits' gradient to the input's.
@@ -502,8 +533,11 @@ impl Plan {
         index: usize,
         rule: GradientRule,
     ) {
-        let layers = &self.backward[rule as usize][..=index];
-        record_all(encoder, "backward", layers.iter().rev().flatten());
+        record_all(
+            encoder,
+            "backward",
+            self.backward_dispatches_from(index, rule),
+        );
     }
 
     /// Records the backward pass from the logits' gradient down to the gradient of layer
@@ -527,8 +561,8 @@ impl Plan {
         self.logits().read(&self.ctx)
     }
 
-    /// Uploads `input` and the logits' gradient, runs forward and backward in one submission and
-    /// returns (logits, input gradient).
+    /// Uploads `input` and the logits' gradient, runs forward and backward in one compute pass
+    /// and returns (logits, input gradient).
     pub fn gradient(
         &self,
         input: &[f32],
@@ -538,8 +572,7 @@ impl Plan {
         self.input().write(&self.ctx, input)?;
         self.logits_grad().write(&self.ctx, logits_grad)?;
         let mut encoder = self.ctx.encoder("forward and backward");
-        self.record_forward(&mut encoder);
-        self.record_backward(&mut encoder, rule);
+        self.record_gradient(&mut encoder, rule);
         self.ctx.submit(encoder);
         Ok((
             self.logits().read(&self.ctx)?,

@@ -6,6 +6,17 @@ use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 use crate::ops::winograd;
 use crate::ops::{BackwardMode, check_len};
 
+/// Which ReLU mask an input-gradient kernel applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GradMask {
+    /// dy by this layer's own ReLU, reading y per tap.
+    Dy,
+    /// None: the kernel reads a dz already masked.
+    None,
+    /// dz already masked; dx, once complete, by the ReLU whose output is this layer's input.
+    Dx,
+}
+
 /// The shape of a convolution layer, independent of batch and image size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeometry {
@@ -488,7 +499,12 @@ impl Conv2d {
         slice: ChannelSlice,
         mode: BackwardMode,
     ) -> Dispatch {
-        self.backward_dispatch(ctx, batch, in_hw, dy, y, dx, slice, mode, self.relu)
+        let mask = if self.relu {
+            GradMask::Dy
+        } else {
+            GradMask::None
+        };
+        self.backward_dispatch(ctx, batch, in_hw, dy, y, dx, slice, mode, mask)
     }
 
     /// The backward pass from a gradient `dz` that already went through this layer's ReLU
@@ -506,10 +522,28 @@ impl Conv2d {
         slice: ChannelSlice,
         mode: BackwardMode,
     ) -> Dispatch {
-        self.backward_dispatch(ctx, batch, in_hw, dz, dz, dx, slice, mode, false)
+        self.backward_dispatch(ctx, batch, in_hw, dz, dz, dx, slice, mode, GradMask::None)
     }
 
-    /// The input-gradient dispatch, masking dy by the ReLU of y when `mask`.
+    /// [`Conv2d::backward_input_masked_from`] with dx, once complete, masked by the ReLU whose
+    /// output is `x`, this layer's input: that ReLU's backward fused into this kernel. Of
+    /// several layers adding into one dx ([`BackwardMode::accumulate`]), the last one masks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_input_masked_through_relu(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        in_hw: (usize, usize),
+        dz: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        slice: ChannelSlice,
+        mode: BackwardMode,
+    ) -> Dispatch {
+        self.backward_dispatch(ctx, batch, in_hw, dz, x, dx, slice, mode, GradMask::Dx)
+    }
+
+    /// The input-gradient dispatch: `aux` is y for [`GradMask::Dy`], x for [`GradMask::Dx`].
     #[allow(clippy::too_many_arguments)]
     fn backward_dispatch(
         &self,
@@ -517,37 +551,40 @@ impl Conv2d {
         batch: usize,
         in_hw: (usize, usize),
         dy: &wgpu::Buffer,
-        y: &wgpu::Buffer,
+        aux: &wgpu::Buffer,
         dx: &wgpu::Buffer,
         slice: ChannelSlice,
         mode: BackwardMode,
-        mask: bool,
+        mask: GradMask,
     ) -> Dispatch {
         let p = self.params(batch, in_hw, slice, mode);
         let pixels = batch * in_hw.0 * in_hw.1;
+        let inputs = pixels * self.geometry.in_channels;
         let outputs = batch * slice.total * (p.out_h * p.out_w) as usize;
         check_len(dy, outputs, "conv output gradient");
-        if mask {
-            check_len(y, outputs, "conv output");
+        match mask {
+            GradMask::Dy => check_len(aux, outputs, "conv output"),
+            GradMask::Dx => check_len(aux, inputs, "conv input"),
+            GradMask::None => {}
         }
-        check_len(
-            dx,
-            pixels * self.geometry.in_channels,
-            "conv input gradient",
-        );
+        check_len(dx, inputs, "conv input gradient");
         let w = match &self.backward_weights {
-            Packed::Winograd(w) => return winograd::backward_input(ctx, &p, dy, w, y, dx, mask),
+            Packed::Winograd(w) => return winograd::backward_input(ctx, &p, dy, w, aux, dx, mask),
             Packed::Direct(w) => w,
         };
-        let buffers = [dy, w, y, dx];
+        let buffers = [dy, w, aux, dx];
+        let masked = |kernel: Kernel| {
+            kernel
+                .with("MASK_RELU", (mask == GradMask::Dy) as u32)
+                .with("MASK_DX", (mask == GradMask::Dx) as u32)
+        };
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
             // One invocation per slot of each phase (see the kernel).
             let s = self.geometry.stride;
             let slots = batch * s * s * in_hw.0.div_ceil(s) * in_hw.1.div_ceil(s);
             let groups = slots.div_ceil(256) as u32;
             ctx.dispatch_with(
-                self.specialized("backward_input_narrow")
-                    .with("MASK_RELU", mask as u32),
+                masked(self.specialized("backward_input_narrow")),
                 &p,
                 &buffers,
                 grid(groups),
@@ -556,7 +593,7 @@ impl Conv2d {
             let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;
             let (kernel, groups) = self.kernel(ctx, entries, pixels, channels);
-            ctx.dispatch_with(kernel.with("MASK_RELU", mask as u32), &p, &buffers, groups)
+            ctx.dispatch_with(masked(kernel), &p, &buffers, groups)
         }
     }
 }

@@ -6,7 +6,7 @@
 //! of the input patch shared by 8 output channels.
 
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
-use crate::ops::conv::{ConvGeometry, ConvParams};
+use crate::ops::conv::{ConvGeometry, ConvParams, GradMask};
 
 /// Uniform block of `winograd.wgsl`.
 #[repr(C)]
@@ -140,16 +140,17 @@ pub(crate) fn forward(
 }
 
 /// The input gradient of the convolution `p` describes, on weights packed by
-/// [`pack_backward`]: a convolution of channels `out_offset..` of dy (masked by the ReLU of y
-/// when `mask`) with padding 2 - pad, into dx.
+/// [`pack_backward`]: a convolution of channels `out_offset..` of dy with padding 2 - pad, into
+/// dx; `aux` is y for [`GradMask::Dy`] (dy masked by its ReLU), x for [`GradMask::Dx`] (dx
+/// masked by the ReLU of x).
 pub(crate) fn backward_input(
     ctx: &GpuContext,
     p: &ConvParams,
     dy: &wgpu::Buffer,
     weights: &wgpu::Buffer,
-    y: &wgpu::Buffer,
+    aux: &wgpu::Buffer,
     dx: &wgpu::Buffer,
-    mask: bool,
+    mask: GradMask,
 ) -> Dispatch {
     let wp = WinogradParams {
         batch: p.batch,
@@ -171,8 +172,10 @@ pub(crate) fn backward_input(
         accumulate: p.accumulate,
         guided: p.guided,
     };
-    let buffers = [dy, weights, y, dx];
-    let kernel = KERNEL.with("MASK_RELU", mask as u32);
+    let buffers = [dy, weights, aux, dx];
+    let kernel = KERNEL
+        .with("MASK_RELU", (mask == GradMask::Dy) as u32)
+        .with("MASK_OUTPUT", (mask == GradMask::Dx) as u32);
     ctx.dispatch_with(kernel, &wp, &buffers, groups(&wp))
 }
 

@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 use netlens::bench::{
-    BenchResult, DreamBench, VariantResult, bench, conv_variants, dream_steps, linear_variants,
+    BenchResult, DreamBench, VariantResult, bench, check_batch, check_reps, conv_variants,
+    dream_steps, linear_variants,
 };
 use netlens::dream::{Parameterization, Settings};
 use netlens::model::{ModelKind, Network, Weights};
@@ -66,8 +67,15 @@ fn weights(kind: ModelKind, quiet: bool) -> Weights {
 }
 
 pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
+    check_reps(args.reps)?;
     let ctx = global.context()?;
     let hw = (args.size, args.size);
+    // Every model and batch is checked against the device's limits before anything is timed.
+    for &kind in &args.model {
+        for &batch in &args.batch {
+            check_batch(&ctx, &kind.arch(), batch, hw)?;
+        }
+    }
     let mut results: Vec<BenchResult> = Vec::new();
     let mut variants = Vec::new();
     let mut linear = Vec::new();
@@ -77,17 +85,6 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
         for &conv in &args.conv {
             let net = Network::with_conv_algorithm(&ctx, kind.arch(), &weights, conv)?;
             for &batch in &args.batch {
-                let fits = net.max_batch(hw)?;
-                if batch > fits {
-                    eprintln!(
-                        "skipping {kind} batch {batch}: over the device's storage binding limit \
-                     ({} bytes) at {}x{}; the largest batch that fits is {fits}",
-                        ctx.max_binding(),
-                        hw.0,
-                        hw.1
-                    );
-                    continue;
-                }
                 let r = bench(&net, batch, hw, args.warmup, args.reps)?;
                 if !args.json {
                     print_result(&r);
@@ -118,13 +115,19 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
                 let settings = Settings::for_model(kind, Parameterization::Pixels);
                 let d = dream_steps(&net, settings, args.dream_steps, args.reps.clamp(1, 5))?;
                 if !args.json {
+                    let c = d.commands_per_step;
                     println!(
-                        "{:<14} {:<9} {} dream steps (batch 1, 224x224): {:>9.1} ms ({:.3} ms/step)",
+                        "{:<14} {:<9} {} dream steps (batch 1, 224x224): {:>9.1} ms ({:.3} ms/step)\n    \
+                         per step: {} dispatches, {} passes, {} copies, {:.3} submits",
                         d.model,
                         d.conv,
                         d.steps,
                         d.loop_ms,
-                        d.ms_per_step()
+                        d.ms_per_step(),
+                        c.dispatches,
+                        c.passes,
+                        c.copies,
+                        c.submits
                     );
                 }
                 dreams.push(d);
@@ -158,6 +161,10 @@ fn print_result(r: &BenchResult) {
         r.forward_gflops(),
         r.forward_backward_ms,
         r.forward_backward_gflops()
+    );
+    println!(
+        "    commands: forward {} | forward + input gradient {}",
+        r.forward_commands, r.forward_backward_commands
     );
     if !r.gpu_ms_per_kernel.is_empty() {
         let total: f64 = r.gpu_ms_per_kernel.values().sum();
