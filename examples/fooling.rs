@@ -32,10 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The classic fooling image: x += g/‖g‖ on the target's logit until it is the top class,
     // judged on the image rounded to 8 bits.
-    let fool = AttackConfig {
-        survive_rounding: true,
-        ..AttackConfig::fool(1.0, 100)
-    };
+    let fool = AttackConfig::fool(1.0, 100);
     let bar = netlens::progress::bar(0, "fool", false);
     let fooled =
         Attacker::new(&net, 1, 224, fool)?.run(std::slice::from_ref(&x0), &[Some(target)], &bar)?;

@@ -9,8 +9,11 @@ use indicatif::ProgressBar;
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
 use netlens::fooling::config::{pixel_distances, pixel_unit};
+use netlens::fooling::figure::RowCaptions;
 use netlens::fooling::kernels::{Goal, cpu};
-use netlens::fooling::{AttackConfig, Attacker, Loss, Method, Norm, TransferModel, transfer};
+use netlens::fooling::{
+    AttackConfig, Attacker, Loss, Method, Norm, TransferModel, Verdict, transfer,
+};
 use netlens::model::{Arch, GradientRule, Layer, ModelKind, Network, Weights};
 use netlens::output::save_png;
 use netlens::preprocess::image_bounds;
@@ -89,6 +92,87 @@ fn gallery_photo_is_fooled_and_its_png_still_fools() {
         assert_eq!(argmax(&l[0]), target, "{photo}: the saved PNG still fools");
     }
     assert!(run.steps_run <= 100);
+}
+
+/// The Siberian husky toward stingray (class 6) as `netlens fool` runs it by default: the loop
+/// goes on until the 8-bit image is a stingray, the PNG written and read back is classified as a
+/// stingray, and the figure's fooled column says so. Checked on the unrounded image, the loop
+/// stops while its 8-bit rounding is something else, and the figure says the PNG is not fooled;
+/// with one iteration the figure says the iterations ran out.
+#[test]
+fn husky_png_is_a_stingray_and_the_figure_says_so() {
+    let classes = ClassNames::load_default().unwrap();
+    let net = squeezenet();
+    let x0 = gallery("n02110185_Siberian_husky.jpg", 224);
+    let target = 6;
+    let run = |config: AttackConfig| {
+        Attacker::new(&net, 1, 224, config)
+            .unwrap()
+            .run(std::slice::from_ref(&x0), &[Some(target)], &hidden())
+            .unwrap()
+            .outcomes
+            .remove(0)
+    };
+    let default = AttackConfig::fool(1.0, 100);
+    assert!(
+        default.survive_rounding,
+        "fool checks the 8-bit image by default"
+    );
+    let o = run(default.clone());
+    let captions = RowCaptions::of(&o, &classes);
+    eprintln!(
+        "husky -> stingray: {} iterations, 8-bit: {} / {}",
+        o.iterations, captions.fooled, captions.verdict
+    );
+    assert_ne!(o.clean.index, target);
+    assert_eq!(o.verdict, Verdict::Fooled, "{o:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fooled.png");
+    save_png(&to_rgb(&o.image, 224), &path).unwrap();
+    let reloaded = load_input(&path, 224).unwrap();
+    assert_eq!(reloaded, o.image, "the PNG reads back as the image checked");
+    let l = logits(&net, &[reloaded], (224, 224), 1).unwrap();
+    assert_eq!(argmax(&l[0]), target, "the saved PNG is a stingray");
+    let p = netlens::classify::softmax(&l[0])[target];
+    assert!((o.rounded.prediction.prob - p).abs() < 1e-3, "{p} vs {o:?}");
+    assert_eq!(
+        captions.fooled,
+        format!("stingray {:.1}%", 100.0 * o.rounded.prediction.prob)
+    );
+    assert!(captions.reached);
+    assert_eq!(captions.verdict, "fooled");
+    assert_eq!(captions.iterations, format!("{} iterations", o.iterations));
+
+    let float = run(AttackConfig {
+        survive_rounding: false,
+        ..default.clone()
+    });
+    let captions = RowCaptions::of(&float, &classes);
+    eprintln!(
+        "checked unrounded: {} iterations, p(stingray) {:.3}; 8-bit: {} / {}",
+        float.iterations, float.goal_prob, captions.fooled, captions.verdict
+    );
+    assert!(float.reached && float.prediction.index == target);
+    assert!(float.iterations < o.iterations, "{float:?}");
+    assert_ne!(float.rounded.prediction.index, target, "rounding loses it");
+    assert_eq!(float.verdict, Verdict::LostInRounding);
+    assert!(!captions.reached);
+    assert!(
+        !captions.fooled.starts_with("stingray"),
+        "{}",
+        captions.fooled
+    );
+    assert_eq!(captions.verdict, "NOT fooled once rounded");
+
+    let short = run(AttackConfig {
+        steps: 1,
+        ..default
+    });
+    let captions = RowCaptions::of(&short, &classes);
+    assert_eq!(short.verdict, Verdict::IterationsRanOut);
+    assert_eq!(captions.verdict, "NOT fooled");
+    assert_eq!(captions.iterations, "1 iteration ran out");
+    assert!(!captions.reached);
 }
 
 /// PGD under L∞ and L2 budgets, stepping by the whole budget from a random start: every result
@@ -384,6 +468,7 @@ fn every_update_matches_a_host_reference() {
     let configs = [
         AttackConfig {
             stop_when_reached: false,
+            survive_rounding: false,
             ..AttackConfig::fool(1.0, 2)
         },
         AttackConfig {

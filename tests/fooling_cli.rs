@@ -1,5 +1,6 @@
-//! The `fool` and `transfer` commands run as a user runs them, on argument errors caught before
-//! any GPU work: missing VGG16 weights, a missing target, a missing budget.
+//! The `fool` and `transfer` commands run as a user runs them: argument errors caught before any
+//! GPU work (missing VGG16 weights, a missing target, a missing budget), and a fooling image whose
+//! saved PNG fools the network, or an exit status of 1 when the iterations run out.
 
 mod common;
 
@@ -82,4 +83,67 @@ fn fool_needs_a_target_and_attacks_a_budget() {
     );
     assert!(!ok && err.contains("FGSM takes one step"), "{err}");
     assert!(!Path::new(out).exists());
+}
+
+/// The `verdict` of every row of a run's FIG_results.json.
+fn verdicts(results: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(results).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    rows.iter()
+        .map(|r| r["verdict"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `netlens fool --image husky --target 6 --out f.png --save-fooled fooled.png`: the saved PNG,
+/// read back and classified, is a stingray, and the results say so; with one iteration the
+/// outputs are written, say the iterations ran out, and the command exits with status 1.
+#[test]
+fn fooled_png_read_back_is_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let husky = common::data_dir().join("data/gallery/n02110185_Siberian_husky.jpg");
+    let fig = dir.path().join("f.png");
+    let fooled = dir.path().join("fooled.png");
+    let args = [
+        "--quiet",
+        "fool",
+        "--image",
+        husky.to_str().unwrap(),
+        "--target",
+        "6",
+        "--out",
+        fig.to_str().unwrap(),
+        "--save-fooled",
+        fooled.to_str().unwrap(),
+    ];
+    let (ok, err) = netlens(&args, &[]);
+    assert!(ok, "{err}");
+    let net = netlens::model::ModelKind::SqueezeNet
+        .network(common::ctx(), None)
+        .unwrap();
+    let x = netlens::preprocess::load_input(&fooled, 224).unwrap();
+    let l = netlens::classify::logits(&net, &[x], (224, 224), 1).unwrap();
+    assert_eq!(
+        netlens::classify::argmax(&l[0]),
+        6,
+        "the saved PNG is a stingray"
+    );
+    let results = dir.path().join("f_results.json");
+    assert_eq!(verdicts(&results), ["fooled"]);
+
+    let short = dir.path().join("short.png");
+    let mut one_step = args.to_vec();
+    one_step[7] = short.to_str().unwrap();
+    one_step.truncate(8);
+    one_step.extend(["--steps", "1"]);
+    let (ok, err) = netlens(&one_step, &[]);
+    assert!(!ok, "a fooling image that does not fool fails");
+    assert!(
+        err.contains("do not fool the network") && err.contains("1 iteration ran out"),
+        "{err}"
+    );
+    assert!(short.exists(), "the figure is written all the same");
+    assert_eq!(
+        verdicts(&dir.path().join("short_results.json")),
+        ["iterations-ran-out"]
+    );
 }

@@ -49,6 +49,65 @@ pub struct RoundedCheck {
     pub linf_px: f32,
 }
 
+/// Whether an attack did what it was for, judged on the image rounded to 8 bits (the one a PNG
+/// stores).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The 8-bit image reaches the goal.
+    Fooled,
+    /// The steps ran out before the image reached the goal.
+    IterationsRanOut,
+    /// The unrounded image reaches the goal but its 8-bit rounding does not (a loop that checked
+    /// goals without [`AttackConfig::survive_rounding`]).
+    LostInRounding,
+}
+
+impl Verdict {
+    /// The verdict of a loop whose final image reached its goal or not (`reached`), and whose
+    /// 8-bit rounding does or not (`rounded_reached`).
+    pub fn of(reached: bool, rounded_reached: bool) -> Self {
+        match (reached, rounded_reached) {
+            (_, true) => Verdict::Fooled,
+            (true, false) => Verdict::LostInRounding,
+            (false, false) => Verdict::IterationsRanOut,
+        }
+    }
+
+    /// The verdict's name in JSON and CSV: `fooled`, `iterations-ran-out` or `lost-in-rounding`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Fooled => "fooled",
+            Verdict::IterationsRanOut => "iterations-ran-out",
+            Verdict::LostInRounding => "lost-in-rounding",
+        }
+    }
+
+    /// The verdict in a few words: `fooled`, `NOT fooled` or `NOT fooled once rounded`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Verdict::Fooled => "fooled",
+            Verdict::IterationsRanOut => "NOT fooled",
+            Verdict::LostInRounding => "NOT fooled once rounded",
+        }
+    }
+
+    /// The iterations an image took: `12 iterations`, or `100 iterations ran out`.
+    pub fn iterations(self, iterations: usize) -> String {
+        let s = if iterations == 1 { "" } else { "s" };
+        match self {
+            Verdict::IterationsRanOut => format!("{iterations} iteration{s} ran out"),
+            _ => format!("{iterations} iteration{s}"),
+        }
+    }
+
+    /// The verdict in words, for an image that took `iterations` steps: "fooled, 12
+    /// iterations", "NOT fooled, 100 iterations ran out".
+    pub fn describe(self, iterations: usize) -> String {
+        format!("{}, {}", self.summary(), self.iterations(iterations))
+    }
+}
+
 /// The result of attacking one image.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Outcome {
@@ -73,6 +132,8 @@ pub struct Outcome {
     pub linf_px: f32,
     /// The same checks on the image rounded to 8 bits.
     pub rounded: RoundedCheck,
+    /// Whether the 8-bit image reaches the goal, and if not why.
+    pub verdict: Verdict,
     /// The final image, normalized CHW (rounded to 8-bit levels when the loop checked goals on
     /// rounded images).
     #[serde(skip)]
@@ -488,10 +549,12 @@ impl Attacker {
                 let (l2_px, linf_px) = pixel_distances(&image, &inputs[n]);
                 let (rl2, rlinf) = pixel_distances(&rounded_inputs[n], &inputs[n]);
                 let s = &state[n * STATE_LEN..(n + 1) * STATE_LEN];
+                let reached = s[2] == 1;
+                let rounded_reached = goal.reached_by(rounded[n].0.index);
                 Outcome {
                     goal,
                     clean: clean[n].0,
-                    reached: s[2] == 1,
+                    reached,
                     first_reached: (s[1] != NEVER).then_some(s[1] as usize),
                     iterations: s[0] as usize,
                     prediction: finals[n].0,
@@ -501,10 +564,11 @@ impl Attacker {
                     rounded: RoundedCheck {
                         prediction: rounded[n].0,
                         goal_prob: rounded[n].1[goal.class()],
-                        reached: goal.reached_by(rounded[n].0.index),
+                        reached: rounded_reached,
                         l2_px: rl2,
                         linf_px: rlinf,
                     },
+                    verdict: Verdict::of(reached, rounded_reached),
                     image,
                 }
             })
@@ -536,7 +600,32 @@ impl Attacker {
 
 #[cfg(test)]
 mod tests {
-    use super::balanced_batch;
+    use super::{Verdict, balanced_batch};
+
+    #[test]
+    fn verdicts_judge_the_rounded_image() {
+        assert_eq!(Verdict::of(true, true), Verdict::Fooled);
+        assert_eq!(Verdict::of(false, true), Verdict::Fooled);
+        assert_eq!(Verdict::of(true, false), Verdict::LostInRounding);
+        assert_eq!(Verdict::of(false, false), Verdict::IterationsRanOut);
+        assert_eq!(Verdict::Fooled.describe(1), "fooled, 1 iteration");
+        assert_eq!(
+            Verdict::IterationsRanOut.describe(100),
+            "NOT fooled, 100 iterations ran out"
+        );
+        assert_eq!(
+            Verdict::LostInRounding.describe(2),
+            "NOT fooled once rounded, 2 iterations"
+        );
+        for v in [
+            Verdict::Fooled,
+            Verdict::IterationsRanOut,
+            Verdict::LostInRounding,
+        ] {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.name()));
+        }
+    }
 
     #[test]
     fn balanced_batches_pad_least() {

@@ -12,7 +12,7 @@ use crate::preprocess::{MEAN, STD};
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// The classic fooling image: x += lr · g / ‖g‖₂ in normalized units, no budget, until the
-    /// prediction is the target.
+    /// prediction (top-1) is the target.
     Fool,
     /// Fast gradient sign method: one step of ε (L∞: ε · sign(g); L2: ε · g / ‖g‖₂) from the
     /// original image.
@@ -146,7 +146,8 @@ pub struct AttackConfig {
     /// Freeze each image once it reaches its goal (the classic fooling loop); otherwise every
     /// image takes every step.
     pub stop_when_reached: bool,
-    /// Check goals on the image rounded to 8 bits, so that a saved PNG keeps fooling the network.
+    /// Check goals (and take gradients) on the image rounded to 8 bits, so that a saved PNG
+    /// reaches the goal whenever the loop does; otherwise on the unrounded image.
     pub survive_rounding: bool,
     /// Steps between reads of the per-image flags (to stop early and report progress).
     pub check_every: usize,
@@ -156,7 +157,8 @@ pub struct AttackConfig {
 
 impl AttackConfig {
     /// The classic fooling image: steps of `lr · g / ‖g‖₂` on the target's logit, at most
-    /// `max_iters`, each image stopping when it is classified as its target.
+    /// `max_iters`, each image stopping when its 8-bit rounding (what a PNG stores) is classified
+    /// as its target.
     pub fn fool(lr: f32, max_iters: usize) -> Self {
         Self {
             method: Method::Fool,
@@ -168,7 +170,7 @@ impl AttackConfig {
             random_start: false,
             decay: 0.0,
             stop_when_reached: true,
-            survive_rounding: false,
+            survive_rounding: true,
             check_every: 5,
             seed: 0,
         }
@@ -176,7 +178,8 @@ impl AttackConfig {
 
     /// The usual settings of `method` for a budget of `eps` levels in `norm`: cross-entropy loss;
     /// FGSM one step of ε; PGD 10 steps of 2.5 ε / 10 from a random start (Madry et al.);
-    /// MI-FGSM 10 steps of ε / 10 with μ = 1 (Dong et al.); every step taken. For
+    /// MI-FGSM 10 steps of ε / 10 with μ = 1 (Dong et al.); every step taken, on the unrounded
+    /// image as these attacks are defined (the 8-bit result is checked after the loop). For
     /// [`Method::Fool`], [`AttackConfig::fool`] with lr 1 and 100 iterations.
     pub fn standard(method: Method, norm: Norm, eps: f32) -> Self {
         let steps = 10;

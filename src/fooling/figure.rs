@@ -41,8 +41,49 @@ pub fn goal_label(classes: &ClassNames, goal: Goal) -> String {
     }
 }
 
+/// What a row of the figure says, computed from its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowCaptions {
+    /// Under the original: the network's top class on it and its probability.
+    pub original: String,
+    /// Under the fooled image: the network's top class and its probability on the 8-bit image,
+    /// the one a PNG stores and the one drawn.
+    pub fooled: String,
+    /// Under the fooled image: the verdict on the 8-bit image ("fooled", "NOT fooled", "NOT
+    /// fooled once rounded").
+    pub verdict: String,
+    /// Whether the 8-bit image reaches the goal (its captions are drawn in beige, else black).
+    pub reached: bool,
+    /// Under the difference: its L2 and L∞ size in pixel levels.
+    pub difference: String,
+    /// Under the difference ×10: the iterations taken ("12 iterations", "100 iterations ran
+    /// out").
+    pub iterations: String,
+}
+
+impl RowCaptions {
+    /// The captions of `o`'s row.
+    pub fn of(o: &Outcome, classes: &ClassNames) -> Self {
+        let percent = |p: f32| format!("{:.1}%", 100.0 * p);
+        let shown = &o.rounded;
+        RowCaptions {
+            original: format!("{} {}", classes.name(o.clean.index), percent(o.clean.prob)),
+            fooled: format!(
+                "{} {}",
+                classes.name(shown.prediction.index),
+                percent(shown.prediction.prob)
+            ),
+            verdict: o.verdict.summary().to_string(),
+            reached: shown.reached,
+            difference: format!("L2 {:.0}, Linf {:.0} levels", shown.l2_px, shown.linf_px),
+            iterations: o.verdict.iterations(o.iterations),
+        }
+    }
+}
+
 /// The figure of `outcomes` (each from `originals[i]`, normalized CHW of `size`×`size`),
-/// rows labelled with `labels[i]`.
+/// rows labelled with `labels[i]`. The fooled column shows each image rounded to 8 bits, as a
+/// PNG stores it, with the network's verdict on it ([`RowCaptions`]).
 pub fn fooling_figure(
     title: &str,
     labels: &[String],
@@ -59,31 +100,19 @@ pub fn fooling_figure(
         "difference \u{d7}10",
     ]);
     for ((label, x0), o) in labels.iter().zip(originals).zip(outcomes) {
-        let percent = |p: f32| format!("{:.1}%", 100.0 * p);
-        let shown = &o.rounded;
-        let fooled_color = if shown.reached { BEIGE } else { BLACK };
+        let captions = RowCaptions::of(o, classes);
+        let fooled_color = if captions.reached { BEIGE } else { BLACK };
         let [diff1, diff10] =
             DIFFERENCE_GAINS.map(|g| Cell::new(difference_image(&o.image, x0, size, g)));
         figure = figure.labelled_row(
             format!("{label} {}", goal_label(classes, o.goal)),
             [
-                Cell::new(to_rgb(x0, size)).caption(
-                    format!("{} {}", classes.name(o.clean.index), percent(o.clean.prob)),
-                    BLACK,
-                ),
-                Cell::new(to_rgb(&o.image, size)).caption(
-                    format!(
-                        "{} {}",
-                        classes.name(shown.prediction.index),
-                        percent(shown.prediction.prob)
-                    ),
-                    fooled_color,
-                ),
-                diff1.caption(
-                    format!("L2 {:.0}, Linf {:.0} levels", shown.l2_px, shown.linf_px),
-                    BLACK,
-                ),
-                diff10.caption(format!("{} iterations", o.iterations), BLACK),
+                Cell::new(to_rgb(x0, size)).caption(captions.original, BLACK),
+                Cell::new(to_rgb(&o.image, size))
+                    .caption(captions.fooled, fooled_color)
+                    .caption(captions.verdict, fooled_color),
+                diff1.caption(captions.difference, BLACK),
+                diff10.caption(captions.iterations, BLACK),
             ],
         );
     }

@@ -10,7 +10,7 @@ pub mod kernels;
 pub mod report;
 pub mod transfer;
 
-pub use attack::{AttackRun, Attacker, Outcome, RoundedCheck, balanced_batch};
+pub use attack::{AttackRun, Attacker, Outcome, RoundedCheck, Verdict, balanced_batch};
 pub use config::{AttackConfig, Loss, Method, Norm};
 pub use kernels::Goal;
 pub use transfer::{TransferCell, TransferModel, TransferTable, transfer};

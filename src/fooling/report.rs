@@ -58,7 +58,7 @@ pub fn csv_line<S: AsRef<str>>(fields: impl IntoIterator<Item = S>) -> String {
 }
 
 /// The columns of [`outcomes_csv`].
-pub const OUTCOME_COLUMNS: [&str; 20] = [
+pub const OUTCOME_COLUMNS: [&str; 21] = [
     "image",
     "goal",
     "goal_class",
@@ -79,6 +79,7 @@ pub const OUTCOME_COLUMNS: [&str; 20] = [
     "rounded_reached",
     "rounded_l2_px",
     "rounded_linf_px",
+    "verdict",
 ];
 
 /// One CSV row per outcome under a header of [`OUTCOME_COLUMNS`].
@@ -110,6 +111,7 @@ pub fn outcomes_csv(labels: &[String], outcomes: &[Outcome], classes: &ClassName
             o.rounded.reached.to_string(),
             format!("{:.4}", o.rounded.l2_px),
             format!("{:.4}", o.rounded.linf_px),
+            o.verdict.name().to_string(),
         ]);
     }
     out

@@ -75,10 +75,15 @@ pub struct AttackSettings {
     /// Freeze each image as soon as it reaches its goal (the default for fool).
     #[arg(long)]
     pub early_stop: bool,
-    /// Check goals on the image rounded to 8 bits, iterating until a saved PNG fools the
-    /// network too.
-    #[arg(long)]
+    /// Check goals (and take gradients) on the image rounded to 8 bits, iterating until the
+    /// saved PNG reaches the goal: the default for fool; fgsm, pgd and mifgsm step the unrounded
+    /// image unless given this flag.
+    #[arg(long, conflicts_with = "no_survive_rounding")]
     pub survive_rounding: bool,
+    /// Check goals on the unrounded image, as the classic floating-point loop does: fool then
+    /// stops as soon as that image is classified as the target, and its 8-bit PNG may not be.
+    #[arg(long)]
+    pub no_survive_rounding: bool,
     /// Steps between reads of the per-image flags (early stop, progress).
     #[arg(long, default_value_t = 5)]
     pub check_every: usize,
@@ -129,17 +134,24 @@ impl AttackSettings {
         if self.early_stop {
             config.stop_when_reached = true;
         }
-        config.survive_rounding = self.survive_rounding;
+        if self.survive_rounding {
+            config.survive_rounding = true;
+        }
+        if self.no_survive_rounding {
+            config.survive_rounding = false;
+        }
         config.check_every = self.check_every;
         config.seed = self.seed;
         config.validate()?;
         Ok(config)
     }
 
-    /// A short description for titles: "fool, lr 1" or "pgd linf ε=8".
+    /// A short description for titles: "fool, lr 1" (", checked unrounded" with
+    /// `--no-survive-rounding`) or "pgd linf ε=8".
     pub fn describe(config: &AttackConfig) -> String {
         match config.method {
-            Method::Fool => format!("fool, lr {}", config.step),
+            Method::Fool if config.survive_rounding => format!("fool, lr {}", config.step),
+            Method::Fool => format!("fool, lr {}, checked unrounded", config.step),
             m => format!(
                 "{m} {} \u{3b5}={} levels, {} step{}",
                 config.norm,

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
 use netlens::fooling::figure::fooling_figure;
 use netlens::fooling::report::{outcomes_csv, records};
-use netlens::fooling::{Attacker, Outcome, balanced_batch};
+use netlens::fooling::{AttackConfig, Attacker, Method, Outcome, Verdict, balanced_batch};
 use netlens::manifest::Manifest;
 use netlens::model::Network;
 use netlens::output::{Format, OutputPlan, unique_names};
@@ -76,21 +76,15 @@ fn describe(classes: &ClassNames, label: &str, o: &Outcome) -> String {
     let goal = netlens::fooling::figure::goal_label(classes, o.goal);
     let r = &o.rounded;
     format!(
-        "{label} {goal}: {} after {} iterations, p({}) = {:.3}, L2 {:.1}, L\u{221e} {:.2} levels; \
-         as 8-bit PNG: {} ({:.3}), {}",
-        if o.reached { "reached" } else { "NOT reached" },
-        o.iterations,
-        classes.name(o.goal.class()),
-        o.goal_prob,
-        o.l2_px,
-        o.linf_px,
+        "{label} {goal}: {}; as 8-bit PNG: {} ({:.3}), p({}) = {:.3}, L2 {:.1}, L\u{221e} {:.2} \
+         levels",
+        o.verdict.describe(o.iterations),
         classes.name(r.prediction.index),
         r.prediction.prob,
-        if r.reached {
-            "still reaches the goal"
-        } else {
-            "no longer reaches the goal"
-        },
+        classes.name(o.goal.class()),
+        r.goal_prob,
+        r.l2_px,
+        r.linf_px,
     )
 }
 
@@ -291,5 +285,34 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
         npy.display(),
         manifest_path.display()
     );
+    check_verdicts(&config, &labels, outcomes)
+}
+
+/// Counts the images whose 8-bit result reaches its goal; fails when a fooling image does not
+/// (a budgeted attack that fails is a result, not an error).
+fn check_verdicts(config: &AttackConfig, labels: &[String], outcomes: &[Outcome]) -> Result<()> {
+    let missed: Vec<String> = labels
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.verdict != Verdict::Fooled)
+        .map(|(label, o)| format!("{label} ({})", o.verdict.describe(o.iterations)))
+        .collect();
+    let n = outcomes.len();
+    println!(
+        "{} of {n} images reach their goal as 8-bit PNGs",
+        n - missed.len()
+    );
+    if config.method == Method::Fool && !missed.is_empty() {
+        let remedy = if config.survive_rounding {
+            "raise --steps or --lr"
+        } else {
+            "drop --no-survive-rounding, or raise --steps or --lr"
+        };
+        bail!(
+            "{} of {n} fooling images do not fool the network as saved: {}; {remedy}",
+            missed.len(),
+            missed.join(", ")
+        );
+    }
     Ok(())
 }
