@@ -345,7 +345,12 @@ fn bad_weights_data_and_adapters_name_their_cause_once() {
     let run = fool(&folder);
     assert_eq!(run.code, Some(1));
     assert_eq!(run.stderr.matches(&folder).count(), 1, "{}", run.stderr);
-    assert_eq!(run.stderr.matches("is a directory").count(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("is a directory").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     // A header whose shape disagrees with the tensor's bytes.
     let header =
         r#"{"features.0.weight":{"dtype":"F32","shape":[64,3,3,3],"data_offsets":[0,16]}}"#;
