@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use netlens::{GpuContext, GpuOptions};
 
+pub mod ops_reference;
+
 /// One GPU context per test binary (adapter from NETLENS_BACKEND / NETLENS_ADAPTER).
 pub fn ctx() -> &'static GpuContext {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
