@@ -45,7 +45,7 @@ pub fn reference(file: &str) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
 
 // Not every test binary uses both.
 #[allow(unused_imports)]
-pub use netlens::bench::{pseudo_random as random, rel_l2};
+pub use netlens::bench::numerics::{pseudo_random as random, rel_l2};
 
 /// Asserts a relative L2 error at most `tol`, naming what was compared.
 #[track_caller]
