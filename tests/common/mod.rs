@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use netlens::{GpuContext, GpuOptions};
 
+pub mod ops_reference;
+
 /// One GPU context per test binary (adapter from NETLENS_BACKEND / NETLENS_ADAPTER).
 pub fn ctx() -> &'static GpuContext {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
@@ -43,7 +45,7 @@ pub fn reference(file: &str) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
 
 // Not every test binary uses both.
 #[allow(unused_imports)]
-pub use netlens::bench::{pseudo_random as random, rel_l2};
+pub use netlens::bench::numerics::{pseudo_random as random, rel_l2};
 
 /// Asserts a relative L2 error at most `tol`, naming what was compared.
 #[track_caller]

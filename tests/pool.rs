@@ -1,0 +1,156 @@
+//! Max pooling and adaptive average pooling, forward and backward, on the GPU and in the CPU
+//! reference, against PyTorch's numbers in `reference/ops_reference.safetensors` (relative L2
+//! error at most 1e-4).
+
+mod common;
+
+use common::ops_reference::{TOL, tensor};
+use common::{assert_close, ctx, random, read, reference, run};
+use netlens::ops::BackwardMode;
+use netlens::ops::pool::{self, AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
+
+fn check_maxpool(op: &str, geometry: MaxPoolGeometry) {
+    let refs = reference("ops_reference.safetensors");
+    let ctx = ctx();
+    let (xs, x) = tensor(&refs, op, "x");
+    let (_, y_ref) = tensor(&refs, op, "y");
+    let (_, dy) = tensor(&refs, op, "dy");
+    let (_, dx_ref) = tensor(&refs, op, "dx");
+    let planes = xs[0] * xs[1];
+    let hw = (xs[2], xs[3]);
+    let (y_cpu, arg) = pool::cpu::max_forward(&geometry, planes, hw, x);
+    assert_close(&format!("{op} forward (cpu)"), &y_cpu, y_ref, TOL);
+    assert_close(
+        &format!("{op} backward (cpu)"),
+        &pool::cpu::max_backward(dy, &arg, x.len()),
+        dx_ref,
+        TOL,
+    );
+
+    let layer = MaxPool {
+        geometry,
+        planes,
+        in_hw: hw,
+    };
+    assert_eq!(layer.output_len(), y_ref.len());
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let argb = ctx.storage("argmax", y_ref.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[
+        layer.forward(ctx, &xb, &yb, &argb),
+        layer.backward(ctx, &dyb, &argb, &dxb, BackwardMode::default()),
+    ]);
+    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
+    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+}
+
+#[test]
+fn maxpool3x3_s2_ceil() {
+    check_maxpool(
+        "maxpool3x3_s2_ceil",
+        MaxPoolGeometry {
+            kernel: 3,
+            stride: 2,
+            pad: 0,
+            ceil_mode: true,
+        },
+    );
+}
+
+#[test]
+fn maxpool2x2_s2() {
+    check_maxpool(
+        "maxpool2x2_s2",
+        MaxPoolGeometry {
+            kernel: 2,
+            stride: 2,
+            pad: 0,
+            ceil_mode: false,
+        },
+    );
+}
+
+fn check_avgpool(op: &str) {
+    let refs = reference("ops_reference.safetensors");
+    let ctx = ctx();
+    let (xs, x) = tensor(&refs, op, "x");
+    let (ys, y_ref) = tensor(&refs, op, "y");
+    let (_, dy) = tensor(&refs, op, "dy");
+    let (_, dx_ref) = tensor(&refs, op, "dx");
+    let planes = xs[0] * xs[1];
+    let (in_hw, out_hw) = ((xs[2], xs[3]), (ys[2], ys[3]));
+    assert_close(
+        &format!("{op} forward (cpu)"),
+        &pool::cpu::avg_forward(planes, in_hw, out_hw, x),
+        y_ref,
+        TOL,
+    );
+    assert_close(
+        &format!("{op} backward (cpu)"),
+        &pool::cpu::avg_backward(planes, in_hw, out_hw, dy),
+        dx_ref,
+        TOL,
+    );
+
+    let layer = AdaptiveAvgPool {
+        planes,
+        in_hw,
+        out_hw,
+    };
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[
+        layer.forward(ctx, &xb, &yb),
+        layer.backward(ctx, &dyb, &dxb, BackwardMode::default()),
+    ]);
+    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
+    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+}
+
+#[test]
+fn adaptive_avgpool7() {
+    check_avgpool("adaptive_avgpool7");
+}
+
+#[test]
+fn global_avgpool() {
+    check_avgpool("global_avgpool");
+}
+
+/// Adaptive pooling that upsamples (VGG16's 7 x 7 pooling of a 2 x 2 map, at 64 x 64 inputs).
+#[test]
+fn adaptive_avgpool_upsampling() {
+    let ctx = ctx();
+    let (planes, in_hw, out_hw) = (3, (2, 3), (7, 7));
+    let x = random(planes * 6, 11, 1.0);
+    let dy = random(planes * 49, 12, 1.0);
+    let layer = AdaptiveAvgPool {
+        planes,
+        in_hw,
+        out_hw,
+    };
+    let xb = ctx.upload("x", &x).unwrap();
+    let yb = ctx.storage("y", planes * 49).unwrap();
+    let dyb = ctx.upload("dy", &dy).unwrap();
+    let dxb = ctx.storage("dx", x.len()).unwrap();
+    run(&[
+        layer.forward(ctx, &xb, &yb),
+        layer.backward(ctx, &dyb, &dxb, BackwardMode::default()),
+    ]);
+    assert_close(
+        "upsampling avgpool forward",
+        &read(&yb),
+        &pool::cpu::avg_forward(planes, in_hw, out_hw, &x),
+        TOL,
+    );
+    assert_close(
+        "upsampling avgpool backward",
+        &read(&dxb),
+        &pool::cpu::avg_backward(planes, in_hw, out_hw, &dy),
+        TOL,
+    );
+}
