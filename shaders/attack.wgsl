@@ -28,10 +28,6 @@ const AWAY: u32 = 0x80000000u;
 // `first` of an image that has not reached its goal yet.
 const NEVER: u32 = 0xffffffffu;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 fn channel(i: u32) -> u32 {
     return (i % params.len) / params.plane;
 }

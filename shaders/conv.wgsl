@@ -77,32 +77,7 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
     return select(-1, o, o >= 0 && o < i32(limit));
 }
 
-// The gradient g through a ReLU whose output is y: kept where y > 0 (guided: and g > 0).
-fn relu_grad(g: f32, y: f32) -> f32 {
-    return select(0.0, g, y > 0.0 && (params.guided == 0u || g > 0.0));
-}
-
-// The value of dz (backward) at output position (n, co, oh, ow), ReLU mask applied.
-fn masked_grad(index: u32) -> f32 {
-    let g = src[index];
-    if MASK_RELU == 0u {
-        return g;
-    }
-    return relu_grad(g, aux[index]);
-}
-
-// Backward: stores `value` as dx at `index`, added to dx when accumulating, then masked by the
-// ReLU of x when MASK_DX.
-fn store_grad(index: u32, value: f32) {
-    var v = value;
-    if params.accumulate != 0u {
-        v += dst[index];
-    }
-    if MASK_DX != 0u {
-        v = relu_grad(v, aux[index]);
-    }
-    dst[index] = v;
-}
+// masked_grad (reading dz) and store_grad (writing dx) are in relu_backward.wgsl.
 
 // Forward: one 64 (output channels) x 64 (output pixels) tile. `aux` holds the bias.
 @compute @workgroup_size(256)
@@ -308,7 +283,7 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     let phase_w = (params.in_w + STRIDE - 1u) / STRIDE;
     let phase_size = (params.in_h + STRIDE - 1u) / STRIDE * phase_w;
     let per_image = STRIDE * STRIDE * phase_size;
-    let p = gid.x + gid.y * nwg.x * 256u;
+    let p = element(gid, nwg);
     if p >= params.batch * per_image {
         return;
     }

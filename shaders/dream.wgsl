@@ -15,10 +15,6 @@
 // from its schedule into a small buffer before each step: the roll offsets, and whether to blur.
 // Elementwise kernels index linear work as gid.x + gid.y * nwg.x * 256.
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // v modulo n, in [0, n). Unsigned remainders only: the GL backend's GLSL leaves `%` of a negative
 // integer undefined (llvmpipe's GL gave wrong rolls with the signed form).
 fn wrap(v: i32, n: u32) -> u32 {

@@ -17,10 +17,6 @@ struct StepParams {
 
 @group(0) @binding(0) var<uniform> params: StepParams;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // sum_squares: sums[n] = sum_i src[n, i]^2, one workgroup per image.
 @group(0) @binding(1) var<storage, read> sq_src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sq_sums: array<f32>;
