@@ -97,9 +97,9 @@ impl Shader {
             Shader::Linear => wgsl!("linear"),
             // Appended to linear.wgsl, whose declarations and helpers it uses.
             Shader::LinearSubgroups => wgsl!("linear", "linear_subgroups"),
-            Shader::Step => wgsl!("step"),
+            Shader::Step => wgsl!("workgroup_sum", "step"),
             Shader::Saliency => wgsl!("saliency"),
-            Shader::Attack => wgsl!("attack"),
+            Shader::Attack => wgsl!("workgroup_sum", "attack"),
             Shader::Dream => wgsl!("dream"),
         }
     }
