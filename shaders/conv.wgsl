@@ -79,6 +79,92 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
 
 // masked_grad (reading dz) and store_grad (writing dx) are in relu_backward.wgsl.
 
+// B of the tiled product: tap k's value for the load pixel (row, col). Forward: the input of
+// channel k / taps at (row, col) plus the tap's offset, planes of `plane` values from `base`.
+// Backward: dz of channel k / taps at the output position whose tap k reaches the padded input
+// position (row, col).
+fn gathered(k: u32, row: i32, col: i32, base: u32, plane: u32, backward: bool) -> f32 {
+    let taps = KERNEL_H * KERNEL_W;
+    let c = k / taps;
+    let t = k % taps;
+    var v = 0.0;
+    if backward {
+        let oh = output_coord(row - i32(t / KERNEL_W), params.out_h);
+        let ow = output_coord(col - i32(t % KERNEL_W), params.out_w);
+        if oh >= 0 && ow >= 0 {
+            v = masked_grad(base + c * plane + u32(oh) * params.out_w + u32(ow));
+        }
+    } else {
+        let ih = row + i32(t / KERNEL_W);
+        let iw = col + i32(t % KERNEL_W);
+        if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
+            v = src[base + c * plane + u32(ih) * params.in_w + u32(iw)];
+        }
+    }
+    return v;
+}
+
+// The K loop of `forward` and `backward_input`: this invocation's 4 x 4 block (rows ty + 16 i,
+// columns tx + 16 j of the workgroup's 64 x 64 tile) of C = A^T B. A is the weights packed
+// [K][padded(channels)], the tile's rows from channel m0; B is `gathered` at this invocation's
+// load pixel (row, col, base), zero where load_valid is false.
+fn tile_product(
+    tid: u32,
+    m0: u32,
+    channels: u32,
+    k_total: u32,
+    load_valid: bool,
+    row: i32,
+    col: i32,
+    base: u32,
+    plane: u32,
+    backward: bool,
+) -> array<array<f32, 4>, 4> {
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            acc[i][j] = 0.0;
+        }
+    }
+
+    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = tid + 256u * r;
+            let kl = e / TILE;
+            let k = k0 + kl;
+            let m = m0 + e % TILE;
+            var a = 0.0;
+            if k < k_total && m < channels {
+                a = weights[k * padded(channels) + m];
+            }
+            tile_a[e] = a;
+            var b = 0.0;
+            if k < k_total && load_valid {
+                b = gathered(k, row, col, base, plane, backward);
+            }
+            tile_b[e] = b;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = tile_a[kk * TILE + ty + 16u * i];
+                b[i] = tile_b[kk * TILE + tx + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    return acc;
+}
+
 // Forward: one 64 (output channels) x 64 (output pixels) tile. `aux` holds the bias.
 @compute @workgroup_size(256)
 fn forward(
@@ -105,54 +191,7 @@ fn forward(
     let in_hw = params.in_h * params.in_w;
     let src_base = n * params.in_c * in_hw;
 
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
-
-    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
-        for (var r = 0u; r < 4u; r++) {
-            let e = tid + 256u * r;
-            let kl = e / TILE;
-            let k = k0 + kl;
-            // A: weights packed [K][Cout].
-            let m = m0 + e % TILE;
-            var a = 0.0;
-            if k < k_total && m < params.out_c {
-                a = weights[k * padded(params.out_c) + m];
-            }
-            tile_a[e] = a;
-            // B: input value for tap k at this invocation's output pixel.
-            var b = 0.0;
-            if k < k_total && load_valid {
-                let ci = k / taps;
-                let t = k % taps;
-                let ih = ih0 + i32(t / KERNEL_W);
-                let iw = iw0 + i32(t % KERNEL_W);
-                if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
-                    b = src[src_base + ci * in_hw + u32(ih) * params.in_w + u32(iw)];
-                }
-            }
-            tile_b[e] = b;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = tile_a[kk * TILE + ty + 16u * i];
-                b[i] = tile_b[kk * TILE + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
+    let acc = tile_product(tid, m0, params.out_c, k_total, load_valid, ih0, iw0, src_base, in_hw, false);
 
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + ty + 16u * i;
@@ -201,56 +240,7 @@ fn backward_input(
     let out_hw = params.out_h * params.out_w;
     let dy_base = (n * params.out_total + params.out_offset) * out_hw;
 
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
-
-    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
-        for (var r = 0u; r < 4u; r++) {
-            let e = tid + 256u * r;
-            let kl = e / TILE;
-            let k = k0 + kl;
-            // A: weights packed [K = (co, kh, kw)][Cin].
-            let m = m0 + e % TILE;
-            var a = 0.0;
-            if k < k_total && m < params.in_c {
-                a = weights[k * padded(params.in_c) + m];
-            }
-            tile_a[e] = a;
-            // B: dz at the output position that tap k of this input pixel came from.
-            var b = 0.0;
-            if k < k_total && load_valid {
-                let co = k / taps;
-                let t = k % taps;
-                let oh_s = ih_p - i32(t / KERNEL_W);
-                let ow_s = iw_p - i32(t % KERNEL_W);
-                let oh = output_coord(oh_s, params.out_h);
-                let ow = output_coord(ow_s, params.out_w);
-                if oh >= 0 && ow >= 0 {
-                    b = masked_grad(dy_base + co * out_hw + u32(oh) * params.out_w + u32(ow));
-                }
-            }
-            tile_b[e] = b;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = tile_a[kk * TILE + ty + 16u * i];
-                b[i] = tile_b[kk * TILE + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
+    let acc = tile_product(tid, m0, params.in_c, k_total, load_valid, ih_p, iw_p, dy_base, out_hw, true);
 
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + ty + 16u * i;
