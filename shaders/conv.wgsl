@@ -79,24 +79,21 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
 
 // masked_grad (reading dz) and store_grad (writing dx) are in relu_backward.wgsl.
 
-// B of the tiled product: tap k's value for the load pixel (row, col). Forward: the input of
-// channel k / taps at (row, col) plus the tap's offset, planes of `plane` values from `base`.
-// Backward: dz of channel k / taps at the output position whose tap k reaches the padded input
-// position (row, col).
-fn gathered(k: u32, row: i32, col: i32, base: u32, plane: u32, backward: bool) -> f32 {
-    let taps = KERNEL_H * KERNEL_W;
-    let c = k / taps;
-    let t = k % taps;
+// The value tap (kh, kw) of channel c multiplies for the pixel at (row, col), the channel's plane
+// of `plane` values starting at base + c * plane. Forward: the input at (row + kh, col + kw).
+// Backward: dz at the output position whose tap (kh, kw) reaches the padded input position
+// (row, col). Zero outside.
+fn tap_value(base: u32, plane: u32, c: u32, row: i32, col: i32, kh: u32, kw: u32, backward: bool) -> f32 {
     var v = 0.0;
     if backward {
-        let oh = output_coord(row - i32(t / KERNEL_W), params.out_h);
-        let ow = output_coord(col - i32(t % KERNEL_W), params.out_w);
+        let oh = output_coord(row - i32(kh), params.out_h);
+        let ow = output_coord(col - i32(kw), params.out_w);
         if oh >= 0 && ow >= 0 {
             v = masked_grad(base + c * plane + u32(oh) * params.out_w + u32(ow));
         }
     } else {
-        let ih = row + i32(t / KERNEL_W);
-        let iw = col + i32(t % KERNEL_W);
+        let ih = row + i32(kh);
+        let iw = col + i32(kw);
         if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
             v = src[base + c * plane + u32(ih) * params.in_w + u32(iw)];
         }
@@ -106,8 +103,8 @@ fn gathered(k: u32, row: i32, col: i32, base: u32, plane: u32, backward: bool) -
 
 // The K loop of `forward` and `backward_input`: this invocation's 4 x 4 block (rows ty + 16 i,
 // columns tx + 16 j of the workgroup's 64 x 64 tile) of C = A^T B. A is the weights packed
-// [K][padded(channels)], the tile's rows from channel m0; B is `gathered` at this invocation's
-// load pixel (row, col, base), zero where load_valid is false.
+// [K][padded(channels)], the tile's rows from channel m0; B is `tap_value` at this invocation's
+// load pixel (row, col; planes of `plane` values from base), zero where load_valid is false.
 fn tile_product(
     tid: u32,
     m0: u32,
@@ -120,6 +117,7 @@ fn tile_product(
     plane: u32,
     backward: bool,
 ) -> array<array<f32, 4>, 4> {
+    let taps = KERNEL_H * KERNEL_W;
     let tx = tid % 16u;
     let ty = tid / 16u;
     var acc: array<array<f32, 4>, 4>;
@@ -142,7 +140,8 @@ fn tile_product(
             tile_a[e] = a;
             var b = 0.0;
             if k < k_total && load_valid {
-                b = gathered(k, row, col, base, plane, backward);
+                let t = k % taps;
+                b = tap_value(base, plane, k / taps, row, col, t / KERNEL_W, t % KERNEL_W, backward);
             }
             tile_b[e] = b;
         }
@@ -350,6 +349,41 @@ fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return ((wid.x + wid.z * nwg.x) * 64u + lid) * BLOCK_PIXELS;
 }
 
+// The K loop of `forward_blocked` and `backward_input_blocked`: channel block cb (of c_blocks vec4
+// pairs per weight row) x the BLOCK_PIXELS pixels of px, over `channels` (in_c forward, out_c
+// backward) x the taps, B being `tap_value` at each pixel.
+struct BlockSums {
+    lo: array<vec4<f32>, MAX_BLOCK_PIXELS>,
+    hi: array<vec4<f32>, MAX_BLOCK_PIXELS>,
+}
+
+fn block_product(px: PixelBlock, channels: u32, c_blocks: u32, cb: u32, backward: bool) -> BlockSums {
+    let plane = select(params.in_h * params.in_w, params.out_h * params.out_w, backward);
+    var base: array<u32, MAX_BLOCK_PIXELS>;
+    var sums: BlockSums;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        base[j] = select(px.n[j] * params.in_c, px.n[j] * params.out_total + params.out_offset, backward) * plane;
+        sums.lo[j] = vec4<f32>(0.0);
+        sums.hi[j] = vec4<f32>(0.0);
+    }
+    var k = 0u;
+    for (var c = 0u; c < channels; c++) {
+        for (var kh = 0u; kh < KERNEL_H; kh++) {
+            for (var kw = 0u; kw < KERNEL_W; kw++) {
+                let w_lo = weights4[(k * c_blocks + cb) * 2u];
+                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
+                k++;
+                for (var j = 0u; j < BLOCK_PIXELS; j++) {
+                    let v = tap_value(base[j], plane, c, px.row[j], px.col[j], kh, kw, backward);
+                    sums.lo[j] = fma(w_lo, vec4<f32>(v), sums.lo[j]);
+                    sums.hi[j] = fma(w_hi, vec4<f32>(v), sums.hi[j]);
+                }
+            }
+        }
+    }
+    return sums;
+}
+
 @compute @workgroup_size(64)
 fn forward_blocked(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -364,7 +398,6 @@ fn forward_blocked(
     }
     let c_blocks = (params.out_c + 7u) / 8u; // vec4 pairs per weight row
     let cb = wid.y;
-    let in_hw = params.in_h * params.in_w;
     var px: PixelBlock;
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         let p = p0 + j;
@@ -375,32 +408,7 @@ fn forward_blocked(
         px.row[j] = i32((px.plane_offset[j] / params.out_w) * STRIDE) - i32(params.pad);
         px.col[j] = i32((px.plane_offset[j] % params.out_w) * STRIDE) - i32(params.pad);
     }
-    var lo: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    var hi: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        lo[j] = vec4<f32>(0.0);
-        hi[j] = vec4<f32>(0.0);
-    }
-    var k = 0u;
-    for (var ci = 0u; ci < params.in_c; ci++) {
-        for (var kh = 0u; kh < KERNEL_H; kh++) {
-            for (var kw = 0u; kw < KERNEL_W; kw++) {
-                let w_lo = weights4[(k * c_blocks + cb) * 2u];
-                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
-                k++;
-                for (var j = 0u; j < BLOCK_PIXELS; j++) {
-                    let ih = px.row[j] + i32(kh);
-                    let iw = px.col[j] + i32(kw);
-                    var v = 0.0;
-                    if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
-                        v = src[(px.n[j] * params.in_c + ci) * in_hw + u32(ih) * params.in_w + u32(iw)];
-                    }
-                    lo[j] = fma(w_lo, vec4<f32>(v), lo[j]);
-                    hi[j] = fma(w_hi, vec4<f32>(v), hi[j]);
-                }
-            }
-        }
-    }
+    let sums = block_product(px, params.in_c, c_blocks, cb, false);
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         if !px.valid[j] {
             continue;
@@ -410,7 +418,7 @@ fn forward_blocked(
             if co >= params.out_c {
                 break;
             }
-            var v = select(hi[j], lo[j], i < 4u)[i & 3u] + aux[co];
+            var v = select(sums.hi[j], sums.lo[j], i < 4u)[i & 3u] + aux[co];
             if params.relu != 0u {
                 v = max(v, 0.0);
             }
@@ -433,7 +441,6 @@ fn backward_input_blocked(
     }
     let c_blocks = (params.in_c + 7u) / 8u;
     let cb = wid.y;
-    let out_hw = params.out_h * params.out_w;
     var px: PixelBlock;
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         let p = p0 + j;
@@ -444,34 +451,7 @@ fn backward_input_blocked(
         px.row[j] = i32(px.plane_offset[j] / params.in_w) + i32(params.pad);
         px.col[j] = i32(px.plane_offset[j] % params.in_w) + i32(params.pad);
     }
-    var lo: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    var hi: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        lo[j] = vec4<f32>(0.0);
-        hi[j] = vec4<f32>(0.0);
-    }
-    var k = 0u;
-    for (var co = 0u; co < params.out_c; co++) {
-        for (var kh = 0u; kh < KERNEL_H; kh++) {
-            for (var kw = 0u; kw < KERNEL_W; kw++) {
-                let w_lo = weights4[(k * c_blocks + cb) * 2u];
-                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
-                k++;
-                for (var j = 0u; j < BLOCK_PIXELS; j++) {
-                    let oh_s = px.row[j] - i32(kh);
-                    let ow_s = px.col[j] - i32(kw);
-                    var g = 0.0;
-                    let oh = output_coord(oh_s, params.out_h);
-                    let ow = output_coord(ow_s, params.out_w);
-                    if oh >= 0 && ow >= 0 {
-                        g = masked_grad((px.n[j] * params.out_total + params.out_offset + co) * out_hw + u32(oh) * params.out_w + u32(ow));
-                    }
-                    lo[j] = fma(w_lo, vec4<f32>(g), lo[j]);
-                    hi[j] = fma(w_hi, vec4<f32>(g), hi[j]);
-                }
-            }
-        }
-    }
+    let sums = block_product(px, params.out_c, c_blocks, cb, true);
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         if !px.valid[j] {
             continue;
@@ -482,7 +462,7 @@ fn backward_input_blocked(
                 break;
             }
             let index = (px.n[j] * params.in_c + ci) * in_hw + px.plane_offset[j];
-            store_grad(index, select(hi[j], lo[j], i < 4u)[i & 3u]);
+            store_grad(index, select(sums.hi[j], sums.lo[j], i < 4u)[i & 3u]);
         }
     }
 }
