@@ -349,6 +349,31 @@ fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return ((wid.x + wid.z * nwg.x) * 64u + lid) * BLOCK_PIXELS;
 }
 
+// The pixels p0.. of an invocation, of `pixels` in all: output pixels (forward) or input pixels
+// (backward), planes of out_h x out_w or in_h x in_w.
+fn pixel_block(p0: u32, pixels: u32, backward: bool) -> PixelBlock {
+    let h = select(params.out_h, params.in_h, backward);
+    let w = select(params.out_w, params.in_w, backward);
+    var px: PixelBlock;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        let p = p0 + j;
+        px.valid[j] = p < pixels;
+        let q = min(p, pixels - 1u);
+        px.n[j] = q / (h * w);
+        px.plane_offset[j] = q % (h * w);
+        let y = px.plane_offset[j] / w;
+        let x = px.plane_offset[j] % w;
+        if backward {
+            px.row[j] = i32(y) + i32(params.pad);
+            px.col[j] = i32(x) + i32(params.pad);
+        } else {
+            px.row[j] = i32(y * STRIDE) - i32(params.pad);
+            px.col[j] = i32(x * STRIDE) - i32(params.pad);
+        }
+    }
+    return px;
+}
+
 // The K loop of `forward_blocked` and `backward_input_blocked`: channel block cb (of c_blocks vec4
 // pairs per weight row) x the BLOCK_PIXELS pixels of px, over `channels` (in_c forward, out_c
 // backward) x the taps, B being `tap_value` at each pixel.
@@ -398,16 +423,7 @@ fn forward_blocked(
     }
     let c_blocks = (params.out_c + 7u) / 8u; // vec4 pairs per weight row
     let cb = wid.y;
-    var px: PixelBlock;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        let p = p0 + j;
-        px.valid[j] = p < pixels;
-        let q = min(p, pixels - 1u);
-        px.n[j] = q / out_hw;
-        px.plane_offset[j] = q % out_hw;
-        px.row[j] = i32((px.plane_offset[j] / params.out_w) * STRIDE) - i32(params.pad);
-        px.col[j] = i32((px.plane_offset[j] % params.out_w) * STRIDE) - i32(params.pad);
-    }
+    let px = pixel_block(p0, pixels, false);
     let sums = block_product(px, params.in_c, c_blocks, cb, false);
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         if !px.valid[j] {
@@ -441,16 +457,7 @@ fn backward_input_blocked(
     }
     let c_blocks = (params.in_c + 7u) / 8u;
     let cb = wid.y;
-    var px: PixelBlock;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        let p = p0 + j;
-        px.valid[j] = p < pixels;
-        let q = min(p, pixels - 1u);
-        px.n[j] = q / in_hw;
-        px.plane_offset[j] = q % in_hw;
-        px.row[j] = i32(px.plane_offset[j] / params.in_w) + i32(params.pad);
-        px.col[j] = i32(px.plane_offset[j] % params.in_w) + i32(params.pad);
-    }
+    let px = pixel_block(p0, pixels, true);
     let sums = block_product(px, params.out_c, c_blocks, cb, true);
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         if !px.valid[j] {
