@@ -28,10 +28,6 @@ const AWAY: u32 = 0x80000000u;
 // `first` of an image that has not reached its goal yet.
 const NEVER: u32 = 0xffffffffu;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 fn channel(i: u32) -> u32 {
     return (i % params.len) / params.plane;
 }
@@ -39,22 +35,7 @@ fn channel(i: u32) -> u32 {
 var<workgroup> best_value: array<f32, 256>;
 var<workgroup> best_index: array<u32, 256>;
 var<workgroup> bad: array<u32, 256>;
-var<workgroup> partial: array<f32, 256>;
-
-// Tree-reduces `partial` (sum) over the workgroup; every invocation gets the total.
-fn workgroup_sum(tid: u32, value: f32) -> f32 {
-    partial[tid] = value;
-    workgroupBarrier();
-    for (var step = 128u; step > 0u; step >>= 1u) {
-        if tid < step {
-            partial[tid] += partial[tid + step];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
+// `workgroup_sum` and its `partial`: workgroup_sum.wgsl.
 
 // check_goal: one workgroup per image. Finds the top class of the logits (the first on ties)
 // and updates the image's state [count, first, reached, nonfinite]: reached = whether the top

@@ -77,31 +77,91 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
     return select(-1, o, o >= 0 && o < i32(limit));
 }
 
-// The gradient g through a ReLU whose output is y: kept where y > 0 (guided: and g > 0).
-fn relu_grad(g: f32, y: f32) -> f32 {
-    return select(0.0, g, y > 0.0 && (params.guided == 0u || g > 0.0));
+// masked_grad (reading dz) and store_grad (writing dx) are in relu_backward.wgsl.
+
+// The value tap (kh, kw) of channel c multiplies for the pixel at (row, col), the channel's plane
+// of `plane` values starting at base + c * plane. Forward: the input at (row + kh, col + kw).
+// Backward: dz at the output position whose tap (kh, kw) reaches the padded input position
+// (row, col). Zero outside.
+fn tap_value(base: u32, plane: u32, c: u32, row: i32, col: i32, kh: u32, kw: u32, backward: bool) -> f32 {
+    var v = 0.0;
+    if backward {
+        let oh = output_coord(row - i32(kh), params.out_h);
+        let ow = output_coord(col - i32(kw), params.out_w);
+        if oh >= 0 && ow >= 0 {
+            v = masked_grad(base + c * plane + u32(oh) * params.out_w + u32(ow));
+        }
+    } else {
+        let ih = row + i32(kh);
+        let iw = col + i32(kw);
+        if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
+            v = src[base + c * plane + u32(ih) * params.in_w + u32(iw)];
+        }
+    }
+    return v;
 }
 
-// The value of dz (backward) at output position (n, co, oh, ow), ReLU mask applied.
-fn masked_grad(index: u32) -> f32 {
-    let g = src[index];
-    if MASK_RELU == 0u {
-        return g;
+// The K loop of `forward` and `backward_input`: this invocation's 4 x 4 block (rows ty + 16 i,
+// columns tx + 16 j of the workgroup's 64 x 64 tile) of C = A^T B. A is the weights packed
+// [K][padded(channels)], the tile's rows from channel m0; B is `tap_value` at this invocation's
+// load pixel (row, col; planes of `plane` values from base), zero where load_valid is false.
+fn tile_product(
+    tid: u32,
+    m0: u32,
+    channels: u32,
+    k_total: u32,
+    load_valid: bool,
+    row: i32,
+    col: i32,
+    base: u32,
+    plane: u32,
+    backward: bool,
+) -> array<array<f32, 4>, 4> {
+    let taps = KERNEL_H * KERNEL_W;
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            acc[i][j] = 0.0;
+        }
     }
-    return relu_grad(g, aux[index]);
-}
 
-// Backward: stores `value` as dx at `index`, added to dx when accumulating, then masked by the
-// ReLU of x when MASK_DX.
-fn store_grad(index: u32, value: f32) {
-    var v = value;
-    if params.accumulate != 0u {
-        v += dst[index];
+    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = tid + 256u * r;
+            let kl = e / TILE;
+            let k = k0 + kl;
+            let m = m0 + e % TILE;
+            var a = 0.0;
+            if k < k_total && m < channels {
+                a = weights[k * padded(channels) + m];
+            }
+            tile_a[e] = a;
+            var b = 0.0;
+            if k < k_total && load_valid {
+                let t = k % taps;
+                b = tap_value(base, plane, k / taps, row, col, t / KERNEL_W, t % KERNEL_W, backward);
+            }
+            tile_b[e] = b;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = tile_a[kk * TILE + ty + 16u * i];
+                b[i] = tile_b[kk * TILE + tx + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
     }
-    if MASK_DX != 0u {
-        v = relu_grad(v, aux[index]);
-    }
-    dst[index] = v;
+    return acc;
 }
 
 // Forward: one 64 (output channels) x 64 (output pixels) tile. `aux` holds the bias.
@@ -130,54 +190,7 @@ fn forward(
     let in_hw = params.in_h * params.in_w;
     let src_base = n * params.in_c * in_hw;
 
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
-
-    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
-        for (var r = 0u; r < 4u; r++) {
-            let e = tid + 256u * r;
-            let kl = e / TILE;
-            let k = k0 + kl;
-            // A: weights packed [K][Cout].
-            let m = m0 + e % TILE;
-            var a = 0.0;
-            if k < k_total && m < params.out_c {
-                a = weights[k * padded(params.out_c) + m];
-            }
-            tile_a[e] = a;
-            // B: input value for tap k at this invocation's output pixel.
-            var b = 0.0;
-            if k < k_total && load_valid {
-                let ci = k / taps;
-                let t = k % taps;
-                let ih = ih0 + i32(t / KERNEL_W);
-                let iw = iw0 + i32(t % KERNEL_W);
-                if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
-                    b = src[src_base + ci * in_hw + u32(ih) * params.in_w + u32(iw)];
-                }
-            }
-            tile_b[e] = b;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = tile_a[kk * TILE + ty + 16u * i];
-                b[i] = tile_b[kk * TILE + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
+    let acc = tile_product(tid, m0, params.out_c, k_total, load_valid, ih0, iw0, src_base, in_hw, false);
 
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + ty + 16u * i;
@@ -226,56 +239,7 @@ fn backward_input(
     let out_hw = params.out_h * params.out_w;
     let dy_base = (n * params.out_total + params.out_offset) * out_hw;
 
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
-
-    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
-        for (var r = 0u; r < 4u; r++) {
-            let e = tid + 256u * r;
-            let kl = e / TILE;
-            let k = k0 + kl;
-            // A: weights packed [K = (co, kh, kw)][Cin].
-            let m = m0 + e % TILE;
-            var a = 0.0;
-            if k < k_total && m < params.in_c {
-                a = weights[k * padded(params.in_c) + m];
-            }
-            tile_a[e] = a;
-            // B: dz at the output position that tap k of this input pixel came from.
-            var b = 0.0;
-            if k < k_total && load_valid {
-                let co = k / taps;
-                let t = k % taps;
-                let oh_s = ih_p - i32(t / KERNEL_W);
-                let ow_s = iw_p - i32(t % KERNEL_W);
-                let oh = output_coord(oh_s, params.out_h);
-                let ow = output_coord(ow_s, params.out_w);
-                if oh >= 0 && ow >= 0 {
-                    b = masked_grad(dy_base + co * out_hw + u32(oh) * params.out_w + u32(ow));
-                }
-            }
-            tile_b[e] = b;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = tile_a[kk * TILE + ty + 16u * i];
-                b[i] = tile_b[kk * TILE + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
+    let acc = tile_product(tid, m0, params.in_c, k_total, load_valid, ih_p, iw_p, dy_base, out_hw, true);
 
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + ty + 16u * i;
@@ -308,7 +272,7 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     let phase_w = (params.in_w + STRIDE - 1u) / STRIDE;
     let phase_size = (params.in_h + STRIDE - 1u) / STRIDE * phase_w;
     let per_image = STRIDE * STRIDE * phase_size;
-    let p = gid.x + gid.y * nwg.x * 256u;
+    let p = element(gid, nwg);
     if p >= params.batch * per_image {
         return;
     }
@@ -385,6 +349,66 @@ fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return ((wid.x + wid.z * nwg.x) * 64u + lid) * BLOCK_PIXELS;
 }
 
+// The pixels p0.. of an invocation, of `pixels` in all: output pixels (forward) or input pixels
+// (backward), planes of out_h x out_w or in_h x in_w.
+fn pixel_block(p0: u32, pixels: u32, backward: bool) -> PixelBlock {
+    let h = select(params.out_h, params.in_h, backward);
+    let w = select(params.out_w, params.in_w, backward);
+    var px: PixelBlock;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        let p = p0 + j;
+        px.valid[j] = p < pixels;
+        let q = min(p, pixels - 1u);
+        px.n[j] = q / (h * w);
+        px.plane_offset[j] = q % (h * w);
+        let y = px.plane_offset[j] / w;
+        let x = px.plane_offset[j] % w;
+        if backward {
+            px.row[j] = i32(y) + i32(params.pad);
+            px.col[j] = i32(x) + i32(params.pad);
+        } else {
+            px.row[j] = i32(y * STRIDE) - i32(params.pad);
+            px.col[j] = i32(x * STRIDE) - i32(params.pad);
+        }
+    }
+    return px;
+}
+
+// The K loop of `forward_blocked` and `backward_input_blocked`: channel block cb (of c_blocks vec4
+// pairs per weight row) x the BLOCK_PIXELS pixels of px, over `channels` (in_c forward, out_c
+// backward) x the taps, B being `tap_value` at each pixel.
+struct BlockSums {
+    lo: array<vec4<f32>, MAX_BLOCK_PIXELS>,
+    hi: array<vec4<f32>, MAX_BLOCK_PIXELS>,
+}
+
+fn block_product(px: PixelBlock, channels: u32, c_blocks: u32, cb: u32, backward: bool) -> BlockSums {
+    let plane = select(params.in_h * params.in_w, params.out_h * params.out_w, backward);
+    var base: array<u32, MAX_BLOCK_PIXELS>;
+    var sums: BlockSums;
+    for (var j = 0u; j < BLOCK_PIXELS; j++) {
+        base[j] = select(px.n[j] * params.in_c, px.n[j] * params.out_total + params.out_offset, backward) * plane;
+        sums.lo[j] = vec4<f32>(0.0);
+        sums.hi[j] = vec4<f32>(0.0);
+    }
+    var k = 0u;
+    for (var c = 0u; c < channels; c++) {
+        for (var kh = 0u; kh < KERNEL_H; kh++) {
+            for (var kw = 0u; kw < KERNEL_W; kw++) {
+                let w_lo = weights4[(k * c_blocks + cb) * 2u];
+                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
+                k++;
+                for (var j = 0u; j < BLOCK_PIXELS; j++) {
+                    let v = tap_value(base[j], plane, c, px.row[j], px.col[j], kh, kw, backward);
+                    sums.lo[j] = fma(w_lo, vec4<f32>(v), sums.lo[j]);
+                    sums.hi[j] = fma(w_hi, vec4<f32>(v), sums.hi[j]);
+                }
+            }
+        }
+    }
+    return sums;
+}
+
 @compute @workgroup_size(64)
 fn forward_blocked(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -399,43 +423,8 @@ fn forward_blocked(
     }
     let c_blocks = (params.out_c + 7u) / 8u; // vec4 pairs per weight row
     let cb = wid.y;
-    let in_hw = params.in_h * params.in_w;
-    var px: PixelBlock;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        let p = p0 + j;
-        px.valid[j] = p < pixels;
-        let q = min(p, pixels - 1u);
-        px.n[j] = q / out_hw;
-        px.plane_offset[j] = q % out_hw;
-        px.row[j] = i32((px.plane_offset[j] / params.out_w) * STRIDE) - i32(params.pad);
-        px.col[j] = i32((px.plane_offset[j] % params.out_w) * STRIDE) - i32(params.pad);
-    }
-    var lo: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    var hi: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        lo[j] = vec4<f32>(0.0);
-        hi[j] = vec4<f32>(0.0);
-    }
-    var k = 0u;
-    for (var ci = 0u; ci < params.in_c; ci++) {
-        for (var kh = 0u; kh < KERNEL_H; kh++) {
-            for (var kw = 0u; kw < KERNEL_W; kw++) {
-                let w_lo = weights4[(k * c_blocks + cb) * 2u];
-                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
-                k++;
-                for (var j = 0u; j < BLOCK_PIXELS; j++) {
-                    let ih = px.row[j] + i32(kh);
-                    let iw = px.col[j] + i32(kw);
-                    var v = 0.0;
-                    if ih >= 0 && ih < i32(params.in_h) && iw >= 0 && iw < i32(params.in_w) {
-                        v = src[(px.n[j] * params.in_c + ci) * in_hw + u32(ih) * params.in_w + u32(iw)];
-                    }
-                    lo[j] = fma(w_lo, vec4<f32>(v), lo[j]);
-                    hi[j] = fma(w_hi, vec4<f32>(v), hi[j]);
-                }
-            }
-        }
-    }
+    let px = pixel_block(p0, pixels, false);
+    let sums = block_product(px, params.in_c, c_blocks, cb, false);
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         if !px.valid[j] {
             continue;
@@ -445,7 +434,7 @@ fn forward_blocked(
             if co >= params.out_c {
                 break;
             }
-            var v = select(hi[j], lo[j], i < 4u)[i & 3u] + aux[co];
+            var v = select(sums.hi[j], sums.lo[j], i < 4u)[i & 3u] + aux[co];
             if params.relu != 0u {
                 v = max(v, 0.0);
             }
@@ -468,45 +457,8 @@ fn backward_input_blocked(
     }
     let c_blocks = (params.in_c + 7u) / 8u;
     let cb = wid.y;
-    let out_hw = params.out_h * params.out_w;
-    var px: PixelBlock;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        let p = p0 + j;
-        px.valid[j] = p < pixels;
-        let q = min(p, pixels - 1u);
-        px.n[j] = q / in_hw;
-        px.plane_offset[j] = q % in_hw;
-        px.row[j] = i32(px.plane_offset[j] / params.in_w) + i32(params.pad);
-        px.col[j] = i32(px.plane_offset[j] % params.in_w) + i32(params.pad);
-    }
-    var lo: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    var hi: array<vec4<f32>, MAX_BLOCK_PIXELS>;
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        lo[j] = vec4<f32>(0.0);
-        hi[j] = vec4<f32>(0.0);
-    }
-    var k = 0u;
-    for (var co = 0u; co < params.out_c; co++) {
-        for (var kh = 0u; kh < KERNEL_H; kh++) {
-            for (var kw = 0u; kw < KERNEL_W; kw++) {
-                let w_lo = weights4[(k * c_blocks + cb) * 2u];
-                let w_hi = weights4[(k * c_blocks + cb) * 2u + 1u];
-                k++;
-                for (var j = 0u; j < BLOCK_PIXELS; j++) {
-                    let oh_s = px.row[j] - i32(kh);
-                    let ow_s = px.col[j] - i32(kw);
-                    var g = 0.0;
-                    let oh = output_coord(oh_s, params.out_h);
-                    let ow = output_coord(ow_s, params.out_w);
-                    if oh >= 0 && ow >= 0 {
-                        g = masked_grad((px.n[j] * params.out_total + params.out_offset + co) * out_hw + u32(oh) * params.out_w + u32(ow));
-                    }
-                    lo[j] = fma(w_lo, vec4<f32>(g), lo[j]);
-                    hi[j] = fma(w_hi, vec4<f32>(g), hi[j]);
-                }
-            }
-        }
-    }
+    let px = pixel_block(p0, pixels, true);
+    let sums = block_product(px, params.out_c, c_blocks, cb, true);
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         if !px.valid[j] {
             continue;
@@ -517,7 +469,7 @@ fn backward_input_blocked(
                 break;
             }
             let index = (px.n[j] * params.in_c + ci) * in_hw + px.plane_offset[j];
-            store_grad(index, select(hi[j], lo[j], i < 4u)[i & 3u]);
+            store_grad(index, select(sums.hi[j], sums.lo[j], i < 4u)[i & 3u]);
         }
     }
 }

@@ -15,10 +15,6 @@
 // from its schedule into a small buffer before each step: the roll offsets, and whether to blur.
 // Elementwise kernels index linear work as gid.x + gid.y * nwg.x * 256.
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // v modulo n, in [0, n). Unsigned remainders only: the GL backend's GLSL leaves `%` of a negative
 // integer undefined (llvmpipe's GL gave wrong rolls with the signed form).
 fn wrap(v: i32, n: u32) -> u32 {
@@ -195,15 +191,21 @@ fn src_at(plane: u32, r: u32, c: u32) -> f32 {
     return mm_src[(plane * mm.rows + r) * mm.cols + c];
 }
 
-@compute @workgroup_size(16, 16)
-fn left_multiply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// dst[plane] = op(M) src[plane] (left) or src[plane] op(M) (not left), one 16 x 16 tile of it.
+fn multiply(wid: vec3<u32>, lid: vec3<u32>, left: bool) {
     let plane = wid.z;
     let r = wid.y * TILE + lid.y;
     let c = wid.x * TILE + lid.x;
+    let k_total = select(mm.cols, mm.rows, left);
     var acc = 0.0;
-    for (var k0 = 0u; k0 < mm.rows; k0 += TILE) {
-        tile_a[lid.y * TILE + lid.x] = op_matrix(r, k0 + lid.x, mm.rows);
-        tile_b[lid.y * TILE + lid.x] = src_at(plane, k0 + lid.y, c);
+    for (var k0 = 0u; k0 < k_total; k0 += TILE) {
+        if left {
+            tile_a[lid.y * TILE + lid.x] = op_matrix(r, k0 + lid.x, mm.rows);
+            tile_b[lid.y * TILE + lid.x] = src_at(plane, k0 + lid.y, c);
+        } else {
+            tile_a[lid.y * TILE + lid.x] = src_at(plane, r, k0 + lid.x);
+            tile_b[lid.y * TILE + lid.x] = op_matrix(k0 + lid.y, c, mm.cols);
+        }
         workgroupBarrier();
         for (var k = 0u; k < TILE; k++) {
             acc = fma(tile_a[lid.y * TILE + k], tile_b[k * TILE + lid.x], acc);
@@ -216,23 +218,13 @@ fn left_multiply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 }
 
 @compute @workgroup_size(16, 16)
+fn left_multiply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    multiply(wid, lid, true);
+}
+
+@compute @workgroup_size(16, 16)
 fn right_multiply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let plane = wid.z;
-    let r = wid.y * TILE + lid.y;
-    let c = wid.x * TILE + lid.x;
-    var acc = 0.0;
-    for (var k0 = 0u; k0 < mm.cols; k0 += TILE) {
-        tile_a[lid.y * TILE + lid.x] = src_at(plane, r, k0 + lid.x);
-        tile_b[lid.y * TILE + lid.x] = op_matrix(k0 + lid.y, c, mm.cols);
-        workgroupBarrier();
-        for (var k = 0u; k < TILE; k++) {
-            acc = fma(tile_a[lid.y * TILE + k], tile_b[k * TILE + lid.x], acc);
-        }
-        workgroupBarrier();
-    }
-    if r < mm.rows && c < mm.cols {
-        mm_dst[(plane * mm.rows + r) * mm.cols + c] = acc;
-    }
+    multiply(wid, lid, false);
 }
 
 // plane_multiply: dst[i] = src[i] * factor[i mod plane] (the spectrum's 1/frequency scale).

@@ -138,8 +138,7 @@ fn masked_grad(n: u32, o: u32) -> f32 {
     if MASK_RELU == 0u {
         return g;
     }
-    let keep = aux[index] > 0.0 && (params.guided == 0u || g > 0.0);
-    return select(0.0, g, keep);
+    return relu_grad(g, aux[index], params.guided);
 }
 
 // Rows split over this many invocations per input feature.

@@ -27,10 +27,6 @@ override STRIDE: u32 = 2u;
 // Max pooling: flat index inside its plane of the input element each output took.
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 fn store_grad(i: u32, v: f32) {
     if params.accumulate != 0u {
         dst[i] += v;

@@ -21,10 +21,6 @@ struct ReluParams {
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // `src` is x, `aux` is the bias, `dst` is y.
 @compute @workgroup_size(256)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -46,9 +42,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if i >= params.len {
         return;
     }
-    let g = src[i];
-    let keep = aux[i] > 0.0 && (params.guided == 0u || g > 0.0);
-    var v = select(0.0, g, keep);
+    var v = relu_grad(src[i], aux[i], params.guided);
     if params.accumulate != 0u {
         v += dst[i];
     }

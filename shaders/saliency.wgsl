@@ -36,10 +36,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // --- channel reduction -------------------------------------------------------------------------
 
 // reduce_channels: dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|.

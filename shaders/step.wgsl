@@ -17,15 +17,10 @@ struct StepParams {
 
 @group(0) @binding(0) var<uniform> params: StepParams;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
-// sum_squares: sums[n] = sum_i src[n, i]^2, one workgroup per image.
+// sum_squares: sums[n] = sum_i src[n, i]^2, one workgroup per image (`workgroup_sum`:
+// workgroup_sum.wgsl).
 @group(0) @binding(1) var<storage, read> sq_src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sq_sums: array<f32>;
-
-var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -36,16 +31,9 @@ fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         let v = sq_src[base + i];
         acc = fma(v, v, acc);
     }
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var step = 128u; step > 0u; step >>= 1u) {
-        if tid < step {
-            partial[tid] += partial[tid + step];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(tid, acc);
     if tid == 0u {
-        sq_sums[n] = partial[0];
+        sq_sums[n] = total;
     }
 }
 

@@ -38,7 +38,7 @@ struct WinogradParams {
     relu: u32,
     // Add into the output instead of overwriting it (backward: a tensor read by several layers).
     accumulate: u32,
-    // With MASK_RELU or MASK_OUTPUT: guided backpropagation, also drop negative gradients.
+    // With MASK_RELU or MASK_DX: guided backpropagation, also drop negative gradients.
     guided: u32,
 }
 
@@ -48,7 +48,7 @@ override MASK_RELU: u32 = 0u;
 // Backward, with MASK_RELU 0: mask each output value, once complete (after accumulating), by
 // (aux > 0), aux holding the convolution's input x, the output of a ReLU: that ReLU's backward
 // fused in.
-override MASK_OUTPUT: u32 = 0u;
+override MASK_DX: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: WinogradParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -57,19 +57,8 @@ override MASK_OUTPUT: u32 = 0u;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-// The gradient g through a ReLU whose output is y: kept where y > 0 (guided: and g > 0).
-fn relu_grad(g: f32, y: f32) -> f32 {
-    return select(0.0, g, y > 0.0 && (params.guided == 0u || g > 0.0));
-}
-
-// The input value at `index`, masked by the ReLU of the forward output when MASK_RELU is set.
-fn input_value(index: u32) -> f32 {
-    let g = src[index];
-    if MASK_RELU == 0u {
-        return g;
-    }
-    return relu_grad(g, aux[index]);
-}
+// masked_grad (reading the input) and store_grad (writing the output, forward too: there
+// accumulate and MASK_DX are 0) are in relu_backward.wgsl.
 
 @compute @workgroup_size(64)
 fn winograd(
@@ -118,7 +107,7 @@ fn winograd(
             for (var j = 0u; j < 4u; j++) {
                 var v = 0.0;
                 if row_ok[i] && col_ok[j] {
-                    v = input_value(base + row_offset[i] + col[j]);
+                    v = masked_grad(base + row_offset[i] + col[j]);
                 }
                 d[i * 4u + j] = v;
             }
@@ -198,14 +187,7 @@ fn winograd(
             if params.relu != 0u {
                 v = max(v, 0.0);
             }
-            let index = plane + py * params.out_w + px;
-            if params.accumulate != 0u {
-                v += dst[index];
-            }
-            if MASK_OUTPUT != 0u {
-                v = relu_grad(v, aux[index]);
-            }
-            dst[index] = v;
+            store_grad(plane + py * params.out_w + px, v);
         }
     }
 }

@@ -1,6 +1,20 @@
-//! The WGSL sources, embedded in the binary; one file per op family.
+//! The WGSL sources, embedded in the binary; one file per op family, compiled after the shared
+//! helpers of `shaders/prelude.wgsl` and of the other shared files each one names.
 
-/// A WGSL module of `shaders/` (one file, or a file extending another).
+/// The text of `shaders/prelude.wgsl` (the helpers several shaders share) followed by the named
+/// files of `shaders/` (without extension), in order: one WGSL module. Module-scope declarations
+/// may come in any order, so a shared file may use what the files after it declare.
+macro_rules! wgsl {
+    ($($file:literal),+) => {
+        concat!(
+            include_str!("../../shaders/prelude.wgsl"),
+            $(include_str!(concat!("../../shaders/", $file, ".wgsl"))),+
+        )
+    };
+}
+
+/// A WGSL module: an op family's file of `shaders/` (or a file extending another), after the
+/// shared files it uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     /// Convolution forward and input gradient.
@@ -73,23 +87,20 @@ impl Shader {
         )
     }
 
-    /// The WGSL source (a file of `shaders/`, or two read as one module).
+    /// The WGSL source: `shaders/prelude.wgsl`, then the shader's files read as one module.
     pub fn source(self) -> &'static str {
         match self {
-            Shader::Conv => include_str!("../../shaders/conv.wgsl"),
-            Shader::Winograd => include_str!("../../shaders/winograd.wgsl"),
-            Shader::Relu => include_str!("../../shaders/relu.wgsl"),
-            Shader::Pool => include_str!("../../shaders/pool.wgsl"),
-            Shader::Linear => include_str!("../../shaders/linear.wgsl"),
+            Shader::Conv => wgsl!("relu_backward", "conv"),
+            Shader::Winograd => wgsl!("relu_backward", "winograd"),
+            Shader::Relu => wgsl!("relu"),
+            Shader::Pool => wgsl!("pool"),
+            Shader::Linear => wgsl!("linear"),
             // Appended to linear.wgsl, whose declarations and helpers it uses.
-            Shader::LinearSubgroups => concat!(
-                include_str!("../../shaders/linear.wgsl"),
-                include_str!("../../shaders/linear_subgroups.wgsl")
-            ),
-            Shader::Step => include_str!("../../shaders/step.wgsl"),
-            Shader::Saliency => include_str!("../../shaders/saliency.wgsl"),
-            Shader::Attack => include_str!("../../shaders/attack.wgsl"),
-            Shader::Dream => include_str!("../../shaders/dream.wgsl"),
+            Shader::LinearSubgroups => wgsl!("linear", "linear_subgroups"),
+            Shader::Step => wgsl!("workgroup_sum", "step"),
+            Shader::Saliency => wgsl!("saliency"),
+            Shader::Attack => wgsl!("workgroup_sum", "attack"),
+            Shader::Dream => wgsl!("dream"),
         }
     }
 
@@ -128,25 +139,40 @@ mod tests {
     fn every_shader_passes_naga_validation() {
         for shader in Shader::ALL {
             if let Err(e) = validate(shader) {
-                panic!("shaders/{}.wgsl is invalid:\n{e}", shader.name());
+                panic!(
+                    "{shader:?} (shaders/{}.wgsl after the shared files) is invalid:\n{e}",
+                    shader.name()
+                );
             }
         }
     }
 
     #[test]
-    fn every_shader_file_is_registered() {
+    fn every_shader_file_is_compiled() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
+        let files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.ends_with(".wgsl"))
             .collect();
-        files.sort();
-        let mut known: Vec<_> = Shader::ALL
-            .iter()
-            .map(|s| format!("{}.wgsl", s.name()))
-            .collect();
-        known.sort();
-        assert_eq!(files, known);
+        for file in &files {
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+            assert!(
+                Shader::ALL.iter().any(|s| s.source().contains(&text)),
+                "shaders/{file} is part of no shader"
+            );
+        }
+        for shader in Shader::ALL {
+            let file = format!("{}.wgsl", shader.name());
+            assert!(
+                files.contains(&file),
+                "{shader:?} has no file shaders/{file}"
+            );
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+            assert!(
+                shader.source().ends_with(&text),
+                "{shader:?} does not end with {file}"
+            );
+        }
     }
 }

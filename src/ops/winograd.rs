@@ -175,7 +175,7 @@ pub(crate) fn backward_input(
     let buffers = [dy, weights, aux, dx];
     let kernel = KERNEL
         .with("MASK_RELU", (mask == GradMask::Dy) as u32)
-        .with("MASK_OUTPUT", (mask == GradMask::Dx) as u32);
+        .with("MASK_DX", (mask == GradMask::Dx) as u32);
     ctx.dispatch_with(kernel, &wp, &buffers, groups(&wp))
 }
 
