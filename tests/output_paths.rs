@@ -407,7 +407,8 @@ fn bad_weights_data_and_adapters_name_their_cause_once() {
     }
 }
 
-/// The smallest fooling run: two photos with the same name in different folders, two steps.
+/// The smallest fooling run: two photos with the same name in different folders, two steps. Two
+/// steps do not fool the network, so `fool` exits 1 after writing every output.
 #[test]
 fn a_run_writes_every_output_whole_with_unique_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -425,7 +426,13 @@ fn a_run_writes_every_output_whole_with_unique_names() {
     let mut args = fool_two_steps([&one, &two], &out, &base);
     args.push("--quiet");
     let run = netlens(&args, &[]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("2 of 2 fooling images do not fool the network as saved"),
+        "{}",
+        run.stderr
+    );
     let names = [
         "fig.json",
         "fig.png",
