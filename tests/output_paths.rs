@@ -407,6 +407,29 @@ fn bad_weights_data_and_adapters_name_their_cause_once() {
     }
 }
 
+/// `classify` reads its weights before it opens a device: a missing weights file is the error
+/// named, whatever the adapter.
+#[test]
+fn classify_names_bad_weights_before_any_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = photo("n01558993_robin.jpg").display().to_string();
+    let missing = dir.path().join("missing.safetensors").display().to_string();
+    let run = netlens(
+        &[
+            "classify",
+            "--weights",
+            &missing,
+            "--adapter",
+            "no-such-adapter",
+            &image,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains(&missing), "{}", run.stderr);
+    assert!(!run.stderr.contains("no-such-adapter"), "{}", run.stderr);
+}
+
 /// The smallest fooling run: two photos with the same name in different folders, two steps. Two
 /// steps do not fool the network, so `fool` exits 1 after writing every output.
 #[test]

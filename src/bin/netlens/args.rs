@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use netlens::model::{ModelKind, Network};
+use netlens::model::{ModelKind, Weights};
 use netlens::{GpuContext, GpuOptions};
 
 /// Options every command takes: adapter choice and verbosity.
@@ -47,9 +47,10 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the network onto the device.
-    pub fn network(&self, ctx: &GpuContext) -> Result<Network> {
-        Ok(self.model.network(ctx, self.weights.as_deref())?)
+    /// Reads and checks the weights (before any device is opened, so that a bad file is the
+    /// error named first).
+    pub fn load_weights(&self) -> Result<Weights> {
+        Ok(self.model.load_weights(self.weights.as_deref())?)
     }
 }
 

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::classify::{logits_of_files, softmax, top_k};
+use netlens::model::Network;
 
 use crate::args::{Global, ModelArgs, expand_images};
 
@@ -48,8 +49,9 @@ struct FileResult {
 pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
     let files = expand_images(&args.images)?;
     let classes = ClassNames::load_default()?;
+    let weights = args.model.load_weights()?;
     let ctx = global.context()?;
-    let net = args.model.network(&ctx)?;
+    let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
     let bar = netlens::progress::bar(files.len() as u64, "classify", global.quiet);
     let all = logits_of_files(&net, &files, 224, args.batch, &bar)?;
     bar.finish_and_clear();
