@@ -14,20 +14,20 @@ use crate::classes::ClassNames;
 use crate::figure::{BEIGE, BLACK, Cell, Figure};
 use crate::fooling::attack::Outcome;
 use crate::fooling::kernels::Goal;
-use crate::preprocess::{STD, to_rgb};
+use crate::preprocess::to_rgb;
 
 /// The gains of the two difference columns.
 pub const DIFFERENCE_GAINS: [f32; 2] = [1.0, 10.0];
 
-/// The difference `x − x0` (normalized CHW of `size`×`size`) times `gain`, in pixel levels,
-/// drawn around mid-gray: each channel `128 + gain · Δ`, rounded and clamped to 0..=255.
+/// The difference between `x` and `x0` (normalized CHW of `size`×`size`) as 8-bit images, the
+/// ones a PNG stores and the figure shows, times `gain`, drawn around mid-gray: each channel
+/// `128 + gain · Δ` in pixel levels, rounded and clamped to 0..=255.
 pub fn difference_image(x: &[f32], x0: &[f32], size: usize, gain: f32) -> RgbImage {
-    let plane = size * size;
+    let (x, x0) = (to_rgb(x, size), to_rgb(x0, size));
     RgbImage::from_fn(size as u32, size as u32, |u, v| {
-        let i = v as usize * size + u as usize;
+        let (a, b) = (x.get_pixel(u, v), x0.get_pixel(u, v));
         Rgb(std::array::from_fn(|c| {
-            let j = c * plane + i;
-            let d = (x[j] - x0[j]) * 255.0 * STD[c];
+            let d = f32::from(a[c]) - f32::from(b[c]);
             (128.0 + gain * d).round().clamp(0.0, 255.0) as u8
         }))
     })
@@ -138,5 +138,20 @@ mod tests {
         let ten = difference_image(&x, &x0, size, 10.0);
         assert_eq!(ten.get_pixel(0, 0).0, [158, 128, 128]);
         assert_eq!(ten.get_pixel(1, 1).0, [128, 128, 255]);
+    }
+
+    #[test]
+    fn difference_is_that_of_the_8_bit_images() {
+        let size = 2;
+        let gray = RgbImage::from_pixel(2, 2, Rgb([100, 100, 100]));
+        let x0 = crate::preprocess::to_input(&gray, size).unwrap();
+        let unit = crate::fooling::config::pixel_unit();
+        let mut x = x0.clone();
+        // A change under half a level is gone once rounded; one over half a level is one level.
+        x[0] += 0.3 * unit[0];
+        x[1] += 0.7 * unit[0];
+        let ten = difference_image(&x, &x0, size, 10.0);
+        assert_eq!(ten.get_pixel(0, 0).0, [128, 128, 128]);
+        assert_eq!(ten.get_pixel(1, 0).0, [138, 128, 128]);
     }
 }
