@@ -12,7 +12,7 @@ use crate::fooling::config::{
     AttackConfig, Method, Norm, level_table, pixel_distances, pixel_unit,
 };
 use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, cpu};
-use crate::gpu::{Dispatch, GpuContext, record_all};
+use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::hash::pcg;
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::step::{ImageBatch, upload_image_bounds};
@@ -29,7 +29,7 @@ impl Op {
     fn record(&self, encoder: &mut wgpu::CommandEncoder) {
         match self {
             Op::Pass(label, dispatches) => record_all(encoder, label, dispatches),
-            Op::Copy(src, dst) => encoder.copy_buffer_to_buffer(src, 0, dst, 0, src.size()),
+            Op::Copy(src, dst) => copy_buffer(encoder, (src, 0), (dst, 0), src.size()),
         }
     }
 }

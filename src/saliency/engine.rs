@@ -8,7 +8,7 @@ use std::rc::Rc;
 use indicatif::ProgressBar;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, GpuContext, record_all};
+use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
 use crate::saliency::kernels::{Planes, SampleJob, upsample_bilinear};
 use crate::saliency::method::{Method, Settings};
@@ -282,18 +282,16 @@ impl<'n> Attributor<'n> {
             for pass in group..group_end {
                 let first = pass * batch;
                 let n = batch.min(m - first);
-                encoder.copy_buffer_to_buffer(
-                    &images,
-                    bytes(first * len),
-                    &plan.input().buffer,
-                    0,
+                copy_buffer(
+                    &mut encoder,
+                    (&images, bytes(first * len)),
+                    (&plan.input().buffer, 0),
                     bytes(n * len),
                 );
-                encoder.copy_buffer_to_buffer(
-                    &seeds,
-                    bytes(first * classes),
-                    &plan.logits_grad().buffer,
-                    0,
+                copy_buffer(
+                    &mut encoder,
+                    (&seeds, bytes(first * classes)),
+                    (&plan.logits_grad().buffer, 0),
                     bytes(n * classes),
                 );
                 plan.record_forward(&mut encoder);
@@ -305,11 +303,10 @@ impl<'n> Attributor<'n> {
                     }
                     None => plan.record_backward(&mut encoder, rule),
                 }
-                encoder.copy_buffer_to_buffer(
-                    &result,
-                    0,
-                    &out,
-                    bytes(first * per_image),
+                copy_buffer(
+                    &mut encoder,
+                    (&result, 0),
+                    (&out, bytes(first * per_image)),
                     bytes(n * per_image),
                 );
             }
