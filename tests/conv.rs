@@ -9,7 +9,9 @@ use common::ops_reference::{TOL, tensor};
 use common::{assert_close, ctx, random, read, reference, run};
 use netlens::ops::BackwardMode;
 use netlens::ops::concat;
-use netlens::ops::conv::{self, ChannelSlice, Conv2d, ConvAlgorithm, ConvGeometry};
+use netlens::ops::conv::{
+    self, BackwardIo, ChannelSlice, Conv2d, ConvAlgorithm, ConvGeometry, ReluMask,
+};
 use netlens::ops::relu::{self, BiasRelu};
 
 fn check_conv(op: &str, stride: usize, pad: usize) {
@@ -52,7 +54,18 @@ fn check_conv(op: &str, stride: usize, pad: usize) {
         let dxb = ctx.storage("dx", x.len()).unwrap();
         run(&[
             layer.forward(ctx, batch, hw, &xb, &yb),
-            layer.backward_input(ctx, batch, hw, &dyb, &yb, &dxb, BackwardMode::default()),
+            layer.backward_input(
+                ctx,
+                batch,
+                hw,
+                BackwardIo {
+                    dy: &dyb,
+                    dx: &dxb,
+                    mask: ReluMask::Own(&yb),
+                    slice: layer.whole(),
+                    mode: BackwardMode::default(),
+                },
+            ),
         ]);
         assert_close(
             &format!("{op} forward (gpu, {algorithm:?})"),
@@ -143,7 +156,18 @@ fn conv_fused_relu_and_accumulate() {
         };
         run(&[
             layer.forward(ctx, batch, hw, &xb, &yb),
-            layer.backward_input(ctx, batch, hw, &dyb, &yb, &dxb, mode),
+            layer.backward_input(
+                ctx,
+                batch,
+                hw,
+                BackwardIo {
+                    dy: &dyb,
+                    dx: &dxb,
+                    mask: ReluMask::Own(&yb),
+                    slice: layer.whole(),
+                    mode,
+                },
+            ),
         ]);
         assert_close(
             &format!("conv+relu forward {g:?} {algorithm:?}"),
@@ -165,7 +189,18 @@ fn conv_fused_relu_and_accumulate() {
         let relu = BiasRelu::new(ctx, 1, None).unwrap();
         run(&[
             relu.backward(ctx, dy.len(), &dyb, &yb, &dzb, BackwardMode::default()),
-            layer.backward_input_masked_from(ctx, batch, hw, &dzb, &dx_masked, layer.whole(), mode),
+            layer.backward_input(
+                ctx,
+                batch,
+                hw,
+                BackwardIo {
+                    dy: &dzb,
+                    dx: &dx_masked,
+                    mask: ReluMask::None,
+                    slice: layer.whole(),
+                    mode,
+                },
+            ),
         ]);
         assert_close(
             &format!("conv backward from a masked gradient {g:?} {algorithm:?}"),
@@ -215,15 +250,17 @@ fn conv_backward_through_the_input_relu() {
                     .collect();
                 let dxb = ctx.upload("dx", &prior).unwrap();
                 let mode = BackwardMode { accumulate, guided };
-                run(&[layer.backward_input_masked_through_relu(
+                run(&[layer.backward_input(
                     ctx,
                     batch,
                     hw,
-                    &dzb,
-                    &xb,
-                    &dxb,
-                    layer.whole(),
-                    mode,
+                    BackwardIo {
+                        dy: &dzb,
+                        dx: &dxb,
+                        mask: ReluMask::Input(&xb),
+                        slice: layer.whole(),
+                        mode,
+                    },
                 )]);
                 assert_close(
                     &format!("conv backward through the input ReLU {g:?} {algorithm:?} {mode:?}"),
@@ -296,17 +333,30 @@ fn check_concatenation(cin: usize) {
         run(&[
             c1.forward_into(ctx, batch, hw, &xb, &whole, s1),
             c3.forward_into(ctx, batch, hw, &xb, &whole, s3),
-            c1.backward_input_from(
+            c1.backward_input(
                 ctx,
                 batch,
                 hw,
-                &dwb,
-                &whole,
-                &dxb,
-                s1,
-                BackwardMode::default(),
+                BackwardIo {
+                    dy: &dwb,
+                    dx: &dxb,
+                    mask: ReluMask::Own(&whole),
+                    slice: s1,
+                    mode: BackwardMode::default(),
+                },
             ),
-            c3.backward_input_from(ctx, batch, hw, &dwb, &whole, &dxb, s3, add),
+            c3.backward_input(
+                ctx,
+                batch,
+                hw,
+                BackwardIo {
+                    dy: &dwb,
+                    dx: &dxb,
+                    mask: ReluMask::Own(&whole),
+                    slice: s3,
+                    mode: add,
+                },
+            ),
         ]);
         assert_close(
             &format!("concatenated forward ({algorithm:?})"),

@@ -43,7 +43,7 @@ pub async fn conv_variants(
     reps: usize,
 ) -> Result<Vec<VariantResult>> {
     use crate::ops::BackwardMode;
-    use crate::ops::conv::{self, Conv2d, ConvAlgorithm};
+    use crate::ops::conv::{self, BackwardIo, Conv2d, ConvAlgorithm, ReluMask};
 
     let shapes = arch.shapes(hw)?;
     let mut seen = Vec::new();
@@ -86,14 +86,17 @@ pub async fn conv_variants(
                     "variant check",
                     &[
                         layer.forward(ctx, 1, small, &xb, &yb),
-                        layer.backward_input_masked_from(
+                        layer.backward_input(
                             ctx,
                             1,
                             small,
-                            &dzb,
-                            &dxb,
-                            layer.whole(),
-                            BackwardMode::default(),
+                            BackwardIo {
+                                dy: &dzb,
+                                dx: &dxb,
+                                mask: ReluMask::None,
+                                slice: layer.whole(),
+                                mode: BackwardMode::default(),
+                            },
                         ),
                     ],
                 );
@@ -102,14 +105,17 @@ pub async fn conv_variants(
                 let backward_error = rel_l2(&ctx.read_all(&dxb).await?, &dx_ref);
                 // Timing at the full size.
                 let forward = layer.forward(ctx, batch, (h, w), &x, &y);
-                let backward = layer.backward_input_masked_from(
+                let backward = layer.backward_input(
                     ctx,
                     batch,
                     (h, w),
-                    &y,
-                    &dx,
-                    layer.whole(),
-                    BackwardMode::default(),
+                    BackwardIo {
+                        dy: &y,
+                        dx: &dx,
+                        mask: ReluMask::None,
+                        slice: layer.whole(),
+                        mode: BackwardMode::default(),
+                    },
                 );
                 let (forward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                     crate::gpu::record_all(e, "forward", [&forward])

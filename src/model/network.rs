@@ -6,7 +6,7 @@ use crate::gpu::{Dispatch, GpuContext, Tensor, record_all};
 use crate::model::arch::{Arch, Chw, Layer};
 use crate::model::weights::Weights;
 use crate::ops::BackwardMode;
-use crate::ops::conv::{ChannelSlice, Conv2d, ConvAlgorithm};
+use crate::ops::conv::{BackwardIo, ChannelSlice, Conv2d, ConvAlgorithm, ReluMask};
 use crate::ops::linear::Linear;
 use crate::ops::pool::{AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use crate::ops::relu::BiasRelu;
@@ -285,14 +285,17 @@ impl Plan {
                         let mode = rule.mode();
                         let mut d = Vec::new();
                         let dz = masked_dy(conv.relu(), mode, &mut d);
-                        d.push(conv.backward_input_masked_from(
+                        d.push(conv.backward_input(
                             ctx,
                             batch,
                             (h, w),
-                            dz,
-                            dx,
-                            conv.whole(),
-                            mode,
+                            BackwardIo {
+                                dy: dz,
+                                dx,
+                                mask: ReluMask::None,
+                                slice: conv.whole(),
+                                mode,
+                            },
                         ));
                         record_backward(rule, d);
                     }
@@ -334,33 +337,41 @@ impl Plan {
                             rule,
                             vec![
                                 relu.backward(ctx, output.value.len(), dy, y, masked, mode),
-                                expand1x1.backward_input_masked_from(
+                                expand1x1.backward_input(
                                     ctx,
                                     batch,
                                     (h, w),
-                                    masked,
-                                    sg,
-                                    slice1,
-                                    mode,
+                                    BackwardIo {
+                                        dy: masked,
+                                        dx: sg,
+                                        mask: ReluMask::None,
+                                        slice: slice1,
+                                        mode,
+                                    },
                                 ),
-                                expand3x3.backward_input_masked_through_relu(
+                                expand3x3.backward_input(
                                     ctx,
                                     batch,
                                     (h, w),
-                                    masked,
-                                    sv,
-                                    sg,
-                                    slice3,
-                                    add,
+                                    BackwardIo {
+                                        dy: masked,
+                                        dx: sg,
+                                        mask: ReluMask::Input(sv),
+                                        slice: slice3,
+                                        mode: add,
+                                    },
                                 ),
-                                squeeze.backward_input_masked_from(
+                                squeeze.backward_input(
                                     ctx,
                                     batch,
                                     (h, w),
-                                    sg,
-                                    dx,
-                                    squeeze.whole(),
-                                    mode,
+                                    BackwardIo {
+                                        dy: sg,
+                                        dx,
+                                        mask: ReluMask::None,
+                                        slice: squeeze.whole(),
+                                        mode,
+                                    },
                                 ),
                             ],
                         );

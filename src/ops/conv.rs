@@ -149,6 +149,38 @@ pub fn pack_backward(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
     out
 }
 
+/// The ReLU mask an input-gradient dispatch applies, and the tensor it reads for it.
+#[derive(Clone, Copy, Debug)]
+pub enum ReluMask<'a> {
+    /// dy masked by this layer's own ReLU, if it has one: the buffer is the layer's forward
+    /// output y (laid out as dy is), read per tap.
+    Own(&'a wgpu::Buffer),
+    /// No mask: dy already went through this layer's ReLU (the backward of
+    /// [`crate::ops::relu::BiasRelu`], applied once per tensor), or the layer has none; the
+    /// kernel then reads one tensor per tap instead of two.
+    None,
+    /// dy as for `None`; dx, once complete, masked by the ReLU whose output is the buffer (this
+    /// layer's input x): that ReLU's backward fused into this kernel. Of several layers adding
+    /// into one dx ([`BackwardMode::accumulate`]), the last one masks.
+    Input(&'a wgpu::Buffer),
+}
+
+/// What one input-gradient dispatch of a convolution reads and writes.
+#[derive(Clone, Copy, Debug)]
+pub struct BackwardIo<'a> {
+    /// The output's gradient; channels `slice` of it are this layer's.
+    pub dy: &'a wgpu::Buffer,
+    /// The input's gradient, written, or added to with [`BackwardMode::accumulate`].
+    pub dx: &'a wgpu::Buffer,
+    /// The ReLU mask applied.
+    pub mask: ReluMask<'a>,
+    /// Where this layer's channels sit in dy (and y): [`Conv2d::whole`] unless the output is
+    /// a channel concatenation.
+    pub slice: ChannelSlice,
+    /// Overwrite or accumulate; plain or guided.
+    pub mode: BackwardMode,
+}
+
 /// Where a convolution's output sits in its tensor: channels `offset..offset + out` of a tensor
 /// of `total` channels (a channel concatenation when smaller than the tensor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -469,94 +501,26 @@ impl Conv2d {
         }
     }
 
-    /// dx (+)= conv_backward(dy masked by the ReLU of y). `y` is this layer's forward output;
-    /// without a ReLU it is not read (pass any buffer of the output's size, dy for instance).
-    #[allow(clippy::too_many_arguments)]
+    /// The input gradient, dx (+)= conv_backward(dy), with the ReLU mask `io.mask` names.
     pub fn backward_input(
         &self,
         ctx: &GpuContext,
         batch: usize,
         in_hw: (usize, usize),
-        dy: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-        mode: BackwardMode,
+        io: BackwardIo<'_>,
     ) -> Dispatch {
-        self.backward_input_from(ctx, batch, in_hw, dy, y, dx, self.whole(), mode)
-    }
-
-    /// The backward pass reading the output's gradient (and the output, for the ReLU mask) from
-    /// channels `slice` of `dy` and `y`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_input_from(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
-        dy: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-        slice: ChannelSlice,
-        mode: BackwardMode,
-    ) -> Dispatch {
-        let mask = if self.relu {
-            GradMask::Dy
-        } else {
-            GradMask::None
+        let BackwardIo {
+            dy,
+            dx,
+            mask,
+            slice,
+            mode,
+        } = io;
+        let (mask, aux) = match mask {
+            ReluMask::Own(y) if self.relu => (GradMask::Dy, y),
+            ReluMask::Own(_) | ReluMask::None => (GradMask::None, dy),
+            ReluMask::Input(x) => (GradMask::Dx, x),
         };
-        self.backward_dispatch(ctx, batch, in_hw, dy, y, dx, slice, mode, mask)
-    }
-
-    /// The backward pass from a gradient `dz` that already went through this layer's ReLU
-    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once per tensor; dy itself
-    /// for a layer without one): the kernel then reads one tensor per tap instead of two. `dz` is laid out as `dy` is, channels
-    /// `slice` of it belonging to this layer.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_input_masked_from(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
-        dz: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-        slice: ChannelSlice,
-        mode: BackwardMode,
-    ) -> Dispatch {
-        self.backward_dispatch(ctx, batch, in_hw, dz, dz, dx, slice, mode, GradMask::None)
-    }
-
-    /// [`Conv2d::backward_input_masked_from`] with dx, once complete, masked by the ReLU whose
-    /// output is `x`, this layer's input: that ReLU's backward fused into this kernel. Of
-    /// several layers adding into one dx ([`BackwardMode::accumulate`]), the last one masks.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_input_masked_through_relu(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
-        dz: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-        slice: ChannelSlice,
-        mode: BackwardMode,
-    ) -> Dispatch {
-        self.backward_dispatch(ctx, batch, in_hw, dz, x, dx, slice, mode, GradMask::Dx)
-    }
-
-    /// The input-gradient dispatch: `aux` is y for [`GradMask::Dy`], x for [`GradMask::Dx`].
-    #[allow(clippy::too_many_arguments)]
-    fn backward_dispatch(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
-        dy: &wgpu::Buffer,
-        aux: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-        slice: ChannelSlice,
-        mode: BackwardMode,
-        mask: GradMask,
-    ) -> Dispatch {
         let p = self.params(batch, in_hw, slice, mode);
         let pixels = batch * in_hw.0 * in_hw.1;
         let inputs = pixels * self.geometry.in_channels;

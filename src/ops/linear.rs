@@ -259,7 +259,8 @@ impl Linear {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Vec<Dispatch> {
-        self.backward_dispatches(ctx, batch, dy, y, dx, mode, self.relu)
+        let relu_output = self.relu.then_some(y);
+        self.backward_dispatches(ctx, batch, (dy, dx), relu_output, mode)
     }
 
     /// The backward pass from a gradient `dz` that already went through this layer's ReLU
@@ -273,7 +274,7 @@ impl Linear {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Vec<Dispatch> {
-        self.backward_dispatches(ctx, batch, dz, dz, dx, mode, false)
+        self.backward_dispatches(ctx, batch, (dz, dx), None, mode)
     }
 
     /// Whether the layer ends in a ReLU.
@@ -281,22 +282,25 @@ impl Linear {
         self.relu
     }
 
-    /// The input-gradient dispatches, masking dy by the ReLU of y when `mask`.
-    #[allow(clippy::too_many_arguments)]
+    /// The input-gradient dispatches from dy into dx, masking dy by the ReLU whose output is
+    /// `relu_output` (y) when given.
     fn backward_dispatches(
         &self,
         ctx: &GpuContext,
         batch: usize,
-        dy: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
+        (dy, dx): (&wgpu::Buffer, &wgpu::Buffer),
+        relu_output: Option<&wgpu::Buffer>,
         mode: BackwardMode,
-        mask: bool,
     ) -> Vec<Dispatch> {
         check_len(dy, batch * self.out_features, "linear output gradient");
-        if mask {
+        if let Some(y) = relu_output {
             check_len(y, batch * self.out_features, "linear output");
         }
+        // Without a mask the kernel does not read y: dy stands in for the binding.
+        let (mask, y) = match relu_output {
+            Some(y) => (true, y),
+            None => (false, dy),
+        };
         check_len(dx, batch * self.in_features, "linear input gradient");
         self.chunks
             .iter()
