@@ -9,27 +9,7 @@
 // 256 invocations a 4 x 4 block. A is the weight matrix packed at load time ([K][Cout] forward,
 // [K][Cin] backward), B is gathered from the activations on the fly (im2col without the copy).
 
-struct ConvParams {
-    batch: u32,
-    in_c: u32,
-    in_h: u32,
-    in_w: u32,
-    out_c: u32,
-    out_h: u32,
-    out_w: u32,
-    pad: u32,
-    // Forward: apply ReLU after the bias (the backward's mask is the MASK_RELU constant).
-    relu: u32,
-    // Backward: add into dx instead of overwriting it (a tensor read by several layers).
-    accumulate: u32,
-    // Backward: guided backpropagation, also drop negative gradients at the ReLU.
-    guided: u32,
-    // The output (forward) and its gradient (backward) are channels [out_offset, out_offset +
-    // out_c) of a tensor with out_total channels: a fire module's expand convolutions write and
-    // read their slices of the concatenation directly.
-    out_total: u32,
-    out_offset: u32,
-}
+// `ConvParams`, the uniform block, is declared in src/ops/conv.rs (uniform_block!).
 
 // The kernel size and stride are fixed per pipeline: loops over the taps get constant trip counts
 // and index arithmetic divides by constants (stride 1 needs no division at all), where runtime

@@ -9,17 +9,7 @@
 // with subgroup operations.
 // Accumulators declared without a value start at zero (WGSL zero-initializes them).
 
-struct LinearParams {
-    batch: u32,
-    in_features: u32,
-    out_features: u32,
-    // First row of this chunk and its number of rows.
-    row0: u32,
-    rows: u32,
-    relu: u32,
-    accumulate: u32,
-    guided: u32,
-}
+// `LinearParams`, the uniform block, is declared in src/ops/linear.rs (uniform_block!).
 
 const MAX_BATCH_BLOCK: u32 = 8u;
 // Images per pass over the weights (1, 2, 4 or 8), set per batch size: a batch of one does not

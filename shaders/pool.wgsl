@@ -5,16 +5,7 @@
 // summing over the windows that cover it), so overlapping windows need no atomics and the result
 // is deterministic.
 
-struct PoolParams {
-    planes: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    pad: u32,
-    accumulate: u32,
-    _pad0: u32,
-}
+// `PoolParams`, the uniform block, is declared in src/ops/pool.rs (uniform_block!).
 
 // Max pooling's window size and stride, fixed per pipeline: the backward's window search divides
 // by the stride, which a constant turns into multiplications, and window loops unroll.

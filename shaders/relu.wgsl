@@ -5,16 +5,7 @@
 //
 // One invocation per element; workgroups laid out on x then y past the per-dimension limit.
 
-struct ReluParams {
-    len: u32,
-    channels: u32,
-    plane: u32,
-    has_bias: u32,
-    accumulate: u32,
-    guided: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+// `ReluParams`, the uniform block, is declared in src/ops/relu.rs (uniform_block!).
 
 @group(0) @binding(0) var<uniform> params: ReluParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;

@@ -2,18 +2,7 @@
 // class visualization, attribution sampling). A batch is `batch` vectors of `len` values each.
 // Each entry point binds its buffers at 0, 1, 2, ... in the order declared for it.
 
-struct StepParams {
-    batch: u32,
-    len: u32,
-    // Elements per channel (h * w), for per-channel bounds.
-    plane: u32,
-    // Step size, and the constant guarding the division by a norm.
-    rate: f32,
-    eps: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+// `StepParams`, the uniform block, is declared in src/ops/step.rs (uniform_block!).
 
 @group(0) @binding(0) var<uniform> params: StepParams;
 

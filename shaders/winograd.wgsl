@@ -15,32 +15,7 @@
 // Workgroups of 64 invocations along the tiles (x, then z), output-channel blocks of 8 on y; each
 // invocation computes one tile for 8 output channels, the weights read as vec4 pairs.
 
-struct WinogradParams {
-    batch: u32,
-    // The input: channels [in_offset, in_offset + in_c) of a tensor of in_total channels.
-    in_c: u32,
-    in_h: u32,
-    in_w: u32,
-    in_total: u32,
-    in_offset: u32,
-    // The output: channels [out_offset, out_offset + out_c) of a tensor of out_total channels.
-    out_c: u32,
-    out_h: u32,
-    out_w: u32,
-    out_total: u32,
-    out_offset: u32,
-    pad: u32,
-    tiles_h: u32,
-    tiles_w: u32,
-    // Add aux[co] to each output (forward: the bias).
-    bias: u32,
-    // Apply a ReLU to the output (forward).
-    relu: u32,
-    // Add into the output instead of overwriting it (backward: a tensor read by several layers).
-    accumulate: u32,
-    // With MASK_RELU or MASK_DX: guided backpropagation, also drop negative gradients.
-    guided: u32,
-}
+// `WinogradParams`, the uniform block, is declared in src/ops/winograd.rs (uniform_block!).
 
 // Backward: mask each input value by (aux > 0), aux holding the forward output (1), or read an
 // input already masked (0).

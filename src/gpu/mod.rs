@@ -7,6 +7,7 @@ pub mod kernel;
 mod oneshot;
 pub mod shaders;
 mod tensor;
+pub(crate) mod uniform;
 
 pub use context::{GpuContext, GpuOptions, describe_adapter, list_adapters};
 pub use counts::{CommandCounts, CommandRates, copy_buffer};

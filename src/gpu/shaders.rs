@@ -87,8 +87,31 @@ impl Shader {
         )
     }
 
-    /// The WGSL source: `shaders/prelude.wgsl`, then the shader's files read as one module.
-    pub fn source(self) -> &'static str {
+    /// The WGSL source: the declarations of the uniform blocks the shader reads (declared in
+    /// Rust, see [`uniform_block`](crate::gpu::uniform)), `shaders/prelude.wgsl`, then the
+    /// shader's files, read as one module.
+    pub fn source(self) -> String {
+        let mut source: String = self.uniform_blocks().concat();
+        source.push_str(self.files());
+        source
+    }
+
+    /// The WGSL declarations of the uniform blocks declared in Rust that the shader reads.
+    fn uniform_blocks(self) -> &'static [&'static str] {
+        use crate::ops;
+        match self {
+            Shader::Conv => &[ops::conv::ConvParams::WGSL],
+            Shader::Winograd => &[ops::winograd::WinogradParams::WGSL],
+            Shader::Relu => &[ops::relu::ReluParams::WGSL],
+            Shader::Pool => &[ops::pool::PoolParams::WGSL],
+            Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],
+            Shader::Step => &[ops::step::StepParams::WGSL],
+            Shader::Saliency | Shader::Attack | Shader::Dream => &[],
+        }
+    }
+
+    /// `shaders/prelude.wgsl` and the shader's files.
+    fn files(self) -> &'static str {
         match self {
             Shader::Conv => wgsl!("relu_backward", "conv"),
             Shader::Winograd => wgsl!("relu_backward", "winograd"),
@@ -124,11 +147,11 @@ impl Shader {
 
 /// Parses and validates a shader with naga, as wgpu does before compiling it.
 pub fn validate(shader: Shader) -> Result<naga::valid::ModuleInfo, String> {
-    let module = naga::front::wgsl::parse_str(shader.source())
-        .map_err(|e| e.emit_to_string(shader.source()))?;
+    let source = shader.source();
+    let module = naga::front::wgsl::parse_str(&source).map_err(|e| e.emit_to_string(&source))?;
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), shader.capabilities())
         .validate(&module)
-        .map_err(|e| e.emit_to_string(shader.source()))
+        .map_err(|e| e.emit_to_string(&source))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! forward, and gradient with respect to the input. Kernels in `shaders/conv.wgsl`.
 
 use crate::error::Result;
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 use crate::ops::winograd;
 use crate::ops::{BackwardMode, check_len};
@@ -87,24 +88,31 @@ impl ConvGeometry {
     }
 }
 
-/// Uniform block of `conv.wgsl`, and the description of one dispatch that the Winograd kernels
-/// translate into theirs.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct ConvParams {
-    pub(crate) batch: u32,
-    pub(crate) in_c: u32,
-    pub(crate) in_h: u32,
-    pub(crate) in_w: u32,
-    pub(crate) out_c: u32,
-    pub(crate) out_h: u32,
-    pub(crate) out_w: u32,
-    pub(crate) pad: u32,
-    pub(crate) relu: u32,
-    pub(crate) accumulate: u32,
-    pub(crate) guided: u32,
-    pub(crate) out_total: u32,
-    pub(crate) out_offset: u32,
+uniform_block! {
+    /// Uniform block of `conv.wgsl`, and the description of one dispatch that the Winograd
+    /// kernels translate into theirs.
+    pub(crate) struct ConvParams {
+        pub(crate) batch: u32,
+        pub(crate) in_c: u32,
+        pub(crate) in_h: u32,
+        pub(crate) in_w: u32,
+        pub(crate) out_c: u32,
+        pub(crate) out_h: u32,
+        pub(crate) out_w: u32,
+        pub(crate) pad: u32,
+        /// Forward: apply a ReLU after the bias (the backward's mask is the `MASK_RELU`
+        /// constant).
+        pub(crate) relu: u32,
+        /// Backward: add into dx instead of overwriting it (a tensor read by several layers).
+        pub(crate) accumulate: u32,
+        /// Backward: guided backpropagation, also drop negative gradients at the ReLU.
+        pub(crate) guided: u32,
+        /// The output (forward) and its gradient (backward) are channels
+        /// `out_offset..out_offset + out_c` of a tensor of `out_total` channels: a fire
+        /// module's expand convolutions write and read their slices of the concatenation.
+        pub(crate) out_total: u32,
+        pub(crate) out_offset: u32,
+    }
 }
 
 /// Input channels up to which the backward pass uses the per-pixel kernel.

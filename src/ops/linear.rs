@@ -4,21 +4,23 @@
 //! limit (VGG16's 25088 x 4096, 411 MB) is split into row chunks that each fit.
 
 use crate::error::{Error, Result};
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 use crate::ops::{BackwardMode, check_len};
 
-/// Uniform block of `linear.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct LinearParams {
-    batch: u32,
-    in_features: u32,
-    out_features: u32,
-    row0: u32,
-    rows: u32,
-    relu: u32,
-    accumulate: u32,
-    guided: u32,
+uniform_block! {
+    /// Uniform block of `linear.wgsl`.
+    pub(crate) struct LinearParams {
+        batch: u32,
+        in_features: u32,
+        out_features: u32,
+        /// First row of this chunk of the weights, and its number of rows.
+        row0: u32,
+        rows: u32,
+        relu: u32,
+        accumulate: u32,
+        guided: u32,
+    }
 }
 
 /// Which kernels compute a linear layer (each is checked against the CPU reference by the tests

@@ -1,21 +1,22 @@
 //! Max pooling (kernel, stride, padding, ceil_mode) and adaptive average pooling: forward, and
 //! gradient with respect to the input. Kernels in `shaders/pool.wgsl`.
 
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 use crate::ops::{BackwardMode, check_len};
 
-/// Uniform block of `pool.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct PoolParams {
-    planes: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    pad: u32,
-    accumulate: u32,
-    _pad: u32,
+uniform_block! {
+    /// Uniform block of `pool.wgsl`.
+    pub(crate) struct PoolParams {
+        planes: u32,
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        pad: u32,
+        accumulate: u32,
+        _pad0: u32,
+    }
 }
 
 /// A max-pooling layer's shape, as PyTorch's `MaxPool2d`.
@@ -78,7 +79,7 @@ impl MaxPool {
             out_w: ow as u32,
             pad: g.pad as u32,
             accumulate: accumulate as u32,
-            _pad: 0,
+            _pad0: 0,
         }
     }
 
@@ -161,7 +162,7 @@ impl AdaptiveAvgPool {
             out_w: self.out_hw.1 as u32,
             pad: 0,
             accumulate: accumulate as u32,
-            _pad: 0,
+            _pad0: 0,
         }
     }
 

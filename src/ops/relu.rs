@@ -2,20 +2,22 @@
 //! Kernels in `shaders/relu.wgsl`. (Convolutions and linear layers fuse it instead.)
 
 use crate::error::Result;
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 use crate::ops::{BackwardMode, check_len};
 
-/// Uniform block of `relu.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReluParams {
-    len: u32,
-    channels: u32,
-    plane: u32,
-    has_bias: u32,
-    accumulate: u32,
-    guided: u32,
-    _pad: [u32; 2],
+uniform_block! {
+    /// Uniform block of `relu.wgsl`.
+    pub(crate) struct ReluParams {
+        len: u32,
+        channels: u32,
+        plane: u32,
+        has_bias: u32,
+        accumulate: u32,
+        guided: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 /// A bias + ReLU over tensors [n, channels, plane].
@@ -43,7 +45,7 @@ impl BiasRelu {
             has_bias: self.bias.is_some() as u32,
             accumulate: mode.accumulate as u32,
             guided: mode.guided as u32,
-            _pad: [0; 2],
+            ..Default::default()
         }
     }
 

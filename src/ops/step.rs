@@ -2,18 +2,23 @@
 //! gradient steps, axpy and per-channel clamping. Kernels in `shaders/step.wgsl`.
 
 use crate::error::Result;
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
 
-/// Uniform block of `step.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct StepParams {
-    batch: u32,
-    len: u32,
-    plane: u32,
-    rate: f32,
-    eps: f32,
-    _pad: [u32; 3],
+uniform_block! {
+    /// Uniform block of `step.wgsl`.
+    pub(crate) struct StepParams {
+        batch: u32,
+        len: u32,
+        /// Elements per channel (h * w), for per-channel bounds.
+        plane: u32,
+        /// Step size, and the constant guarding the division by a norm.
+        rate: f32,
+        eps: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 /// A batch of images (or any equal-length vectors) the step kernels work on.
@@ -48,7 +53,7 @@ impl ImageBatch {
             plane: self.plane as u32,
             rate,
             eps: NORM_EPS,
-            _pad: [0; 3],
+            ..Default::default()
         }
     }
 

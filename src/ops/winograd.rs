@@ -5,31 +5,39 @@
 //! Each 2×2 output tile costs 16 multiplications per channel pair instead of 36, for a transform
 //! of the input patch shared by 8 output channels.
 
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 use crate::ops::conv::{ConvGeometry, ConvParams, GradMask};
 
-/// Uniform block of `winograd.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct WinogradParams {
-    batch: u32,
-    in_c: u32,
-    in_h: u32,
-    in_w: u32,
-    in_total: u32,
-    in_offset: u32,
-    out_c: u32,
-    out_h: u32,
-    out_w: u32,
-    out_total: u32,
-    out_offset: u32,
-    pad: u32,
-    tiles_h: u32,
-    tiles_w: u32,
-    bias: u32,
-    relu: u32,
-    accumulate: u32,
-    guided: u32,
+uniform_block! {
+    /// Uniform block of `winograd.wgsl`.
+    pub(crate) struct WinogradParams {
+        batch: u32,
+        /// The input: channels `in_offset..in_offset + in_c` of a tensor of `in_total`.
+        in_c: u32,
+        in_h: u32,
+        in_w: u32,
+        in_total: u32,
+        in_offset: u32,
+        /// The output: channels `out_offset..out_offset + out_c` of a tensor of `out_total`.
+        out_c: u32,
+        out_h: u32,
+        out_w: u32,
+        out_total: u32,
+        out_offset: u32,
+        pad: u32,
+        tiles_h: u32,
+        tiles_w: u32,
+        /// Add aux[co] to each output (forward: the bias).
+        bias: u32,
+        /// Apply a ReLU to the output (forward).
+        relu: u32,
+        /// Add into the output instead of overwriting it (backward: a tensor read by several
+        /// layers).
+        accumulate: u32,
+        /// With `MASK_RELU` or `MASK_DX`: guided backpropagation, also drop negative gradients.
+        guided: u32,
+    }
 }
 
 /// Output channels per invocation (two vec4 weight loads per transformed position).
