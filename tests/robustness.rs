@@ -589,3 +589,24 @@ fn mutated_image_files_on_disk_load_or_fail_cleanly() {
     }
     assert_eq!(tally.report("image files (preprocess::load_rgb)"), 0);
 }
+
+#[test]
+fn images_too_large_to_decode_are_refused_before_decoding() {
+    // A small PNG whose header claims 16000x16000 RGB pixels (768 MB once decoded): within
+    // the side limit, over the memory limit.
+    let small = DynamicImage::ImageRgb8(ImageBuffer::from_fn(8, 8, |x, y| {
+        image::Rgb([(x * 30) as u8, (y * 30) as u8, 128])
+    }));
+    let mut png = encode(&small, ImageFormat::Png);
+    png[16..20].copy_from_slice(&16000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&16000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let err = rgb_from_bytes(&png, Path::new("bomb.png")).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("image bomb.png: too large: decoding 16000x16000 pixels needs"),
+        "{message}"
+    );
+    assert!(message.ends_with("more than 512 MiB"), "{message}");
+}

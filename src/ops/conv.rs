@@ -580,6 +580,30 @@ fn tile_grid(pixels: usize, channels: usize) -> [u32; 3] {
 pub mod cpu {
     use super::ConvGeometry;
 
+    /// What output pixel (`n`, `co`, `oy`, `ox`) reads: the (input index, weight index) of every
+    /// tap inside the image, over input channels, then kernel rows, then columns.
+    fn taps(
+        g: &ConvGeometry,
+        (h, w): (usize, usize),
+        n: usize,
+        co: usize,
+        (oy, ox): (usize, usize),
+    ) -> impl Iterator<Item = (usize, usize)> {
+        let g = *g;
+        (0..g.in_channels).flat_map(move |ci| {
+            (0..g.kernel_h).flat_map(move |ky| {
+                (0..g.kernel_w).filter_map(move |kx| {
+                    let iy = (oy * g.stride + ky).checked_sub(g.pad).filter(|&i| i < h)?;
+                    let ix = (ox * g.stride + kx).checked_sub(g.pad).filter(|&i| i < w)?;
+                    Some((
+                        ((n * g.in_channels + ci) * h + iy) * w + ix,
+                        ((co * g.in_channels + ci) * g.kernel_h + ky) * g.kernel_w + kx,
+                    ))
+                })
+            })
+        })
+    }
+
     /// Forward: x [n, in, h, w] -> y [n, out, oh, ow], with bias and optional ReLU.
     pub fn forward(
         g: &ConvGeometry,
@@ -596,27 +620,10 @@ pub mod cpu {
             for co in 0..g.out_channels {
                 for oy in 0..oh {
                     for ox in 0..ow {
-                        let mut acc = bias[co] as f64;
-                        for ci in 0..g.in_channels {
-                            for ky in 0..g.kernel_h {
-                                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                                if iy < 0 || iy >= h as isize {
-                                    continue;
-                                }
-                                for kx in 0..g.kernel_w {
-                                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                                    if ix < 0 || ix >= w as isize {
-                                        continue;
-                                    }
-                                    let xv = x[((n * g.in_channels + ci) * h + iy as usize) * w
-                                        + ix as usize];
-                                    let wv = weight[((co * g.in_channels + ci) * g.kernel_h + ky)
-                                        * g.kernel_w
-                                        + kx];
-                                    acc += xv as f64 * wv as f64;
-                                }
-                            }
-                        }
+                        let acc = taps(g, (h, w), n, co, (oy, ox))
+                            .fold(bias[co] as f64, |acc, (i, k)| {
+                                acc + x[i] as f64 * weight[k] as f64
+                            });
                         let v = acc as f32;
                         y[((n * g.out_channels + co) * oh + oy) * ow + ox] =
                             if relu { v.max(0.0) } else { v };
@@ -648,24 +655,8 @@ pub mod cpu {
                             Some(y) if y[o] <= 0.0 => continue,
                             _ => dy[o] as f64,
                         };
-                        for ci in 0..g.in_channels {
-                            for ky in 0..g.kernel_h {
-                                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                                if iy < 0 || iy >= h as isize {
-                                    continue;
-                                }
-                                for kx in 0..g.kernel_w {
-                                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                                    if ix < 0 || ix >= w as isize {
-                                        continue;
-                                    }
-                                    let wv = weight[((co * g.in_channels + ci) * g.kernel_h + ky)
-                                        * g.kernel_w
-                                        + kx];
-                                    dx[((n * g.in_channels + ci) * h + iy as usize) * w
-                                        + ix as usize] += gv * wv as f64;
-                                }
-                            }
+                        for (i, k) in taps(g, (h, w), n, co, (oy, ox)) {
+                            dx[i] += gv * weight[k] as f64;
                         }
                     }
                 }
