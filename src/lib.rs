@@ -16,12 +16,14 @@ pub mod gpu;
 pub mod hash;
 pub mod input_file;
 pub mod manifest;
+pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod output;
 pub mod preprocess;
 pub mod progress;
 pub mod saliency;
+pub mod shard;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};
