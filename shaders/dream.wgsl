@@ -2,6 +2,8 @@
 // and the update itself (norms, normalized steps and clamping are in step.wgsl).
 //
 // - roll: the random jitter of a step, a circular shift of every image plane;
+// - transform / transform_adjoint: the random scale and rotation of a step (bilinear sampling,
+//   zero outside the image) and its adjoint, which brings the gradient back;
 // - regularize: the gradients of the L2 and total-variation penalties, subtracted from the
 //   objective's gradient;
 // - blur_rows / blur_cols: a separable Gaussian blur (scipy's `reflect` border);
@@ -63,6 +65,84 @@ fn roll(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let sy = wrap(y - image.sign * o.y, image.h);
     let sx = wrap(x - image.sign * o.x, image.w);
     roll_dst[i] = roll_src[i - p + sy * image.w + sx];
+}
+
+// transform: dst[n, c, q] = sum over the 4 pixels j around p = M (q - centre) + centre of
+// tent(p - j) src[n, c, j] (bilinear sampling; pixels outside the image count as zero), with
+// M = transform_rows[n] = (m00, m01, m10, m11) the map from output pixels to source points.
+// transform_adjoint: its transpose, dst[n, c, j] = sum over q of tent(p(q) - j) src[n, c, q],
+// gathered over the output pixels whose source point lies within one pixel of j: those around
+// M^-1 (j - centre) + centre. Both compute p(q) with the same function, so that each is the other's
+// transpose to rounding. tent(d) = max(0, 1 - |d.x|) max(0, 1 - |d.y|).
+@group(0) @binding(1) var<storage, read> transform_rows: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> transform_src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> transform_dst: array<f32>;
+
+fn plane_centre() -> vec2<f32> {
+    return vec2<f32>(f32(image.w - 1u), f32(image.h - 1u)) * 0.5;
+}
+
+// The source point of output pixel q under m.
+fn source_point(m: vec4<f32>, q: vec2<f32>) -> vec2<f32> {
+    let d = q - plane_centre();
+    return vec2<f32>(m.x * d.x + m.y * d.y, m.z * d.x + m.w * d.y) + plane_centre();
+}
+
+fn tent(d: vec2<f32>) -> f32 {
+    return max(0.0, 1.0 - abs(d.x)) * max(0.0, 1.0 - abs(d.y));
+}
+
+@compute @workgroup_size(256)
+fn transform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let plane = image.h * image.w;
+    let len = image.channels * plane;
+    if i >= image.batch * len {
+        return;
+    }
+    let q = i % plane;
+    let p = source_point(transform_rows[i / len], vec2<f32>(f32(q % image.w), f32(q / image.w)));
+    let corner = vec2<i32>(floor(p));
+    var acc = 0.0;
+    for (var k = 0; k < 4; k++) {
+        let j = corner + vec2<i32>(k & 1, k >> 1u);
+        if j.x >= 0 && j.y >= 0 && j.x < i32(image.w) && j.y < i32(image.h) {
+            let at = i - q + u32(j.y) * image.w + u32(j.x);
+            acc = fma(tent(p - vec2<f32>(j)), transform_src[at], acc);
+        }
+    }
+    transform_dst[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn transform_adjoint(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let plane = image.h * image.w;
+    let len = image.channels * plane;
+    if i >= image.batch * len {
+        return;
+    }
+    let m = transform_rows[i / len];
+    let jp = i % plane;
+    let j = vec2<f32>(f32(jp % image.w), f32(jp / image.w));
+    // The inverse of m maps source points back to output pixels; those within one pixel of j
+    // come from a box around the image of j.
+    let det = m.x * m.w - m.y * m.z;
+    let inv = vec4<f32>(m.w, -m.y, -m.z, m.x) / det;
+    let centre = source_point(inv, j);
+    let reach = vec2<f32>(abs(inv.x) + abs(inv.y), abs(inv.z) + abs(inv.w));
+    let lo = max(vec2<i32>(ceil(centre - reach)), vec2<i32>(0));
+    let hi = min(vec2<i32>(floor(centre + reach)), vec2<i32>(i32(image.w) - 1, i32(image.h) - 1));
+    var acc = 0.0;
+    for (var y = lo.y; y <= hi.y; y++) {
+        for (var x = lo.x; x <= hi.x; x++) {
+            let w = tent(source_point(m, vec2<f32>(f32(x), f32(y))) - j);
+            if w > 0.0 {
+                acc = fma(w, transform_src[i - jp + u32(y) * image.w + u32(x)], acc);
+            }
+        }
+    }
+    transform_dst[i] = acc;
 }
 
 // regularize: g -= 2 l2[n] (x - target) + tv[n] dTV/dx, with
@@ -339,3 +419,4 @@ fn image_to_decorrelated(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     inv_t[k.y] = t.y;
     inv_t[k.z] = t.z;
 }
+

@@ -8,8 +8,8 @@ use image::RgbImage;
 use indicatif::ProgressBar;
 
 use super::kernels::blur_radius;
-use super::schedule::{noise, schedule};
-use super::settings::{Parameterization, Settings};
+use super::schedule::{noise, schedule, transforms};
+use super::settings::{Parameterization, Settings, Transforms};
 use super::stage::{Stage, StageSpec};
 use crate::classify::{argmax, softmax};
 use crate::error::{Error, Result, check_finite};
@@ -31,6 +31,16 @@ pub enum Objective {
         /// The channel.
         channel: usize,
     },
+    /// One unit: the activation of one channel of a layer's output at one position.
+    Neuron {
+        /// The layer's index in [`Arch::layers`].
+        layer: usize,
+        /// The channel.
+        channel: usize,
+        /// The position (x, y) in the layer's output; `None`: its centre (w / 2, h / 2), at
+        /// every octave's size.
+        position: Option<(usize, usize)>,
+    },
 }
 
 impl Objective {
@@ -39,7 +49,24 @@ impl Objective {
     pub fn target(&self, arch: &Arch) -> (usize, usize) {
         match *self {
             Objective::Class(c) => (arch.layers.len() - 1, c),
-            Objective::Channel { layer, channel } => (layer, channel),
+            Objective::Channel { layer, channel } | Objective::Neuron { layer, channel, .. } => {
+                (layer, channel)
+            }
+        }
+    }
+
+    /// The objective as weights on the target channel's plane of `(h, w)` values: (offset in
+    /// the plane, weight) pairs; the objective is the weighted sum of the activations. A mean
+    /// weighs every value 1 / (h w); a neuron is one value with weight 1.
+    pub fn plane_weights(&self, (h, w): (usize, usize)) -> Vec<(usize, f32)> {
+        match *self {
+            Objective::Class(_) | Objective::Channel { .. } => {
+                (0..h * w).map(|p| (p, 1.0 / (h * w) as f32)).collect()
+            }
+            Objective::Neuron { position, .. } => {
+                let (x, y) = position.unwrap_or((w / 2, h / 2));
+                vec![(y * w + x, 1.0)]
+            }
         }
     }
 }
@@ -98,7 +125,9 @@ pub struct Request {
     pub octaves: usize,
     /// Each octave is this much larger than the one before.
     pub octave_scale: f32,
-    /// Seed of the starting noise and the jitter.
+    /// Random scale and rotation each step (off by default).
+    pub transforms: Transforms,
+    /// Seed of the starting noise, the jitter and the transforms.
     pub seed: u64,
     /// Steps (counted over all octaves, 0 = the start) after which the images are read back; the
     /// last step always is.
@@ -122,6 +151,7 @@ impl Request {
             parameterization: Parameterization::Pixels,
             octaves: 1,
             octave_scale: 1.4,
+            transforms: Transforms::default(),
             seed: 0,
             snapshots: Vec::new(),
             max_batch: 8,
@@ -177,6 +207,7 @@ impl Request {
                 self.total_steps()
             ));
         }
+        self.transforms.validate()?;
         if self.penalty_target == PenaltyTarget::Start && matches!(self.start, Start::Noise) {
             return invalid("an L2 penalty towards the start needs a starting image".into());
         }
@@ -194,19 +225,34 @@ impl Request {
                         arch.layers.len()
                     ));
                 }
-                let channels = shapes[layer + 1][0];
+                let [channels, h, w] = shapes[layer + 1];
+                if let Objective::Neuron {
+                    position: Some((x, y)),
+                    ..
+                } = run.objective
+                    && (x >= w || y >= h)
+                {
+                    return invalid(format!(
+                        "`{}`: position ({x}, {y}) is outside layer {layer} ({}), whose output is \
+                         {w} wide and {h} high at input size {size}",
+                        run.label,
+                        arch.layers[layer].name()
+                    ));
+                }
                 if channel >= channels {
                     return Err(match run.objective {
                         Objective::Class(c) => Error::UnknownClass(format!(
                             "class {c} does not exist: {} has {channels} classes",
                             arch.name
                         )),
-                        Objective::Channel { .. } => Error::InvalidInput(format!(
-                            "`{}`: channel {channel} does not exist at layer {layer} ({}), \
+                        Objective::Channel { .. } | Objective::Neuron { .. } => {
+                            Error::InvalidInput(format!(
+                                "`{}`: channel {channel} does not exist at layer {layer} ({}), \
                              which has {channels} channels",
-                            run.label,
-                            arch.layers[layer].name()
-                        )),
+                                run.label,
+                                arch.layers[layer].name()
+                            ))
+                        }
                     });
                 }
             }
@@ -242,7 +288,7 @@ pub struct Snapshot {
     /// The image, normalized CHW [3, size, size].
     #[serde(skip)]
     pub image: Vec<f32>,
-    /// The objective: the class logit, or the channel's mean activation.
+    /// The objective: the class logit, the channel's mean activation, or the neuron's.
     pub objective: f32,
     /// The class's softmax probability (class objectives).
     pub probability: Option<f32>,
@@ -380,14 +426,19 @@ fn run_batch(
 ) -> Result<Vec<Vec<Snapshot>>> {
     let ctx = net.context();
     let settings: Vec<Settings> = runs.iter().map(|r| r.settings).collect();
-    let channels: Vec<usize> = runs
-        .iter()
-        .map(|r| r.objective.target(net.arch()).1)
-        .collect();
+    let objectives: Vec<Objective> = runs.iter().map(|r| r.objective).collect();
     let batch = runs.len();
     let iterations = request.iterations;
     let pixels = request.parameterization == Parameterization::Pixels;
     let rows = schedule(request.seed, request.total_steps(), &settings, pixels);
+    let transform_rows = (!request.transforms.is_off()).then(|| {
+        transforms(
+            request.seed,
+            request.total_steps(),
+            batch,
+            &request.transforms,
+        )
+    });
     let snapshot_steps = request.snapshot_steps();
     let mut snapshots: Vec<Vec<Snapshot>> = vec![Vec::new(); batch];
     let mut previous: Option<Stage> = None;
@@ -400,9 +451,12 @@ fn run_batch(
             &StageSpec {
                 size,
                 layer,
-                channels: &channels,
+                objectives: &objectives,
                 settings: &settings,
                 rows: &rows[first * batch..(first + iterations) * batch],
+                transforms: transform_rows
+                    .as_ref()
+                    .map(|t| &t[first * batch..(first + iterations) * batch]),
                 parameterization: request.parameterization,
             },
         )?;

@@ -2,7 +2,8 @@
 //! here once, then steps and snapshots are only recorded.
 
 use super::fourier::{Colours, Planes, Side, basis, spectrum_scale};
-use super::kernels::{Images, RollDirection, StepRow, blur_radius, blur_weights};
+use super::kernels::{Images, RollDirection, StepRow, TransformPass, blur_radius, blur_weights};
+use super::run::Objective;
 use super::settings::{Parameterization, Settings};
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
@@ -15,12 +16,15 @@ pub(super) struct StageSpec<'a> {
     pub size: usize,
     /// The layer whose channel mean is maximized (the last layer for a class logit).
     pub layer: usize,
-    /// The channel of each image.
-    pub channels: &'a [usize],
+    /// The objective of each image (all at `layer`).
+    pub objectives: &'a [Objective],
     /// The settings of each image.
     pub settings: &'a [Settings],
     /// The schedule rows of this stage's steps, `batch` per step.
     pub rows: &'a [StepRow],
+    /// The transform rows of this stage's steps, `batch` per step, when steps are scaled and
+    /// rotated.
+    pub transforms: Option<&'a [[f32; 4]]>,
     /// How the image is represented.
     pub parameterization: Parameterization,
 }
@@ -34,11 +38,18 @@ struct FourierParts {
     from_image: Vec<Dispatch>,
 }
 
+/// The random scale and rotation's schedule: all steps' rows, and the current step's.
+struct TransformRows {
+    schedule: wgpu::Buffer,
+    current: wgpu::Buffer,
+}
+
 /// What a snapshot reads back.
 pub(super) struct Readout {
     /// The images [batch, 3, size, size], normalized.
     pub images: Vec<f32>,
-    /// Each image's objective: its channel's mean activation (the logit for a class).
+    /// Each image's objective: its channel's mean activation (the logit for a class), or its
+    /// neuron's activation.
     pub objectives: Vec<f32>,
     /// Each image's logits, when the objective is a class.
     pub logits: Option<Vec<Vec<f32>>>,
@@ -51,14 +62,17 @@ pub(super) struct Stage {
     images: Images,
     layer: usize,
     last_layer: bool,
-    channels: Vec<usize>,
+    /// Each image's channel and its objective's weights on that channel's plane.
+    units: Vec<(usize, Vec<(usize, f32)>)>,
     /// The image (normalized); rendered from the coefficients in the Fourier parameterization.
     x: wgpu::Buffer,
     target: wgpu::Buffer,
     schedule: wgpu::Buffer,
     current: wgpu::Buffer,
     blur_after: Vec<bool>,
-    jitter: Dispatch,
+    transform_rows: Option<TransformRows>,
+    /// The image to the network's input: the roll, (the transform).
+    jitter: Vec<Dispatch>,
     update: Vec<Dispatch>,
     blur: Vec<Dispatch>,
     fourier: Option<FourierParts>,
@@ -90,10 +104,17 @@ impl Stage {
 
         let shapes = net.arch().shapes((h, w))?;
         let [c, ah, aw] = shapes[spec.layer + 1];
+        let units: Vec<(usize, Vec<(usize, f32)>)> = spec
+            .objectives
+            .iter()
+            .map(|o| (o.target(net.arch()).1, o.plane_weights((ah, aw))))
+            .collect();
         let mut seed = vec![0.0; batch * c * ah * aw];
-        for (n, &k) in spec.channels.iter().enumerate() {
+        for (n, (k, weights)) in units.iter().enumerate() {
             let start = (n * c + k) * ah * aw;
-            seed[start..start + ah * aw].fill(1.0 / (ah * aw) as f32);
+            for &(p, weight) in weights {
+                seed[start + p] = weight;
+            }
         }
         plan.activation_grad(spec.layer).write(&ctx, &seed)?;
 
@@ -108,23 +129,35 @@ impl Stage {
         let norms = ctx.storage("dream gradient norms", batch)?;
         let steps = images.step_batch();
 
-        let jitter = images.roll(
-            &ctx,
-            RollDirection::Forward,
-            &current,
-            &x,
-            &plan.input().buffer,
-        );
-        let mut update = vec![
-            images.roll(
-                &ctx,
-                RollDirection::Back,
-                &current,
-                &plan.input_grad().buffer,
-                &g,
+        let input = &plan.input().buffer;
+        let input_grad = &plan.input_grad().buffer;
+        let (jitter, mut update, transform_rows) = match spec.transforms {
+            None => (
+                vec![images.roll(&ctx, RollDirection::Forward, &current, &x, input)],
+                vec![images.roll(&ctx, RollDirection::Back, &current, input_grad, &g)],
+                None,
             ),
-            images.regularize(&ctx, &penalty, &x, &target, &g),
-        ];
+            Some(t) => {
+                let rows = TransformRows {
+                    schedule: ctx.upload("dream transforms", bytemuck::cast_slice::<_, f32>(t))?,
+                    current: ctx.storage("dream transform row", batch * 4)?,
+                };
+                let rolled = ctx.storage("dream rolled image", len)?;
+                let (m, adjoint) = (&rows.current, TransformPass::Adjoint);
+                (
+                    vec![
+                        images.roll(&ctx, RollDirection::Forward, &current, &x, &rolled),
+                        images.transform(&ctx, TransformPass::Forward, m, &rolled, input),
+                    ],
+                    vec![
+                        images.transform(&ctx, adjoint, m, input_grad, &rolled),
+                        images.roll(&ctx, RollDirection::Back, &current, &rolled, &g),
+                    ],
+                    Some(rows),
+                )
+            }
+        };
+        update.push(images.regularize(&ctx, &penalty, &x, &target, &g));
         let mut blur = Vec::new();
         let mut fourier = None;
         match spec.parameterization {
@@ -207,12 +240,13 @@ impl Stage {
             plan,
             images,
             layer: spec.layer,
-            channels: spec.channels.to_vec(),
+            units,
             x,
             target,
             schedule,
             current,
             blur_after,
+            transform_rows,
             jitter,
             update,
             blur,
@@ -281,7 +315,7 @@ impl Stage {
         }
     }
 
-    /// Records step `s` of this stage: a copy of its schedule row, then in one compute pass
+    /// Records step `s` of this stage: copies of its schedule rows, then in one compute pass
     /// (render,) jitter, forward, backward, un-jitter and penalties, update, (clamp, and blur
     /// when due).
     pub fn record_step(&self, encoder: &mut wgpu::CommandEncoder, s: usize) {
@@ -292,6 +326,15 @@ impl Stage {
             (&self.current, 0),
             bytes,
         );
+        if let Some(t) = &self.transform_rows {
+            let bytes = (self.batch() * size_of::<[f32; 4]>()) as u64;
+            copy_buffer(
+                encoder,
+                (&t.schedule, s as u64 * bytes),
+                (&t.current, 0),
+                bytes,
+            );
+        }
         let render = self.fourier.iter().flat_map(|f| &f.render);
         let blur = if self.blur_after[s] {
             &self.blur[..]
@@ -299,7 +342,7 @@ impl Stage {
             &[]
         };
         let step = render
-            .chain([&self.jitter])
+            .chain(&self.jitter)
             .chain(self.plan.forward_dispatches_to(self.layer))
             .chain(
                 self.plan
@@ -327,18 +370,22 @@ impl Stage {
         if self.last_layer && plane == 1 {
             let all = act.read(&self.ctx)?;
             let logits: Vec<Vec<f32>> = all.chunks(c).map(<[f32]>::to_vec).collect();
-            let objectives = (0..batch).map(|n| logits[n][self.channels[n]]).collect();
+            let objectives = (0..batch).map(|n| logits[n][self.units[n].0]).collect();
             return Ok(Readout {
                 images,
                 objectives,
                 logits: Some(logits),
             });
         }
-        let objectives = (0..batch)
-            .map(|n| {
-                let start = (n * c + self.channels[n]) * plane;
+        let objectives = self
+            .units
+            .iter()
+            .enumerate()
+            .map(|(n, (k, weights))| {
+                let start = (n * c + k) * plane;
                 let v = self.ctx.read::<f32>(&act.buffer, start..start + plane)?;
-                Ok((v.iter().map(|&a| a as f64).sum::<f64>() / plane as f64) as f32)
+                let sum: f64 = weights.iter().map(|&(p, w)| w as f64 * v[p] as f64).sum();
+                Ok(sum as f32)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Readout {

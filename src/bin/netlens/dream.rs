@@ -8,6 +8,7 @@ use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::dream::{
     self, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start, Sweep,
+    Transforms,
 };
 use netlens::manifest::Manifest;
 use netlens::model::Arch;
@@ -28,6 +29,12 @@ pub struct DreamArgs {
     /// (comma list, or repeat the flag); maximizes the channel's mean activation.
     #[arg(long = "channel", value_delimiter = ',')]
     channels: Vec<String>,
+    /// Neurons to visualize instead: LAYER:CHANNEL for the unit at the centre of the layer's
+    /// output, LAYER:CHANNEL@X,Y for the one at column X, row Y (repeat the flag for several);
+    /// maximizes that one activation. The jitter moves the image under the unit at each step:
+    /// --jitter 0 holds it still.
+    #[arg(long = "neuron")]
+    neurons: Vec<String>,
     /// Start from `noise` or from a photo (a file).
     #[arg(long, default_value = "noise")]
     init: String,
@@ -55,7 +62,15 @@ pub struct DreamArgs {
     /// Largest random roll in pixels [default: 16].
     #[arg(long)]
     jitter: Option<usize>,
-    /// Seed of the starting noise and the jitter.
+    /// Scale the image each step by a random factor in [1 - F, 1 + F] (after the jitter, by
+    /// bilinear sampling about its centre; Lucid's standard set uses 0.1) [default: 0, off].
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    random_scale: f32,
+    /// Rotate the image each step by a random angle within ±DEG degrees (Lucid's standard set
+    /// uses 10) [default: 0, off].
+    #[arg(long, value_name = "DEG", default_value_t = 0.0)]
+    random_rotate: f32,
+    /// Seed of the starting noise, the jitter and the random scales and rotations.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Steps at which to show the image (comma list; 0 is the start); the last step always is.
@@ -98,15 +113,16 @@ struct Target {
     label: String,
 }
 
-/// Parses `LAYER:CHANNEL`.
-fn parse_channel(arch: &Arch, spec: &str) -> Result<Target> {
-    let (layer, channel) = spec
+/// Parses `LAYER:CHANNEL` into (layer index, channel); `what` ("channel", "neuron") and `spec`
+/// name the flag's value in errors.
+fn parse_unit(arch: &Arch, what: &str, spec: &str, unit: &str) -> Result<(usize, usize)> {
+    let (layer, channel) = unit
         .rsplit_once(':')
-        .with_context(|| format!("channel `{spec}`: expected LAYER:CHANNEL, e.g. features.12:5"))?;
+        .with_context(|| format!("{what} `{spec}`: expected LAYER:CHANNEL, e.g. features.12:5"))?;
     let index = match layer.parse::<usize>() {
         Ok(i) if i < arch.layers.len() => i,
         Ok(i) => bail!(
-            "channel `{spec}`: layer {i} does not exist ({} has {} layers)",
+            "{what} `{spec}`: layer {i} does not exist ({} has {} layers)",
             arch.name,
             arch.layers.len()
         ),
@@ -118,20 +134,52 @@ fn parse_channel(arch: &Arch, spec: &str) -> Result<Target> {
                 .filter(|n| n.contains('.'))
                 .collect();
             format!(
-                "channel `{spec}`: no layer named `{layer}`; layers: {}",
+                "{what} `{spec}`: no layer named `{layer}`; layers: {}",
                 names.join(", ")
             )
         })?,
     };
     let channel: usize = channel
         .parse()
-        .with_context(|| format!("channel `{spec}`: `{channel}` is not a channel number"))?;
+        .with_context(|| format!("{what} `{spec}`: `{channel}` is not a channel number"))?;
+    Ok((index, channel))
+}
+
+/// Parses `LAYER:CHANNEL`.
+fn parse_channel(arch: &Arch, spec: &str) -> Result<Target> {
+    let (layer, channel) = parse_unit(arch, "channel", spec, spec)?;
     Ok(Target {
-        objective: Objective::Channel {
-            layer: index,
+        objective: Objective::Channel { layer, channel },
+        label: format!("{} channel {channel}", arch.layers[layer].name()),
+    })
+}
+
+/// Parses `LAYER:CHANNEL` or `LAYER:CHANNEL@X,Y`.
+fn parse_neuron(arch: &Arch, spec: &str) -> Result<Target> {
+    let (unit, position) = match spec.split_once('@') {
+        None => (spec, None),
+        Some((unit, at)) => {
+            let parsed = at.split_once(',').and_then(|(x, y)| {
+                Some((
+                    x.trim().parse::<usize>().ok()?,
+                    y.trim().parse::<usize>().ok()?,
+                ))
+            });
+            let xy = parsed.with_context(|| {
+                format!("neuron `{spec}`: `{at}` is not a position X,Y (whole numbers >= 0)")
+            })?;
+            (unit, Some(xy))
+        }
+    };
+    let (layer, channel) = parse_unit(arch, "neuron", spec, unit)?;
+    let at = position.map_or("centre".into(), |(x, y)| format!("({x}, {y})"));
+    Ok(Target {
+        objective: Objective::Neuron {
+            layer,
             channel,
+            position,
         },
-        label: format!("{} channel {channel}", arch.layers[index].name()),
+        label: format!("{} neuron {channel} at {at}", arch.layers[layer].name()),
     })
 }
 
@@ -197,8 +245,11 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     for c in &args.channels {
         targets.push(parse_channel(&arch, c)?);
     }
+    for n in &args.neurons {
+        targets.push(parse_neuron(&arch, n)?);
+    }
     if targets.is_empty() {
-        bail!("give at least one --class or --channel");
+        bail!("give at least one --class, --channel or --neuron");
     }
     let base = settings(&args);
     let mut runs = Vec::new();
@@ -253,6 +304,10 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     request.parameterization = args.param;
     request.octaves = args.octaves;
     request.octave_scale = args.octave_scale;
+    request.transforms = Transforms {
+        scale: args.random_scale,
+        rotate: args.random_rotate,
+    };
     request.seed = args.seed;
     request.snapshots = args.snapshots.clone();
     request.max_batch = args.batch;
@@ -311,6 +366,12 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         if args.param == Parameterization::Fourier {
             t.push_str(", Fourier parameterization");
         }
+        if !request.transforms.is_off() {
+            t.push_str(&format!(
+                ", random scale ±{} and rotation ±{} deg",
+                request.transforms.scale, request.transforms.rotate
+            ));
+        }
         t
     });
     let start_rgb = match &request.start {
@@ -366,6 +427,7 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         .param("parameterization", request.parameterization)
         .param("octaves", request.octaves)
         .param("octave_scale", request.octave_scale)
+        .param("transforms", request.transforms)
         .param("snapshots", request.snapshot_steps())
         .param("sweep", &args.sweep)
         .param("max_batch", request.max_batch)
@@ -396,7 +458,7 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
                 classes.name(top)
             ),
             _ => println!(
-                "{:<32} step {:>4}: mean activation {:.4}",
+                "{:<32} step {:>4}: activation {:.4}",
                 r.label, s.step, s.objective
             ),
         }
