@@ -1,18 +1,19 @@
 //! Class visualization: the dreaming kernels against their CPU references, and the loop's
 //! claims on SqueezeNet (real weights): 100 default steps from noise make the class probable,
 //! a seed fixes the output, a larger L2 weight gives a smaller image, sweeps batch correctly,
-//! channel and neuron objectives, random scales and rotations, the Fourier parameterization and
-//! octaves work, divergence is reported.
+//! channel and neuron objectives, random scales and rotations, diversity, the Fourier
+//! parameterization and octaves work, divergence is reported.
 
 mod common;
 
 use common::{assert_close, ctx, data_dir, random, read, run, upload};
 use indicatif::ProgressBar;
+use netlens::dream::diversity::{self, Gram};
 use netlens::dream::fourier::{self, Colours, Planes, Side};
 use netlens::dream::kernels::{self, Images, RollDirection, StepRow, TransformPass};
 use netlens::dream::{
-    DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Snapshot,
-    Start, Transforms, dream,
+    Diversity, DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings,
+    Snapshot, Start, Transforms, dream,
 };
 use netlens::model::{Arch, ModelKind, Network, Weights};
 
@@ -552,4 +553,97 @@ fn random_scale_and_rotation_raise_the_class_reproducibly() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("random rotation"), "{e}");
+}
+
+/// The diversity kernels (Gram matrices, their dot products, the gradient through both) against
+/// the CPU reference, whose gradient the unit tests hold to finite differences.
+#[test]
+fn diversity_kernels_match_cpu() {
+    let ctx = ctx();
+    let shape = Gram {
+        batch: 4,
+        channels: 6,
+        plane: 9,
+    };
+    let groups = [0, 0, 1, 0];
+    let act: Vec<f32> = random(shape.len(), 21, 1.0)
+        .iter()
+        .map(|v| v.max(0.0))
+        .collect();
+    let pairs = diversity::pair_coefficients(&groups, 3.0);
+    let actb = upload(&act);
+    let gram = ctx.storage("gram", shape.gram_len()).unwrap();
+    let dots = ctx.storage("dots", 16).unwrap();
+    let v = ctx.storage("v", shape.gram_len()).unwrap();
+    let grad = upload(&vec![0.0; shape.len()]);
+    run(&[
+        shape.matrices(ctx, &actb, &gram),
+        shape.dots(ctx, &gram, &dots),
+        shape.gradient(ctx, &upload(&pairs), &dots, &gram, &v),
+        shape.backprop(ctx, &v, &actb, &grad),
+    ]);
+    let want: Vec<f32> = diversity::cpu::matrices(&shape, &act)
+        .iter()
+        .map(|&g| g as f32)
+        .collect();
+    assert_close("gram matrices", &read(&gram), &want, 1e-6);
+    let cc = 36;
+    let want_dots: Vec<f32> = (0..16)
+        .map(|e| {
+            let (i, j) = (e / 4, e % 4);
+            (0..cc)
+                .map(|k| want[i * cc + k] as f64 * want[j * cc + k] as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    assert_close("gram dot products", &read(&dots), &want_dots, 1e-6);
+    let want_grad: Vec<f32> = diversity::cpu::gradient(&shape, &pairs, &act)
+        .iter()
+        .map(|&g| g as f32)
+        .collect();
+    assert_close("diversity gradient", &read(&grad), &want_grad, 1e-5);
+    let per = shape.channels * shape.plane;
+    assert!(
+        want_grad[2 * per..3 * per].iter().all(|&g| g == 0.0),
+        "image 2 is alone"
+    );
+}
+
+/// Three copies of a class from different noise: with a diversity weight their Gram matrices at
+/// features.12 end up less alike than without (weight 0, same starts), and the class still rises.
+#[test]
+fn diversity_pushes_copies_apart() {
+    let arch = squeezenet().arch();
+    let layer = arch.layer_index("features.12").unwrap();
+    let copies = || {
+        (0..3)
+            .map(|_| class_run(TARANTULA, Settings::default()))
+            .collect()
+    };
+    let similarity = |weight: f32| {
+        let mut request = quick(copies(), 112, 8);
+        request.diversity = Some(Diversity { layer, weight });
+        request.snapshots = vec![0];
+        let result = go(&request);
+        assert_eq!(result.timing.batches, 1);
+        let first = &result.runs[0].snapshots;
+        assert!(first[1].objective > first[0].objective, "the class rises");
+        let mean = |k: usize| {
+            result
+                .runs
+                .iter()
+                .map(|r| r.snapshots[k].similarity.unwrap())
+                .sum::<f32>()
+                / 3.0
+        };
+        (mean(0), mean(1))
+    };
+    let (start, plain) = similarity(0.0);
+    let (start_d, diverse) = similarity(1e3);
+    eprintln!(
+        "mean Gram cosine similarity: start {start:.4}, after 8 steps {plain:.4} without \
+         diversity, {diverse:.4} with weight 1e3"
+    );
+    assert_eq!(start, start_d, "the same starts");
+    assert!(diverse < plain - 0.01, "{diverse} vs {plain}");
 }

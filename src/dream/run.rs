@@ -8,8 +8,8 @@ use image::RgbImage;
 use indicatif::ProgressBar;
 
 use super::kernels::blur_radius;
-use super::schedule::{noise, schedule, transforms};
-use super::settings::{Parameterization, Settings, Transforms};
+use super::schedule::{copy_noise, schedule, transforms};
+use super::settings::{Diversity, Parameterization, Settings, Transforms};
 use super::stage::{Stage, StageSpec};
 use crate::classify::{argmax, softmax};
 use crate::error::{Error, Result, check_finite};
@@ -127,6 +127,8 @@ pub struct Request {
     pub octave_scale: f32,
     /// Random scale and rotation each step (off by default).
     pub transforms: Transforms,
+    /// Runs with the same objective pushed apart (off by default); they share a GPU batch.
+    pub diversity: Option<Diversity>,
     /// Seed of the starting noise, the jitter and the transforms.
     pub seed: u64,
     /// Steps (counted over all octaves, 0 = the start) after which the images are read back; the
@@ -152,6 +154,7 @@ impl Request {
             octaves: 1,
             octave_scale: 1.4,
             transforms: Transforms::default(),
+            diversity: None,
             seed: 0,
             snapshots: Vec::new(),
             max_batch: 8,
@@ -208,6 +211,14 @@ impl Request {
             ));
         }
         self.transforms.validate()?;
+        if let Some(d) = self.diversity {
+            self.validate_diversity(arch, d)?;
+            if matches!(self.start, Start::Image(_)) {
+                return invalid(
+                    "diversity needs images that start apart: start from noise, not a photo".into(),
+                );
+            }
+        }
         if self.penalty_target == PenaltyTarget::Start && matches!(self.start, Start::Noise) {
             return invalid("an L2 penalty towards the start needs a starting image".into());
         }
@@ -278,6 +289,104 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Fails, naming the problem, on a diversity layer that is not below every objective, a
+    /// weight that is not a finite number >= 0, or a group of runs larger than a batch.
+    fn validate_diversity(&self, arch: &Arch, d: Diversity) -> Result<()> {
+        let invalid = |m: String| Err(Error::InvalidInput(m));
+        if !(d.weight.is_finite() && d.weight >= 0.0) {
+            return invalid(format!(
+                "diversity weight {} must be a finite number >= 0",
+                d.weight
+            ));
+        }
+        if d.layer >= arch.layers.len() {
+            return invalid(format!(
+                "diversity layer {} does not exist ({} has {} layers)",
+                d.layer,
+                arch.name,
+                arch.layers.len()
+            ));
+        }
+        for run in &self.runs {
+            let (layer, _) = run.objective.target(arch);
+            if d.layer > layer {
+                return invalid(format!(
+                    "`{}`: the diversity layer {} comes after the objective's layer {}; \
+                     choose one at or before it",
+                    run.label,
+                    arch.layers[d.layer].name(),
+                    arch.layers[layer].name()
+                ));
+            }
+            let copies = self
+                .runs
+                .iter()
+                .filter(|r| r.objective == run.objective)
+                .count();
+            if copies > self.max_batch {
+                return invalid(format!(
+                    "`{}`: {copies} images of one objective must share a GPU batch, which holds \
+                     at most {}",
+                    run.label, self.max_batch
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The GPU batches of `runs` (indices) that share an objective layer: chunks of at most
+/// `max_batch`; with `keep_together`, runs with the same objective are never split.
+fn batches_of(
+    runs: &[Run],
+    indices: &[usize],
+    max_batch: usize,
+    keep_together: bool,
+) -> Vec<Vec<usize>> {
+    if !keep_together {
+        return indices.chunks(max_batch).map(<[usize]>::to_vec).collect();
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &i in indices {
+        match groups
+            .iter_mut()
+            .find(|g| runs[g[0]].objective == runs[i].objective)
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for g in groups {
+        match batches.last_mut() {
+            Some(b) if b.len() + g.len() <= max_batch => b.extend(g),
+            _ => batches.push(g),
+        }
+    }
+    batches
+}
+
+/// For each run of a batch: its group (the index of its objective among the batch's) and its
+/// copy number within the group.
+fn groups_and_copies(runs: &[&Run]) -> (Vec<usize>, Vec<usize>) {
+    let mut objectives: Vec<Objective> = Vec::new();
+    let mut groups = Vec::new();
+    let mut copies = Vec::new();
+    for r in runs {
+        let g = objectives
+            .iter()
+            .position(|o| *o == r.objective)
+            .unwrap_or_else(|| {
+                objectives.push(r.objective);
+                objectives.len() - 1
+            });
+        copies.push(groups.iter().filter(|&&h| h == g).count());
+        groups.push(g);
+    }
+    (groups, copies)
+}
+
 /// One run's image and scores at one step.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Snapshot {
@@ -294,6 +403,9 @@ pub struct Snapshot {
     pub probability: Option<f32>,
     /// The network's top class (class objectives).
     pub top1: Option<usize>,
+    /// With diversity: the mean cosine similarity of the image's Gram matrix to those of the
+    /// other images of its objective.
+    pub similarity: Option<f32>,
 }
 
 impl Snapshot {
@@ -379,9 +491,10 @@ pub fn dream(net: &Network, request: &Request, progress: &ProgressBar) -> Result
     let batches: Vec<(usize, Vec<usize>)> = groups
         .into_iter()
         .flat_map(|(layer, runs)| {
-            runs.chunks(max_batch)
-                .map(|c| (layer, c.to_vec()))
-                .collect::<Vec<_>>()
+            let together = request.diversity.is_some();
+            batches_of(&request.runs, &runs, max_batch, together)
+                .into_iter()
+                .map(move |c| (layer, c))
         })
         .collect();
 
@@ -427,6 +540,7 @@ fn run_batch(
     let ctx = net.context();
     let settings: Vec<Settings> = runs.iter().map(|r| r.settings).collect();
     let objectives: Vec<Objective> = runs.iter().map(|r| r.objective).collect();
+    let (groups, copies) = groups_and_copies(runs);
     let batch = runs.len();
     let iterations = request.iterations;
     let pixels = request.parameterization == Parameterization::Pixels;
@@ -457,6 +571,7 @@ fn run_batch(
                 transforms: transform_rows
                     .as_ref()
                     .map(|t| &t[first * batch..(first + iterations) * batch]),
+                diversity: request.diversity.map(|d| (d, &groups[..])),
                 parameterization: request.parameterization,
             },
         )?;
@@ -470,14 +585,26 @@ fn run_batch(
                 stage.record_continue_from(&mut encoder, prev);
                 ctx.submit(encoder);
             }
-            (None, Start::Image(img)) => stage.set_image(&to_input(img, size)?),
-            (None, Start::Noise) if pixels => {
-                let mut x = noise(request.seed, 3 * size * size, 1.0);
-                clamp_channels(&mut x, &image_bounds(), size * size);
-                stage.set_image(&x);
-            }
+            (None, Start::Image(img)) => stage.set_images(&to_input(img, size)?.repeat(batch)),
             (None, Start::Noise) => {
-                stage.set_coefficients(&noise(request.seed, 3 * size * size, FOURIER_NOISE_STD));
+                // Every image starts from the seed's noise; with diversity, each copy of an
+                // objective from its own.
+                let len = 3 * size * size;
+                let std = if pixels { 1.0 } else { FOURIER_NOISE_STD };
+                let mut start = Vec::with_capacity(batch * len);
+                for &copy in &copies {
+                    let copy = if request.diversity.is_some() { copy } else { 0 };
+                    let mut x = copy_noise(request.seed, copy, len, std);
+                    if pixels {
+                        clamp_channels(&mut x, &image_bounds(), size * size);
+                    }
+                    start.extend(x);
+                }
+                if pixels {
+                    stage.set_images(&start);
+                } else {
+                    stage.set_coefficients(&start);
+                }
             }
         }
         ctx.wait()?;
@@ -569,6 +696,7 @@ fn take_snapshot(
             objective: readout.objectives[n],
             probability,
             top1,
+            similarity: readout.similarity.as_ref().and_then(|s| s[n]),
         });
     }
     timing.snapshot_ms += ms(t);

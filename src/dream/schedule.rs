@@ -44,9 +44,22 @@ const JITTER_STREAM: u64 = 2;
 /// Stream of the scales and rotations.
 const TRANSFORM_STREAM: u64 = 3;
 
+/// Streams of the starting noise of copies 1, 2, … of an objective (copy 0 draws [`noise`]).
+const COPY_NOISE_STREAM: u64 = 1 << 32;
+
 /// `len` standard normal values scaled by `std`, from `seed`.
 pub fn noise(seed: u64, len: usize, std: f32) -> Vec<f32> {
-    let mut rng = Rng::new(seed, NOISE_STREAM);
+    copy_noise(seed, 0, len, std)
+}
+
+/// The starting noise of copy `copy` of an objective: [`noise`] for copy 0, independent draws
+/// for the others (so that diversity has different images to push apart).
+pub fn copy_noise(seed: u64, copy: usize, len: usize, std: f32) -> Vec<f32> {
+    let stream = match copy {
+        0 => NOISE_STREAM,
+        c => COPY_NOISE_STREAM + c as u64,
+    };
+    let mut rng = Rng::new(seed, stream);
     (0..len).map(|_| (rng.normal() as f32) * std).collect()
 }
 

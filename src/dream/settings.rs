@@ -69,6 +69,16 @@ impl Transforms {
     }
 }
 
+/// The diversity term (see [`super::diversity`]): the images of one objective in a batch pushed
+/// apart in the Gram space of a layer's output.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Diversity {
+    /// The layer's index in [`crate::model::Arch::layers`]; at or below every objective's layer.
+    pub layer: usize,
+    /// Weight of the mean pairwise cosine similarity subtracted from the objective.
+    pub weight: f32,
+}
+
 /// How the optimized image is represented.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub enum Parameterization {

@@ -1,10 +1,11 @@
 //! One batch of runs at one input size (one octave) on the GPU: every buffer and dispatch is made
 //! here once, then steps and snapshots are only recorded.
 
+use super::diversity::{DiversityParts, Gram, mean_similarity};
 use super::fourier::{Colours, Planes, Side, basis, spectrum_scale};
 use super::kernels::{Images, RollDirection, StepRow, TransformPass, blur_radius, blur_weights};
 use super::run::Objective;
-use super::settings::{Parameterization, Settings};
+use super::settings::{Diversity, Parameterization, Settings};
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
@@ -25,6 +26,8 @@ pub(super) struct StageSpec<'a> {
     /// The transform rows of this stage's steps, `batch` per step, when steps are scaled and
     /// rotated.
     pub transforms: Option<&'a [[f32; 4]]>,
+    /// The diversity term and each image's group (images of one objective), when on.
+    pub diversity: Option<(Diversity, &'a [usize])>,
     /// How the image is represented.
     pub parameterization: Parameterization,
 }
@@ -44,6 +47,17 @@ struct TransformRows {
     current: wgpu::Buffer,
 }
 
+/// The diversity term of a stage.
+struct StageDiversity {
+    parts: DiversityParts,
+    /// How many backward dispatches run before the diversity layer's gradient is complete.
+    split: usize,
+    /// The objective's gradient seed, copied into the gradient before each step when the
+    /// diversity term adds into that same buffer.
+    seed: Option<wgpu::Buffer>,
+    groups: Vec<usize>,
+}
+
 /// What a snapshot reads back.
 pub(super) struct Readout {
     /// The images [batch, 3, size, size], normalized.
@@ -53,6 +67,8 @@ pub(super) struct Readout {
     pub objectives: Vec<f32>,
     /// Each image's logits, when the objective is a class.
     pub logits: Option<Vec<Vec<f32>>>,
+    /// With diversity: each image's mean similarity to the others of its group.
+    pub similarity: Option<Vec<Option<f32>>>,
 }
 
 /// The GPU side of one batch at one size.
@@ -76,6 +92,7 @@ pub(super) struct Stage {
     update: Vec<Dispatch>,
     blur: Vec<Dispatch>,
     fourier: Option<FourierParts>,
+    diversity: Option<StageDiversity>,
 }
 
 /// Bytes of one step's schedule rows for a batch.
@@ -117,6 +134,38 @@ impl Stage {
             }
         }
         plan.activation_grad(spec.layer).write(&ctx, &seed)?;
+        let diversity = match spec.diversity {
+            None => None,
+            Some((d, groups)) => {
+                let [channels, dh, dw] = shapes[d.layer + 1];
+                let shape = Gram {
+                    batch,
+                    channels,
+                    plane: dh * dw,
+                };
+                let parts = DiversityParts::new(
+                    &ctx,
+                    shape,
+                    groups,
+                    d.weight,
+                    &plan.activation(d.layer).buffer,
+                    &plan.activation_grad(d.layer).buffer,
+                )?;
+                let count = |layer| {
+                    plan.backward_dispatches_from(layer, GradientRule::Plain)
+                        .count()
+                };
+                let seed = (d.layer == spec.layer)
+                    .then(|| ctx.upload("dream objective seed", &seed))
+                    .transpose()?;
+                Some(StageDiversity {
+                    parts,
+                    split: count(spec.layer) - count(d.layer),
+                    seed,
+                    groups: groups.to_vec(),
+                })
+            }
+        };
 
         let penalty: Vec<f32> = spec
             .settings
@@ -251,6 +300,7 @@ impl Stage {
             update,
             blur,
             fourier,
+            diversity,
         })
     }
 
@@ -269,9 +319,9 @@ impl Stage {
         self.images.h
     }
 
-    /// Sets every image to `image` (one normalized CHW image), and the coefficients to match.
-    pub fn set_image(&self, image: &[f32]) {
-        self.ctx.write(&self.x, &image.repeat(self.batch()));
+    /// Sets the images to `images` (the batch's, normalized NCHW), and the coefficients to match.
+    pub fn set_images(&self, images: &[f32]) {
+        self.ctx.write(&self.x, images);
         if let Some(f) = &self.fourier {
             let mut encoder = self.ctx.encoder("dream start");
             record_all(&mut encoder, "from image", &f.from_image);
@@ -279,11 +329,10 @@ impl Stage {
         }
     }
 
-    /// Sets every image's Fourier coefficients to `coefficients` (one image's worth).
+    /// Sets the images' Fourier coefficients to `coefficients` (the batch's).
     pub fn set_coefficients(&self, coefficients: &[f32]) {
         if let Some(f) = &self.fourier {
-            self.ctx
-                .write(&f.coefficients, &coefficients.repeat(self.batch()));
+            self.ctx.write(&f.coefficients, coefficients);
         }
     }
 
@@ -326,6 +375,10 @@ impl Stage {
             (&self.current, 0),
             bytes,
         );
+        if let Some(seed) = self.diversity.as_ref().and_then(|d| d.seed.as_ref()) {
+            let grad = &self.plan.activation_grad(self.layer).buffer;
+            copy_buffer(encoder, (seed, 0), (grad, 0), seed.size());
+        }
         if let Some(t) = &self.transform_rows {
             let bytes = (self.batch() * size_of::<[f32; 4]>()) as u64;
             copy_buffer(
@@ -341,13 +394,22 @@ impl Stage {
         } else {
             &[]
         };
+        // The diversity term's gradient joins the backward pass where it reaches its layer.
+        let backward = || {
+            self.plan
+                .backward_dispatches_from(self.layer, GradientRule::Plain)
+        };
+        let split = self.diversity.as_ref().map_or(usize::MAX, |d| d.split);
+        let diversity = self
+            .diversity
+            .iter()
+            .flat_map(|d| d.parts.measure.iter().chain(&d.parts.gradient));
         let step = render
             .chain(&self.jitter)
             .chain(self.plan.forward_dispatches_to(self.layer))
-            .chain(
-                self.plan
-                    .backward_dispatches_from(self.layer, GradientRule::Plain),
-            )
+            .chain(backward().take(split))
+            .chain(diversity)
+            .chain(backward().skip(split))
             .chain(&self.update)
             .chain(blur);
         record_all(encoder, "dream step", step);
@@ -359,11 +421,21 @@ impl Stage {
         let input = &self.plan.input().buffer;
         copy_buffer(encoder, (&self.x, 0), (input, 0), input.size());
         self.plan.record_forward_to(encoder, self.layer);
+        if let Some(d) = &self.diversity {
+            record_all(encoder, "diversity", &d.parts.measure);
+        }
     }
 
     /// Reads the images and objectives after [`Stage::record_snapshot`] was submitted.
     pub fn read_snapshot(&self) -> Result<Readout> {
         let images = self.ctx.read_all(&self.x)?;
+        let similarity = match &self.diversity {
+            Some(d) => Some(mean_similarity(
+                &d.groups,
+                &self.ctx.read_all(&d.parts.dots)?,
+            )),
+            None => None,
+        };
         let act = self.plan.activation(self.layer);
         let [batch, c, h, w] = act.shape;
         let plane = h * w;
@@ -375,6 +447,7 @@ impl Stage {
                 images,
                 objectives,
                 logits: Some(logits),
+                similarity,
             });
         }
         let objectives = self
@@ -392,6 +465,7 @@ impl Stage {
             images,
             objectives,
             logits: None,
+            similarity,
         })
     }
 }

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::dream::{
-    self, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start, Sweep,
-    Transforms,
+    self, Diversity, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start,
+    Sweep, Transforms,
 };
 use netlens::manifest::Manifest;
 use netlens::model::Arch;
@@ -70,6 +70,20 @@ pub struct DreamArgs {
     /// uses 10) [default: 0, off].
     #[arg(long, value_name = "DEG", default_value_t = 0.0)]
     random_rotate: f32,
+    /// Images per class, channel or neuron, each from its own noise; with --diversity pushed
+    /// apart.
+    #[arg(long, default_value_t = 1)]
+    copies: usize,
+    /// Weight of the diversity term (Lucid's `diversity`): the mean cosine similarity of the
+    /// copies' Gram matrices at --diversity-layer is subtracted from the objective, times this
+    /// (needs --copies 2 or more) [default: off].
+    #[arg(long, value_name = "WEIGHT")]
+    diversity: Option<f32>,
+    /// The layer whose Gram matrices --diversity compares, by name or index; at or before the
+    /// objectives' layers [default: the last convolutional block (features.12 for SqueezeNet,
+    /// features.28 for VGG16), or the objective's layer if that comes first].
+    #[arg(long, value_name = "LAYER")]
+    diversity_layer: Option<String>,
     /// Seed of the starting noise, the jitter and the random scales and rotations.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -119,7 +133,16 @@ fn parse_unit(arch: &Arch, what: &str, spec: &str, unit: &str) -> Result<(usize,
     let (layer, channel) = unit
         .rsplit_once(':')
         .with_context(|| format!("{what} `{spec}`: expected LAYER:CHANNEL, e.g. features.12:5"))?;
-    let index = match layer.parse::<usize>() {
+    let index = parse_layer(arch, what, spec, layer)?;
+    let channel: usize = channel
+        .parse()
+        .with_context(|| format!("{what} `{spec}`: `{channel}` is not a channel number"))?;
+    Ok((index, channel))
+}
+
+/// Parses a layer by index or name; `what` and `spec` name the flag's value in errors.
+fn parse_layer(arch: &Arch, what: &str, spec: &str, layer: &str) -> Result<usize> {
+    Ok(match layer.parse::<usize>() {
         Ok(i) if i < arch.layers.len() => i,
         Ok(i) => bail!(
             "{what} `{spec}`: layer {i} does not exist ({} has {} layers)",
@@ -138,11 +161,7 @@ fn parse_unit(arch: &Arch, what: &str, spec: &str, unit: &str) -> Result<(usize,
                 names.join(", ")
             )
         })?,
-    };
-    let channel: usize = channel
-        .parse()
-        .with_context(|| format!("{what} `{spec}`: `{channel}` is not a channel number"))?;
-    Ok((index, channel))
+    })
 }
 
 /// Parses `LAYER:CHANNEL`.
@@ -181,6 +200,27 @@ fn parse_neuron(arch: &Arch, spec: &str) -> Result<Target> {
         },
         label: format!("{} neuron {channel} at {at}", arch.layers[layer].name()),
     })
+}
+
+/// The diversity term of the flags: its layer (given, or the default) and weight.
+fn diversity_of(
+    arch: &Arch,
+    args: &DreamArgs,
+    targets: &[Target],
+    weight: f32,
+) -> Result<Diversity> {
+    let layer = match &args.diversity_layer {
+        Some(l) => parse_layer(arch, "diversity layer", l, l)?,
+        None => {
+            let lowest = targets
+                .iter()
+                .map(|t| t.objective.target(arch).0)
+                .min()
+                .unwrap_or(0);
+            netlens::saliency::method::default_cam_layer(arch)?.min(lowest)
+        }
+    };
+    Ok(Diversity { layer, weight })
 }
 
 /// The settings the flags give, over the model's defaults.
@@ -251,6 +291,29 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     if targets.is_empty() {
         bail!("give at least one --class, --channel or --neuron");
     }
+    match (args.copies, args.diversity) {
+        (0, _) => bail!("--copies must be at least 1"),
+        (1, Some(_)) => bail!("--diversity needs --copies 2 or more: images to push apart"),
+        (c, None) if c > 1 => bail!("--copies {c} without --diversity gives {c} like images"),
+        _ => {}
+    }
+    let diversity = args
+        .diversity
+        .map(|weight| diversity_of(&arch, &args, &targets, weight))
+        .transpose()?;
+    let targets: Vec<Target> = targets
+        .iter()
+        .flat_map(|t| {
+            (0..args.copies).map(|c| Target {
+                objective: t.objective,
+                label: if args.copies > 1 {
+                    format!("{} #{}", t.label, c + 1)
+                } else {
+                    t.label.clone()
+                },
+            })
+        })
+        .collect();
     let base = settings(&args);
     let mut runs = Vec::new();
     for t in &targets {
@@ -308,6 +371,8 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         scale: args.random_scale,
         rotate: args.random_rotate,
     };
+    request.diversity = diversity;
+    let diversity_label = diversity.map(|d| (d.weight, arch.layers[d.layer].name().to_string()));
     request.seed = args.seed;
     request.snapshots = args.snapshots.clone();
     request.max_batch = args.batch;
@@ -365,6 +430,9 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         }
         if args.param == Parameterization::Fourier {
             t.push_str(", Fourier parameterization");
+        }
+        if let Some((weight, layer)) = &diversity_label {
+            t.push_str(&format!(", diversity {weight} at {layer}"));
         }
         if !request.transforms.is_off() {
             t.push_str(&format!(
@@ -428,6 +496,7 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         .param("octaves", request.octaves)
         .param("octave_scale", request.octave_scale)
         .param("transforms", request.transforms)
+        .param("diversity", request.diversity)
         .param("snapshots", request.snapshot_steps())
         .param("sweep", &args.sweep)
         .param("max_batch", request.max_batch)
@@ -449,16 +518,19 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
 
     for r in &result.runs {
         let s = r.last();
+        let similarity = s.similarity.map_or(String::new(), |v| {
+            format!(", Gram similarity to the other copies {v:.3}")
+        });
         match (s.probability, s.top1) {
             (Some(p), Some(top)) => println!(
-                "{:<32} step {:>4}: p = {p:.4}, logit {:.2}, top-1 {}",
+                "{:<32} step {:>4}: p = {p:.4}, logit {:.2}, top-1 {}{similarity}",
                 r.label,
                 s.step,
                 s.objective,
                 classes.name(top)
             ),
             _ => println!(
-                "{:<32} step {:>4}: activation {:.4}",
+                "{:<32} step {:>4}: activation {:.4}{similarity}",
                 r.label, s.step, s.objective
             ),
         }
