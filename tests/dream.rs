@@ -647,3 +647,31 @@ fn diversity_pushes_copies_apart() {
     assert_eq!(start, start_d, "the same starts");
     assert!(diverse < plain - 0.01, "{diverse} vs {plain}");
 }
+
+/// Diversity at the objective's own layer (a channel of features.12): the objective's gradient
+/// seed is restored before each step (one copy more per step), so the term does not pile up in
+/// it, and the copies still end up less alike than without it.
+#[test]
+fn diversity_at_the_objective_layer_restores_the_seed_each_step() {
+    let layer = squeezenet().arch().layer_index("features.12").unwrap();
+    let channel = |_| Run {
+        objective: Objective::Channel { layer, channel: 7 },
+        settings: Settings::default(),
+        label: "features.12 channel 7".into(),
+    };
+    let steps = 4;
+    let mut request = quick((0..2).map(channel).collect(), 112, steps);
+    let mut similarity = Vec::new();
+    for weight in [0.0, 1e3] {
+        request.diversity = Some(Diversity { layer, weight });
+        let result = go(&request);
+        assert_eq!(
+            result.timing.commands.copies,
+            2 * steps as u64,
+            "row and seed per step"
+        );
+        similarity.push(result.runs[0].last().similarity.unwrap());
+    }
+    eprintln!("features.12 channel 7, 2 copies: similarity {similarity:?} for weights 0, 1e3");
+    assert!(similarity[1] < similarity[0] - 0.01, "{similarity:?}");
+}
