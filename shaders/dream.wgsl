@@ -2,6 +2,8 @@
 // and the update itself (norms, normalized steps and clamping are in step.wgsl).
 //
 // - roll: the random jitter of a step, a circular shift of every image plane;
+// - transform / transform_adjoint: the random scale and rotation of a step (bilinear sampling,
+//   zero outside the image) and its adjoint, which brings the gradient back;
 // - regularize: the gradients of the L2 and total-variation penalties, subtracted from the
 //   objective's gradient;
 // - blur_rows / blur_cols: a separable Gaussian blur (scipy's `reflect` border);
@@ -9,6 +11,7 @@
 //   products per plane) and the 1/frequency scaling of the Fourier image parameterization;
 // - decorrelated_to_image / image_grad_to_decorrelated / image_to_decorrelated: its colour
 //   decorrelation and sigmoid, forward, backward and inverse.
+// - gram_matrices / gram_dots / gram_grad / gram_backprop: the diversity term (see below).
 // Upscaling between octaves uses saliency.wgsl's upsample_bilinear.
 //
 // Images are NCHW f32. "The step row" is a per-image vec4<i32> (ox, oy, blur, 0) the host copies
@@ -63,6 +66,84 @@ fn roll(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let sy = wrap(y - image.sign * o.y, image.h);
     let sx = wrap(x - image.sign * o.x, image.w);
     roll_dst[i] = roll_src[i - p + sy * image.w + sx];
+}
+
+// transform: dst[n, c, q] = sum over the 4 pixels j around p = M (q - centre) + centre of
+// tent(p - j) src[n, c, j] (bilinear sampling; pixels outside the image count as zero), with
+// M = transform_rows[n] = (m00, m01, m10, m11) the map from output pixels to source points.
+// transform_adjoint: its transpose, dst[n, c, j] = sum over q of tent(p(q) - j) src[n, c, q],
+// gathered over the output pixels whose source point lies within one pixel of j: those around
+// M^-1 (j - centre) + centre. Both compute p(q) with the same function, so that each is the other's
+// transpose to rounding. tent(d) = max(0, 1 - |d.x|) max(0, 1 - |d.y|).
+@group(0) @binding(1) var<storage, read> transform_rows: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> transform_src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> transform_dst: array<f32>;
+
+fn plane_centre() -> vec2<f32> {
+    return vec2<f32>(f32(image.w - 1u), f32(image.h - 1u)) * 0.5;
+}
+
+// The source point of output pixel q under m.
+fn source_point(m: vec4<f32>, q: vec2<f32>) -> vec2<f32> {
+    let d = q - plane_centre();
+    return vec2<f32>(m.x * d.x + m.y * d.y, m.z * d.x + m.w * d.y) + plane_centre();
+}
+
+fn tent(d: vec2<f32>) -> f32 {
+    return max(0.0, 1.0 - abs(d.x)) * max(0.0, 1.0 - abs(d.y));
+}
+
+@compute @workgroup_size(256)
+fn transform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let plane = image.h * image.w;
+    let len = image.channels * plane;
+    if i >= image.batch * len {
+        return;
+    }
+    let q = i % plane;
+    let p = source_point(transform_rows[i / len], vec2<f32>(f32(q % image.w), f32(q / image.w)));
+    let corner = vec2<i32>(floor(p));
+    var acc = 0.0;
+    for (var k = 0; k < 4; k++) {
+        let j = corner + vec2<i32>(k & 1, k >> 1u);
+        if j.x >= 0 && j.y >= 0 && j.x < i32(image.w) && j.y < i32(image.h) {
+            let at = i - q + u32(j.y) * image.w + u32(j.x);
+            acc = fma(tent(p - vec2<f32>(j)), transform_src[at], acc);
+        }
+    }
+    transform_dst[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn transform_adjoint(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let plane = image.h * image.w;
+    let len = image.channels * plane;
+    if i >= image.batch * len {
+        return;
+    }
+    let m = transform_rows[i / len];
+    let jp = i % plane;
+    let j = vec2<f32>(f32(jp % image.w), f32(jp / image.w));
+    // The inverse of m maps source points back to output pixels; those within one pixel of j
+    // come from a box around the image of j.
+    let det = m.x * m.w - m.y * m.z;
+    let inv = vec4<f32>(m.w, -m.y, -m.z, m.x) / det;
+    let centre = source_point(inv, j);
+    let reach = vec2<f32>(abs(inv.x) + abs(inv.y), abs(inv.z) + abs(inv.w));
+    let lo = max(vec2<i32>(ceil(centre - reach)), vec2<i32>(0));
+    let hi = min(vec2<i32>(floor(centre + reach)), vec2<i32>(i32(image.w) - 1, i32(image.h) - 1));
+    var acc = 0.0;
+    for (var y = lo.y; y <= hi.y; y++) {
+        for (var x = lo.x; x <= hi.x; x++) {
+            let w = tent(source_point(m, vec2<f32>(f32(x), f32(y))) - j);
+            if w > 0.0 {
+                acc = fma(w, transform_src[i - jp + u32(y) * image.w + u32(x)], acc);
+            }
+        }
+    }
+    transform_dst[i] = acc;
 }
 
 // regularize: g -= 2 l2[n] (x - target) + tv[n] dTV/dx, with
@@ -338,4 +419,123 @@ fn image_to_decorrelated(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     inv_t[k.x] = t.x;
     inv_t[k.y] = t.y;
     inv_t[k.z] = t.z;
+}
+
+// Diversity (Lucid's `diversity` objective): images of one objective in a batch pushed apart in
+// the Gram space of a layer's activations A[n] (C channels x P positions).
+// - gram_matrices: G[n] = A[n] A[n]^T / P;
+// - gram_dots: dots[i * batch + j] = <G[i], G[j]> (so |G[i]|^2 on the diagonal);
+// - gram_grad: V[n] = dD'/dG[n] for D' = sum over pairs (n, j) of k[n, j] cos(G[n], G[j]), the
+//   pairs' coefficients k holding -weight / (pairs of the group) for j != n of n's group, 0 else
+//   (symmetric, so each cosine counts twice): V[n] = 2 (U[n] - c[n] Ĝ[n]) / |G[n]|,
+//   U[n] = sum_j k[n, j] Ĝ[j], c[n] = sum_j k[n, j] cos(n, j),
+//   Ĝ = G / |G|, |G| = sqrt(max(|G|^2, 1e-10)) (Lucid's l2_normalize);
+// - gram_backprop: dA[n] += 2 V[n] A[n] / P, the gradient through G (V is symmetric).
+struct GramParams {
+    batch: u32,
+    channels: u32,
+    plane: u32,
+    _pad: u32,
+}
+
+const GRAM_EPS: f32 = 1e-10;
+
+@group(0) @binding(0) var<uniform> gram: GramParams;
+
+@group(0) @binding(1) var<storage, read> gram_act: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gram_out: array<f32>;
+
+@compute @workgroup_size(256)
+fn gram_matrices(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let c = gram.channels;
+    let cc = c * c;
+    if i >= gram.batch * cc {
+        return;
+    }
+    let e = i % cc;
+    let base = (i / cc) * c * gram.plane;
+    let ra = base + (e / c) * gram.plane;
+    let rb = base + (e % c) * gram.plane;
+    var acc = 0.0;
+    for (var p = 0u; p < gram.plane; p++) {
+        acc = fma(gram_act[ra + p], gram_act[rb + p], acc);
+    }
+    gram_out[i] = acc / f32(gram.plane);
+}
+
+@group(0) @binding(1) var<storage, read> dots_gram: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dots_out: array<f32>;
+
+// One workgroup per pair (i, j), workgroup x = i * batch + j.
+@compute @workgroup_size(256)
+fn gram_dots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let pair = wid.x;
+    let cc = gram.channels * gram.channels;
+    let gi = (pair / gram.batch) * cc;
+    let gj = (pair % gram.batch) * cc;
+    var acc = 0.0;
+    for (var e = lid.x; e < cc; e += 256u) {
+        acc = fma(dots_gram[gi + e], dots_gram[gj + e], acc);
+    }
+    let total = workgroup_sum(lid.x, acc);
+    if lid.x == 0u && pair < gram.batch * gram.batch {
+        dots_out[pair] = total;
+    }
+}
+
+@group(0) @binding(1) var<storage, read> ggrad_pairs: array<f32>;
+@group(0) @binding(2) var<storage, read> ggrad_dots: array<f32>;
+@group(0) @binding(3) var<storage, read> ggrad_gram: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ggrad_out: array<f32>;
+
+fn gram_norm(n: u32) -> f32 {
+    return sqrt(max(ggrad_dots[n * gram.batch + n], GRAM_EPS));
+}
+
+@compute @workgroup_size(256)
+fn gram_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let cc = gram.channels * gram.channels;
+    if i >= gram.batch * cc {
+        return;
+    }
+    let n = i / cc;
+    let e = i % cc;
+    let norm_n = gram_norm(n);
+    var u = 0.0;
+    var c = 0.0;
+    for (var j = 0u; j < gram.batch; j++) {
+        let k = ggrad_pairs[n * gram.batch + j];
+        if k != 0.0 {
+            let norm_j = gram_norm(j);
+            u += k * ggrad_gram[j * cc + e] / norm_j;
+            c += k * ggrad_dots[n * gram.batch + j] / (norm_n * norm_j);
+        }
+    }
+    ggrad_out[i] = 2.0 * (u - c * ggrad_gram[i] / norm_n) / norm_n;
+}
+
+@group(0) @binding(1) var<storage, read> gback_v: array<f32>;
+@group(0) @binding(2) var<storage, read> gback_act: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gback_grad: array<f32>;
+
+@compute @workgroup_size(256)
+fn gram_backprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    let c = gram.channels;
+    let len = c * gram.plane;
+    if i >= gram.batch * len {
+        return;
+    }
+    let n = i / len;
+    let a = (i % len) / gram.plane;
+    let p = i % gram.plane;
+    let v = n * c * c + a * c;
+    let column = n * len + p;
+    var acc = 0.0;
+    for (var b = 0u; b < c; b++) {
+        acc = fma(gback_v[v + b], gback_act[column + b * gram.plane], acc);
+    }
+    gback_grad[i] += 2.0 * acc / f32(gram.plane);
 }

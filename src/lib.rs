@@ -23,11 +23,13 @@ pub mod gpu;
 pub mod hash;
 #[cfg(feature = "libjpeg-turbo")]
 mod jpeg;
+pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod preprocess;
 pub mod progress;
 pub mod saliency;
+pub mod shard;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};

@@ -1,16 +1,19 @@
 //! Class visualization: the dreaming kernels against their CPU references, and the loop's
 //! claims on SqueezeNet (real weights): 100 default steps from noise make the class probable,
 //! a seed fixes the output, a larger L2 weight gives a smaller image, sweeps batch correctly,
-//! channel objectives, the Fourier parameterization and octaves work, divergence is reported.
+//! channel and neuron objectives, random scales and rotations, diversity, the Fourier
+//! parameterization and octaves work, divergence is reported.
 
 mod common;
 
 use common::{assert_close, ctx, data_dir, random, read, run, upload};
 use indicatif::ProgressBar;
+use netlens::dream::diversity::{self, Gram};
 use netlens::dream::fourier::{self, Colours, Planes, Side};
-use netlens::dream::kernels::{self, Images, RollDirection, StepRow};
+use netlens::dream::kernels::{self, Images, RollDirection, StepRow, TransformPass};
 use netlens::dream::{
-    DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start, dream,
+    Diversity, DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings,
+    Snapshot, Start, Transforms, dream,
 };
 use netlens::model::{Arch, ModelKind, Network, Weights};
 
@@ -29,15 +32,18 @@ const ROWS: [StepRow; 2] = [
     },
 ];
 
+/// The batch the pixel-space kernels are checked on.
+const IMAGES: Images = Images {
+    batch: 2,
+    channels: 3,
+    h: 13,
+    w: 17,
+};
+
 #[test]
 fn pixel_kernels_match_cpu() {
     let ctx = ctx();
-    let shape = Images {
-        batch: 2,
-        channels: 3,
-        h: 13,
-        w: 17,
-    };
+    let shape = IMAGES;
     let x = random(shape.len(), 1, 2.0);
     let step = ctx
         .upload("rows", bytemuck::cast_slice::<_, i32>(&ROWS))
@@ -405,4 +411,267 @@ fn requests_that_cannot_run_are_refused() {
     request.size = 8;
     let e = request.validate(&arch).unwrap_err().to_string();
     assert!(e.contains("8x8"), "{e}");
+}
+
+/// The random scale and rotation: both kernels against the CPU reference, and the adjoint is the
+/// forward pass's transpose: <T x, y> = <x, T^T y> (on the CPU reference and on the kernels).
+#[test]
+fn transform_kernels_match_cpu_and_are_each_others_transpose() {
+    let ctx = ctx();
+    let shape = IMAGES;
+    let rows = [
+        kernels::transform_row(1.1, 10.0),
+        kernels::transform_row(0.9, -7.0),
+    ];
+    let rb = upload(bytemuck::cast_slice(&rows));
+    let x = random(shape.len(), 11, 1.0);
+    let y = random(shape.len(), 12, 1.0);
+    let out = ctx.storage("transformed", shape.len()).unwrap();
+    run(&[shape.transform(ctx, TransformPass::Forward, &rb, &upload(&x), &out)]);
+    let tx = kernels::cpu::transform(&shape, &rows, &x);
+    assert_close("transform", &read(&out), &tx, 1e-6);
+    let tx_gpu = read(&out);
+    run(&[shape.transform(ctx, TransformPass::Adjoint, &rb, &upload(&y), &out)]);
+    let ty = kernels::cpu::transform_adjoint(&shape, &rows, &y);
+    assert_close("transform adjoint", &read(&out), &ty, 1e-6);
+    let ty_gpu = read(&out);
+
+    let dot = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(&p, &q)| p as f64 * q as f64)
+            .sum::<f64>()
+    };
+    for (what, forward, adjoint) in [("cpu", &tx, &ty), ("gpu", &tx_gpu, &ty_gpu)] {
+        let (a, b) = (dot(forward, &y), dot(&x, adjoint));
+        eprintln!("{what}: <Tx, y> = {a:.6}, <x, T^T y> = {b:.6}");
+        assert!(
+            (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+            "{what}: {a} vs {b}"
+        );
+    }
+    // The identity samples every pixel exactly; a scale by 1.1 maps the centre onto itself.
+    let id = [kernels::transform_row(1.0, 0.0); 2];
+    assert_eq!(kernels::cpu::transform(&shape, &id, &x), x);
+    let grown = kernels::cpu::transform(&shape, &[kernels::transform_row(1.1, 0.0); 2], &x);
+    let centre = 6 * 17 + 8;
+    assert!((grown[centre] - x[centre]).abs() < 1e-6);
+}
+
+/// A neuron objective raises that one activation (units 0 to 7 of features.7, one batch; a unit
+/// dead at the start gets no gradient), and the snapshot reports the activation at the centre of
+/// the layer's output, as a separate forward pass reads it.
+#[test]
+fn a_neuron_objective_raises_the_centre_unit() {
+    let net = squeezenet();
+    let layer = net.arch().layer_index("features.7").unwrap();
+    let neuron = |channel: usize, position| Run {
+        objective: Objective::Neuron {
+            layer,
+            channel,
+            position,
+        },
+        // The unit is at a fixed place: a roll would move the image under it at each step.
+        settings: Settings {
+            jitter: 0,
+            ..Settings::default()
+        },
+        label: format!("features.7 neuron {channel}"),
+    };
+    let mut request = quick((0..8).map(|c| neuron(c, None)).collect(), 112, 5);
+    request.snapshots = vec![0];
+    let result = go(&request);
+    let alive: Vec<(usize, &[Snapshot])> = result
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(c, r)| (c, &r.snapshots[..]))
+        .filter(|(_, s)| s[0].objective > 0.0)
+        .collect();
+    assert!(!alive.is_empty(), "every unit is dead at the start");
+    for (c, s) in &alive {
+        eprintln!(
+            "features.7 neuron {c} at the centre: {} -> {}",
+            s[0].objective, s[1].objective
+        );
+        assert!(
+            s[1].objective > s[0].objective + 0.1,
+            "{c}: {} -> {}",
+            s[0].objective,
+            s[1].objective
+        );
+    }
+
+    let (channel, s) = alive[0];
+    let plan = net.plan(1, (112, 112)).unwrap();
+    plan.input().write(ctx(), &s[1].image).unwrap();
+    let mut encoder = ctx().encoder("neuron check");
+    plan.record_forward_to(&mut encoder, layer);
+    ctx().submit(encoder);
+    let act = plan.activation(layer);
+    let [_, _, h, w] = act.shape;
+    let values = pollster::block_on(act.read(ctx())).unwrap();
+    let want = values[(channel * h + h / 2) * w + w / 2];
+    let got = s[1].objective;
+    assert!(
+        (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
+
+    let outside = quick(vec![neuron(7, Some((w, 0)))], 112, 5);
+    let e = outside.validate(net.arch()).unwrap_err().to_string();
+    assert!(e.contains("outside layer"), "{e}");
+}
+
+/// With random scales and rotations the loop still raises the class, a seed fixes the result,
+/// and the steps differ from those without them.
+#[test]
+fn random_scale_and_rotation_raise_the_class_reproducibly() {
+    let mut request = quick(vec![class_run(TARANTULA, Settings::default())], 112, 5);
+    request.transforms = Transforms {
+        scale: 0.1,
+        rotate: 10.0,
+    };
+    request.snapshots = vec![0];
+    let a = go(&request);
+    let s = &a.runs[0].snapshots;
+    eprintln!(
+        "with transforms: logit {} -> {}",
+        s[0].objective, s[1].objective
+    );
+    assert!(s[1].objective > s[0].objective + 1.0);
+    assert!(
+        go(&request).runs[0].last().image == s[1].image,
+        "same seed, other image"
+    );
+    request.transforms = Transforms::default();
+    let plain = go(&request);
+    assert!(common::rel_l2(&plain.runs[0].last().image, &s[1].image) > 1e-3);
+    request.transforms.rotate = 200.0;
+    let e = request
+        .validate(squeezenet().arch())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("random rotation"), "{e}");
+}
+
+/// The diversity kernels (Gram matrices, their dot products, the gradient through both) against
+/// the CPU reference, whose gradient the unit tests hold to finite differences.
+#[test]
+fn diversity_kernels_match_cpu() {
+    let ctx = ctx();
+    let shape = Gram {
+        batch: 4,
+        channels: 6,
+        plane: 9,
+    };
+    let groups = [0, 0, 1, 0];
+    let act: Vec<f32> = random(shape.len(), 21, 1.0)
+        .iter()
+        .map(|v| v.max(0.0))
+        .collect();
+    let pairs = diversity::pair_coefficients(&groups, 3.0);
+    let actb = upload(&act);
+    let gram = ctx.storage("gram", shape.gram_len()).unwrap();
+    let dots = ctx.storage("dots", 16).unwrap();
+    let v = ctx.storage("v", shape.gram_len()).unwrap();
+    let grad = upload(&vec![0.0; shape.len()]);
+    run(&[
+        shape.matrices(ctx, &actb, &gram),
+        shape.dots(ctx, &gram, &dots),
+        shape.gradient(ctx, &upload(&pairs), &dots, &gram, &v),
+        shape.backprop(ctx, &v, &actb, &grad),
+    ]);
+    let want: Vec<f32> = diversity::cpu::matrices(&shape, &act)
+        .iter()
+        .map(|&g| g as f32)
+        .collect();
+    assert_close("gram matrices", &read(&gram), &want, 1e-6);
+    let cc = 36;
+    let want_dots: Vec<f32> = (0..16)
+        .map(|e| {
+            let (i, j) = (e / 4, e % 4);
+            (0..cc)
+                .map(|k| want[i * cc + k] as f64 * want[j * cc + k] as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    assert_close("gram dot products", &read(&dots), &want_dots, 1e-6);
+    let want_grad: Vec<f32> = diversity::cpu::gradient(&shape, &pairs, &act)
+        .iter()
+        .map(|&g| g as f32)
+        .collect();
+    assert_close("diversity gradient", &read(&grad), &want_grad, 1e-5);
+    let per = shape.channels * shape.plane;
+    assert!(
+        want_grad[2 * per..3 * per].iter().all(|&g| g == 0.0),
+        "image 2 is alone"
+    );
+}
+
+/// Three copies of a class from different noise: with a diversity weight their Gram matrices at
+/// features.12 end up less alike than without (weight 0, same starts), and the class still rises.
+#[test]
+fn diversity_pushes_copies_apart() {
+    let arch = squeezenet().arch();
+    let layer = arch.layer_index("features.12").unwrap();
+    let copies = || {
+        (0..3)
+            .map(|_| class_run(TARANTULA, Settings::default()))
+            .collect()
+    };
+    let similarity = |weight: f32| {
+        let mut request = quick(copies(), 112, 8);
+        request.diversity = Some(Diversity { layer, weight });
+        request.snapshots = vec![0];
+        let result = go(&request);
+        assert_eq!(result.timing.batches, 1);
+        let first = &result.runs[0].snapshots;
+        assert!(first[1].objective > first[0].objective, "the class rises");
+        let mean = |k: usize| {
+            result
+                .runs
+                .iter()
+                .map(|r| r.snapshots[k].similarity.unwrap())
+                .sum::<f32>()
+                / 3.0
+        };
+        (mean(0), mean(1))
+    };
+    let (start, plain) = similarity(0.0);
+    let (start_d, diverse) = similarity(1e3);
+    eprintln!(
+        "mean Gram cosine similarity: start {start:.4}, after 8 steps {plain:.4} without \
+         diversity, {diverse:.4} with weight 1e3"
+    );
+    assert_eq!(start, start_d, "the same starts");
+    assert!(diverse < plain - 0.01, "{diverse} vs {plain}");
+}
+
+/// Diversity at the objective's own layer (a channel of features.12): the objective's gradient
+/// seed is restored before each step (one copy more per step), so the term does not pile up in
+/// it, and the copies still end up less alike than without it.
+#[test]
+fn diversity_at_the_objective_layer_restores_the_seed_each_step() {
+    let layer = squeezenet().arch().layer_index("features.12").unwrap();
+    let channel = |_| Run {
+        objective: Objective::Channel { layer, channel: 7 },
+        settings: Settings::default(),
+        label: "features.12 channel 7".into(),
+    };
+    let steps = 4;
+    let mut request = quick((0..2).map(channel).collect(), 112, steps);
+    let mut similarity = Vec::new();
+    for weight in [0.0, 1e3] {
+        request.diversity = Some(Diversity { layer, weight });
+        let result = go(&request);
+        assert_eq!(
+            result.timing.commands.copies,
+            2 * steps as u64,
+            "row and seed per step"
+        );
+        similarity.push(result.runs[0].last().similarity.unwrap());
+    }
+    eprintln!("features.12 channel 7, 2 copies: similarity {similarity:?} for weights 0, 1e3");
+    assert!(similarity[1] < similarity[0] - 0.01, "{similarity:?}");
 }

@@ -1,6 +1,7 @@
-//! The pixel-space kernels of a dreaming step (`shaders/dream.wgsl`): the jitter roll, the L2 and
-//! total-variation penalty gradients, the separable Gaussian blur, and the bilinear resize between
-//! octaves (saliency's upsampling kernel); with their CPU references in [`cpu`].
+//! The pixel-space kernels of a dreaming step (`shaders/dream.wgsl`): the jitter roll, the random
+//! scale and rotation with its adjoint, the L2 and total-variation penalty gradients, the
+//! separable Gaussian blur, and the bilinear resize between octaves (saliency's upsampling
+//! kernel); with their CPU references in [`cpu`].
 
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 use crate::ops::step::ImageBatch;
@@ -40,6 +41,24 @@ pub enum RollDirection {
     Forward,
     /// Back by them.
     Back,
+}
+
+/// Which way [`Images::transform`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransformPass {
+    /// Sample each image through its transform.
+    Forward,
+    /// The forward pass's transpose: brings a gradient on the transformed images back.
+    Adjoint,
+}
+
+/// The per-image row of [`Images::transform`] for a scale by `scale` and a rotation by
+/// `degrees` about the image's centre: the 2 × 2 matrix (m00, m01, m10, m11), row-major, that
+/// maps an output pixel's offset from the centre (x, y) to its source point's, R(−θ) / scale.
+pub fn transform_row(scale: f32, degrees: f32) -> [f32; 4] {
+    let (sin, cos) = (degrees as f64).to_radians().sin_cos();
+    let k = 1.0 / scale as f64;
+    [cos * k, sin * k, -sin * k, cos * k].map(|v| v as f32)
 }
 
 /// A batch of NCHW images the dreaming kernels work on.
@@ -121,6 +140,23 @@ impl Images {
             RollDirection::Back => -1,
         };
         self.elementwise(ctx, "roll", self.params(sign, 0), &[step, src, dst])
+    }
+
+    /// dst = src scaled and rotated about each image's centre by its row of `rows` (see
+    /// [`transform_row`]; bilinear sampling, zero outside), or that map's transpose.
+    pub fn transform(
+        &self,
+        ctx: &GpuContext,
+        pass: TransformPass,
+        rows: &wgpu::Buffer,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+    ) -> Dispatch {
+        let entry = match pass {
+            TransformPass::Forward => "transform",
+            TransformPass::Adjoint => "transform_adjoint",
+        };
+        self.elementwise(ctx, entry, self.params(0, 0), &[rows, src, dst])
     }
 
     /// g -= 2 `l2[n]` (x - target) + `tv[n]` dTV/dx, with `weights` holding (l2, tv, 0, 0) per image.
@@ -217,6 +253,62 @@ pub mod cpu {
             let sy = wrap(y - sign * rows[n].oy as i64, h);
             let sx = wrap(x - sign * rows[n].ox as i64, w);
             *v = src[i - p + sy * w + sx];
+        }
+        dst
+    }
+
+    /// The source point of output pixel `q` = (x, y) under `m` (see [`super::transform_row`]),
+    /// in f32 as the kernels compute it.
+    fn source_point(shape: &Images, m: &[f32; 4], q: (f32, f32)) -> (f32, f32) {
+        let c = ((shape.w - 1) as f32 * 0.5, (shape.h - 1) as f32 * 0.5);
+        let d = (q.0 - c.0, q.1 - c.1);
+        (m[0] * d.0 + m[1] * d.1 + c.0, m[2] * d.0 + m[3] * d.1 + c.1)
+    }
+
+    /// The bilinear weight of pixel `j` for source point `p`.
+    fn tent(p: (f32, f32), j: (usize, usize)) -> f32 {
+        (1.0 - (p.0 - j.0 as f32).abs()).max(0.0) * (1.0 - (p.1 - j.1 as f32).abs()).max(0.0)
+    }
+
+    /// The pixels output `i` samples and their weights: the up to 4 in-image pixels around its
+    /// source point.
+    fn footprint(shape: &Images, rows: &[[f32; 4]], i: usize) -> Vec<(usize, f32)> {
+        let (h, w) = (shape.h, shape.w);
+        let q = i % (h * w);
+        let m = &rows[i / shape.per_image()];
+        let p = source_point(shape, m, ((q % w) as f32, (q / w) as f32));
+        let (x0, y0) = (p.0.floor() as i64, p.1.floor() as i64);
+        [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)]
+            .into_iter()
+            .filter(|&(x, y)| (0..w as i64).contains(&x) && (0..h as i64).contains(&y))
+            .map(|(x, y)| {
+                let j = (x as usize, y as usize);
+                (i - q + j.1 * w + j.0, tent(p, j))
+            })
+            .collect()
+    }
+
+    /// Each plane sampled bilinearly through its image's row of `rows` (zero outside): the
+    /// forward pass of [`super::Images::transform`].
+    pub fn transform(shape: &Images, rows: &[[f32; 4]], src: &[f32]) -> Vec<f32> {
+        (0..src.len())
+            .map(|i| {
+                footprint(shape, rows, i)
+                    .iter()
+                    .map(|&(j, weight)| weight * src[j])
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// The transpose of [`transform`], by scattering each output's weights onto its source
+    /// pixels (the kernel gathers instead).
+    pub fn transform_adjoint(shape: &Images, rows: &[[f32; 4]], src: &[f32]) -> Vec<f32> {
+        let mut dst = vec![0.0; src.len()];
+        for (i, &g) in src.iter().enumerate() {
+            for (j, weight) in footprint(shape, rows, i) {
+                dst[j] += weight * g;
+            }
         }
         dst
     }

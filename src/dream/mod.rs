@@ -8,7 +8,12 @@
 //! valid normalized range `[(0 − mean)/std, (1 − mean)/std]`, and every k steps blur with a
 //! Gaussian of σ. The jitter offsets and blur steps come from a schedule drawn from the seed on
 //! the host and uploaded once; before each step one `copy_buffer_to_buffer` puts its row in a
-//! small buffer the kernels read. Steps between two snapshots are recorded into one submission
+//! small buffer the kernels read. With [`Transforms`], the rolled image is also scaled and
+//! rotated at random each step (bilinear sampling) before the forward pass, and the gradient is
+//! brought back through the sampling's transpose; their rows come from the schedule the same way.
+//! With [`Diversity`], the images of one objective in a batch start from different noise and are
+//! pushed apart in the Gram space of a layer (see [`diversity`]): the gradient of that term is
+//! added where the backward pass reaches the layer. Steps between two snapshots are recorded into one submission
 //! (at most [`Request::steps_per_submit`] at a time); the host reads back only snapshots.
 //!
 //! Runs are batched: a sweep's values (per-image rates, penalties, blur and jitter) and several
@@ -17,6 +22,7 @@
 //! 1/f-scaled Fourier coefficients and decorrelated colours (see [`fourier`]) and the step is
 //! taken on the coefficients.
 
+pub mod diversity;
 pub mod figure;
 pub mod fourier;
 pub mod kernels;
@@ -29,4 +35,4 @@ pub use run::{
     DreamResult, FOURIER_NOISE_STD, Objective, PenaltyTarget, Request, Run, RunResult, Snapshot,
     Start, Timing, dream,
 };
-pub use settings::{Parameterization, Settings, Sweep, SweepParam};
+pub use settings::{Diversity, Parameterization, Settings, Sweep, SweepParam, Transforms};

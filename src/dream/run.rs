@@ -8,8 +8,8 @@ use crate::progress::Progress;
 use image::RgbImage;
 
 use super::kernels::blur_radius;
-use super::schedule::{noise, schedule};
-use super::settings::{Parameterization, Settings};
+use super::schedule::{copy_noise, schedule, transforms};
+use super::settings::{Diversity, Parameterization, Settings, Transforms};
 use super::stage::{Stage, StageSpec};
 use crate::classify::{argmax, softmax};
 use crate::error::{Error, Result, check_finite};
@@ -31,6 +31,16 @@ pub enum Objective {
         /// The channel.
         channel: usize,
     },
+    /// One unit: the activation of one channel of a layer's output at one position.
+    Neuron {
+        /// The layer's index in [`Arch::layers`].
+        layer: usize,
+        /// The channel.
+        channel: usize,
+        /// The position (x, y) in the layer's output; `None`: its centre (w / 2, h / 2), at
+        /// every octave's size.
+        position: Option<(usize, usize)>,
+    },
 }
 
 impl Objective {
@@ -39,7 +49,24 @@ impl Objective {
     pub fn target(&self, arch: &Arch) -> (usize, usize) {
         match *self {
             Objective::Class(c) => (arch.layers.len() - 1, c),
-            Objective::Channel { layer, channel } => (layer, channel),
+            Objective::Channel { layer, channel } | Objective::Neuron { layer, channel, .. } => {
+                (layer, channel)
+            }
+        }
+    }
+
+    /// The objective as weights on the target channel's plane of `(h, w)` values: (offset in
+    /// the plane, weight) pairs; the objective is the weighted sum of the activations. A mean
+    /// weighs every value 1 / (h w); a neuron is one value with weight 1.
+    pub fn plane_weights(&self, (h, w): (usize, usize)) -> Vec<(usize, f32)> {
+        match *self {
+            Objective::Class(_) | Objective::Channel { .. } => {
+                (0..h * w).map(|p| (p, 1.0 / (h * w) as f32)).collect()
+            }
+            Objective::Neuron { position, .. } => {
+                let (x, y) = position.unwrap_or((w / 2, h / 2));
+                vec![(y * w + x, 1.0)]
+            }
         }
     }
 }
@@ -98,7 +125,11 @@ pub struct Request {
     pub octaves: usize,
     /// Each octave is this much larger than the one before.
     pub octave_scale: f32,
-    /// Seed of the starting noise and the jitter.
+    /// Random scale and rotation each step (off by default).
+    pub transforms: Transforms,
+    /// Runs with the same objective pushed apart (off by default); they share a GPU batch.
+    pub diversity: Option<Diversity>,
+    /// Seed of the starting noise, the jitter and the transforms.
     pub seed: u64,
     /// Steps (counted over all octaves, 0 = the start) after which the images are read back; the
     /// last step always is.
@@ -122,6 +153,8 @@ impl Request {
             parameterization: Parameterization::Pixels,
             octaves: 1,
             octave_scale: 1.4,
+            transforms: Transforms::default(),
+            diversity: None,
             seed: 0,
             snapshots: Vec::new(),
             max_batch: 8,
@@ -177,6 +210,15 @@ impl Request {
                 self.total_steps()
             ));
         }
+        self.transforms.validate()?;
+        if let Some(d) = self.diversity {
+            self.validate_diversity(arch, d)?;
+            if matches!(self.start, Start::Image(_)) {
+                return invalid(
+                    "diversity needs images that start apart: start from noise, not a photo".into(),
+                );
+            }
+        }
         if self.penalty_target == PenaltyTarget::Start && matches!(self.start, Start::Noise) {
             return invalid("an L2 penalty towards the start needs a starting image".into());
         }
@@ -194,19 +236,34 @@ impl Request {
                         arch.layers.len()
                     ));
                 }
-                let channels = shapes[layer + 1][0];
+                let [channels, h, w] = shapes[layer + 1];
+                if let Objective::Neuron {
+                    position: Some((x, y)),
+                    ..
+                } = run.objective
+                    && (x >= w || y >= h)
+                {
+                    return invalid(format!(
+                        "`{}`: position ({x}, {y}) is outside layer {layer} ({}), whose output is \
+                         {w} wide and {h} high at input size {size}",
+                        run.label,
+                        arch.layers[layer].name()
+                    ));
+                }
                 if channel >= channels {
                     return Err(match run.objective {
                         Objective::Class(c) => Error::UnknownClass(format!(
                             "class {c} does not exist: {} has {channels} classes",
                             arch.name
                         )),
-                        Objective::Channel { .. } => Error::InvalidInput(format!(
-                            "`{}`: channel {channel} does not exist at layer {layer} ({}), \
+                        Objective::Channel { .. } | Objective::Neuron { .. } => {
+                            Error::InvalidInput(format!(
+                                "`{}`: channel {channel} does not exist at layer {layer} ({}), \
                              which has {channels} channels",
-                            run.label,
-                            arch.layers[layer].name()
-                        )),
+                                run.label,
+                                arch.layers[layer].name()
+                            ))
+                        }
                     });
                 }
             }
@@ -232,6 +289,104 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Fails, naming the problem, on a diversity layer that is not below every objective, a
+    /// weight that is not a finite number >= 0, or a group of runs larger than a batch.
+    fn validate_diversity(&self, arch: &Arch, d: Diversity) -> Result<()> {
+        let invalid = |m: String| Err(Error::InvalidInput(m));
+        if !(d.weight.is_finite() && d.weight >= 0.0) {
+            return invalid(format!(
+                "diversity weight {} must be a finite number >= 0",
+                d.weight
+            ));
+        }
+        if d.layer >= arch.layers.len() {
+            return invalid(format!(
+                "diversity layer {} does not exist ({} has {} layers)",
+                d.layer,
+                arch.name,
+                arch.layers.len()
+            ));
+        }
+        for run in &self.runs {
+            let (layer, _) = run.objective.target(arch);
+            if d.layer > layer {
+                return invalid(format!(
+                    "`{}`: the diversity layer {} comes after the objective's layer {}; \
+                     choose one at or before it",
+                    run.label,
+                    arch.layers[d.layer].name(),
+                    arch.layers[layer].name()
+                ));
+            }
+            let copies = self
+                .runs
+                .iter()
+                .filter(|r| r.objective == run.objective)
+                .count();
+            if copies > self.max_batch {
+                return invalid(format!(
+                    "`{}`: {copies} images of one objective must share a GPU batch, which holds \
+                     at most {}",
+                    run.label, self.max_batch
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The GPU batches of `runs` (indices) that share an objective layer: chunks of at most
+/// `max_batch`; with `keep_together`, runs with the same objective are never split.
+fn batches_of(
+    runs: &[Run],
+    indices: &[usize],
+    max_batch: usize,
+    keep_together: bool,
+) -> Vec<Vec<usize>> {
+    if !keep_together {
+        return indices.chunks(max_batch).map(<[usize]>::to_vec).collect();
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &i in indices {
+        match groups
+            .iter_mut()
+            .find(|g| runs[g[0]].objective == runs[i].objective)
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for g in groups {
+        match batches.last_mut() {
+            Some(b) if b.len() + g.len() <= max_batch => b.extend(g),
+            _ => batches.push(g),
+        }
+    }
+    batches
+}
+
+/// For each run of a batch: its group (the index of its objective among the batch's) and its
+/// copy number within the group.
+fn groups_and_copies(runs: &[&Run]) -> (Vec<usize>, Vec<usize>) {
+    let mut objectives: Vec<Objective> = Vec::new();
+    let mut groups = Vec::new();
+    let mut copies = Vec::new();
+    for r in runs {
+        let g = objectives
+            .iter()
+            .position(|o| *o == r.objective)
+            .unwrap_or_else(|| {
+                objectives.push(r.objective);
+                objectives.len() - 1
+            });
+        copies.push(groups.iter().filter(|&&h| h == g).count());
+        groups.push(g);
+    }
+    (groups, copies)
+}
+
 /// One run's image and scores at one step.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Snapshot {
@@ -242,12 +397,15 @@ pub struct Snapshot {
     /// The image, normalized CHW [3, size, size].
     #[serde(skip)]
     pub image: Vec<f32>,
-    /// The objective: the class logit, or the channel's mean activation.
+    /// The objective: the class logit, the channel's mean activation, or the neuron's.
     pub objective: f32,
     /// The class's softmax probability (class objectives).
     pub probability: Option<f32>,
     /// The network's top class (class objectives).
     pub top1: Option<usize>,
+    /// With diversity: the mean cosine similarity of the image's Gram matrix to those of the
+    /// other images of its objective.
+    pub similarity: Option<f32>,
 }
 
 impl Snapshot {
@@ -337,9 +495,10 @@ pub async fn dream(
     let batches: Vec<(usize, Vec<usize>)> = groups
         .into_iter()
         .flat_map(|(layer, runs)| {
-            runs.chunks(max_batch)
-                .map(|c| (layer, c.to_vec()))
-                .collect::<Vec<_>>()
+            let together = request.diversity.is_some();
+            batches_of(&request.runs, &runs, max_batch, together)
+                .into_iter()
+                .map(move |c| (layer, c))
         })
         .collect();
 
@@ -384,14 +543,20 @@ async fn run_batch(
 ) -> Result<Vec<Vec<Snapshot>>> {
     let ctx = net.context();
     let settings: Vec<Settings> = runs.iter().map(|r| r.settings).collect();
-    let channels: Vec<usize> = runs
-        .iter()
-        .map(|r| r.objective.target(net.arch()).1)
-        .collect();
+    let objectives: Vec<Objective> = runs.iter().map(|r| r.objective).collect();
+    let (groups, copies) = groups_and_copies(runs);
     let batch = runs.len();
     let iterations = request.iterations;
     let pixels = request.parameterization == Parameterization::Pixels;
     let rows = schedule(request.seed, request.total_steps(), &settings, pixels);
+    let transform_rows = (!request.transforms.is_off()).then(|| {
+        transforms(
+            request.seed,
+            request.total_steps(),
+            batch,
+            &request.transforms,
+        )
+    });
     let snapshot_steps = request.snapshot_steps();
     let mut snapshots: Vec<Vec<Snapshot>> = vec![Vec::new(); batch];
     let mut previous: Option<Stage> = None;
@@ -404,9 +569,13 @@ async fn run_batch(
             &StageSpec {
                 size,
                 layer,
-                channels: &channels,
+                objectives: &objectives,
                 settings: &settings,
                 rows: &rows[first * batch..(first + iterations) * batch],
+                transforms: transform_rows
+                    .as_ref()
+                    .map(|t| &t[first * batch..(first + iterations) * batch]),
+                diversity: request.diversity.map(|d| (d, &groups[..])),
                 parameterization: request.parameterization,
             },
         )?;
@@ -420,14 +589,26 @@ async fn run_batch(
                 stage.record_continue_from(&mut encoder, prev);
                 ctx.submit(encoder);
             }
-            (None, Start::Image(img)) => stage.set_image(&to_input(img, size)?),
-            (None, Start::Noise) if pixels => {
-                let mut x = noise(request.seed, 3 * size * size, 1.0);
-                clamp_channels(&mut x, &image_bounds(), size * size);
-                stage.set_image(&x);
-            }
+            (None, Start::Image(img)) => stage.set_images(&to_input(img, size)?.repeat(batch)),
             (None, Start::Noise) => {
-                stage.set_coefficients(&noise(request.seed, 3 * size * size, FOURIER_NOISE_STD));
+                // Every image starts from the seed's noise; with diversity, each copy of an
+                // objective from its own.
+                let len = 3 * size * size;
+                let std = if pixels { 1.0 } else { FOURIER_NOISE_STD };
+                let mut start = Vec::with_capacity(batch * len);
+                for &copy in &copies {
+                    let copy = if request.diversity.is_some() { copy } else { 0 };
+                    let mut x = copy_noise(request.seed, copy, len, std);
+                    if pixels {
+                        clamp_channels(&mut x, &image_bounds(), size * size);
+                    }
+                    start.extend(x);
+                }
+                if pixels {
+                    stage.set_images(&start);
+                } else {
+                    stage.set_coefficients(&start);
+                }
             }
         }
         ctx.wait()?;
@@ -519,6 +700,7 @@ async fn take_snapshot(
             objective: readout.objectives[n],
             probability,
             top1,
+            similarity: readout.similarity.as_ref().and_then(|s| s[n]),
         });
     }
     timing.snapshot_ms += ms(t);

@@ -1,8 +1,9 @@
 //! Everything random in a run, drawn on the host from the seed before the loop: the starting
-//! noise and each step's jitter offsets (uniforms, not readbacks), and the steps that blur.
+//! noise and each step's jitter offsets (uniforms, not readbacks), the steps that blur, and each
+//! step's random scale and rotation.
 
-use super::kernels::StepRow;
-use super::settings::Settings;
+use super::kernels::{StepRow, transform_row};
+use super::settings::{Settings, Transforms};
 
 /// splitmix64: a small, fast generator with good statistics, enough for noise and offsets.
 #[derive(Clone, Debug)]
@@ -40,10 +41,25 @@ impl Rng {
 const NOISE_STREAM: u64 = 1;
 /// Stream of the jitter offsets.
 const JITTER_STREAM: u64 = 2;
+/// Stream of the scales and rotations.
+const TRANSFORM_STREAM: u64 = 3;
+
+/// Streams of the starting noise of copies 1, 2, … of an objective (copy 0 draws [`noise`]).
+const COPY_NOISE_STREAM: u64 = 1 << 32;
 
 /// `len` standard normal values scaled by `std`, from `seed`.
 pub fn noise(seed: u64, len: usize, std: f32) -> Vec<f32> {
-    let mut rng = Rng::new(seed, NOISE_STREAM);
+    copy_noise(seed, 0, len, std)
+}
+
+/// The starting noise of copy `copy` of an objective: [`noise`] for copy 0, independent draws
+/// for the others (so that diversity has different images to push apart).
+pub fn copy_noise(seed: u64, copy: usize, len: usize, std: f32) -> Vec<f32> {
+    let stream = match copy {
+        0 => NOISE_STREAM,
+        c => COPY_NOISE_STREAM + c as u64,
+    };
+    let mut rng = Rng::new(seed, stream);
     (0..len).map(|_| (rng.normal() as f32) * std).collect()
 }
 
@@ -70,6 +86,23 @@ pub fn schedule(seed: u64, steps: usize, settings: &[Settings], blur: bool) -> V
                 pad: 0,
             });
         }
+    }
+    rows
+}
+
+/// The transform rows (see [`transform_row`]) of `steps` steps for a batch of `batch`: row
+/// `s * batch + n` scales image n at step s by a uniform factor in [1 − scale, 1 + scale] and
+/// rotates it by a uniform angle in ±rotate degrees, one draw per step shared by the batch.
+pub fn transforms(seed: u64, steps: usize, batch: usize, t: &Transforms) -> Vec<[f32; 4]> {
+    let mut rng = Rng::new(seed, TRANSFORM_STREAM);
+    let mut rows = Vec::with_capacity(steps * batch);
+    for _ in 0..steps {
+        let (us, ur) = (rng.uniform() as f32, rng.uniform() as f32);
+        let row = transform_row(
+            1.0 + t.scale * (2.0 * us - 1.0),
+            t.rotate * (2.0 * ur - 1.0),
+        );
+        rows.extend(std::iter::repeat_n(row, batch));
     }
     rows
 }
@@ -126,5 +159,40 @@ mod tests {
         );
         assert_eq!(noise(3, 10, 1.0), a[..10]);
         assert_ne!(noise(4, 10, 1.0), a[..10]);
+    }
+
+    #[test]
+    fn transforms_stay_within_their_ranges() {
+        let t = Transforms {
+            scale: 0.1,
+            rotate: 10.0,
+        };
+        let rows = transforms(1, 500, 2, &t);
+        assert_eq!(rows.len(), 1000);
+        let (mut angles, mut scales) = (Vec::new(), Vec::new());
+        for pair in rows.chunks(2) {
+            assert_eq!(pair[0], pair[1]);
+            let [a, b, c, d] = pair[0].map(f64::from);
+            // R(-θ) / s: a = d = cos θ / s, b = -c = sin θ / s.
+            assert!((a - d).abs() < 1e-6 && (b + c).abs() < 1e-6);
+            scales.push(1.0 / a.hypot(b));
+            angles.push(b.atan2(a).to_degrees());
+        }
+        let range = |v: &[f64]| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            (lo, v.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+        };
+        let (lo, hi) = range(&scales);
+        assert!(
+            lo >= 0.9 - 1e-6 && hi <= 1.1 + 1e-6 && lo < 0.91 && hi > 1.09,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = range(&angles);
+        assert!(
+            lo >= -10.0 - 1e-4 && hi <= 10.0 + 1e-4 && lo < -9.5 && hi > 9.5,
+            "{lo} {hi}"
+        );
+        let off = transforms(1, 3, 1, &Transforms::default());
+        assert!(off.iter().all(|r| *r == [1.0, 0.0, 0.0, 1.0]));
     }
 }

@@ -36,6 +36,49 @@ impl Default for Settings {
     }
 }
 
+/// The random scale and rotation applied to the image each step, on top of the jitter, so that
+/// what it shows survives small changes of size and angle (transformation robustness, as Lucid's
+/// standard set: scales in [0.9, 1.1], angles in ±10 degrees). Zero: off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Transforms {
+    /// Each step scales by a uniform factor in [1 − scale, 1 + scale].
+    pub scale: f32,
+    /// Each step rotates by a uniform angle in [−rotate, rotate] degrees.
+    pub rotate: f32,
+}
+
+impl Transforms {
+    /// Whether a step is neither scaled nor rotated.
+    pub fn is_off(&self) -> bool {
+        self.scale == 0.0 && self.rotate == 0.0
+    }
+
+    /// Fails, naming the parameter, on a scale outside [0, 0.5] or an angle outside [0, 180].
+    pub fn validate(&self) -> Result<()> {
+        for (what, v, most) in [
+            ("random scale", self.scale, 0.5),
+            ("random rotation", self.rotate, 180.0),
+        ] {
+            if !(v.is_finite() && (0.0..=most).contains(&v)) {
+                return Err(Error::InvalidInput(format!(
+                    "{what} = {v} is not valid: it must be a number from 0 to {most}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The diversity term (see [`super::diversity`]): the images of one objective in a batch pushed
+/// apart in the Gram space of a layer's output.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Diversity {
+    /// The layer's index in [`crate::model::Arch::layers`]; at or below every objective's layer.
+    pub layer: usize,
+    /// Weight of the mean pairwise cosine similarity subtracted from the objective.
+    pub weight: f32,
+}
+
 /// How the optimized image is represented.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub enum Parameterization {

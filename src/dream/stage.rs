@@ -1,9 +1,11 @@
 //! One batch of runs at one input size (one octave) on the GPU: every buffer and dispatch is made
 //! here once, then steps and snapshots are only recorded.
 
+use super::diversity::{DiversityParts, Gram, mean_similarity};
 use super::fourier::{Colours, Planes, Side, basis, spectrum_scale};
-use super::kernels::{Images, RollDirection, StepRow, blur_radius, blur_weights};
-use super::settings::{Parameterization, Settings};
+use super::kernels::{Images, RollDirection, StepRow, TransformPass, blur_radius, blur_weights};
+use super::run::Objective;
+use super::settings::{Diversity, Parameterization, Settings};
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
@@ -15,12 +17,17 @@ pub(super) struct StageSpec<'a> {
     pub size: usize,
     /// The layer whose channel mean is maximized (the last layer for a class logit).
     pub layer: usize,
-    /// The channel of each image.
-    pub channels: &'a [usize],
+    /// The objective of each image (all at `layer`).
+    pub objectives: &'a [Objective],
     /// The settings of each image.
     pub settings: &'a [Settings],
     /// The schedule rows of this stage's steps, `batch` per step.
     pub rows: &'a [StepRow],
+    /// The transform rows of this stage's steps, `batch` per step, when steps are scaled and
+    /// rotated.
+    pub transforms: Option<&'a [[f32; 4]]>,
+    /// The diversity term and each image's group (images of one objective), when on.
+    pub diversity: Option<(Diversity, &'a [usize])>,
     /// How the image is represented.
     pub parameterization: Parameterization,
 }
@@ -34,14 +41,34 @@ struct FourierParts {
     from_image: Vec<Dispatch>,
 }
 
+/// The random scale and rotation's schedule: all steps' rows, and the current step's.
+struct TransformRows {
+    schedule: wgpu::Buffer,
+    current: wgpu::Buffer,
+}
+
+/// The diversity term of a stage.
+struct StageDiversity {
+    parts: DiversityParts,
+    /// How many backward dispatches run before the diversity layer's gradient is complete.
+    split: usize,
+    /// The objective's gradient seed, copied into the gradient before each step when the
+    /// diversity term adds into that same buffer.
+    seed: Option<wgpu::Buffer>,
+    groups: Vec<usize>,
+}
+
 /// What a snapshot reads back.
 pub(super) struct Readout {
     /// The images [batch, 3, size, size], normalized.
     pub images: Vec<f32>,
-    /// Each image's objective: its channel's mean activation (the logit for a class).
+    /// Each image's objective: its channel's mean activation (the logit for a class), or its
+    /// neuron's activation.
     pub objectives: Vec<f32>,
     /// Each image's logits, when the objective is a class.
     pub logits: Option<Vec<Vec<f32>>>,
+    /// With diversity: each image's mean similarity to the others of its group.
+    pub similarity: Option<Vec<Option<f32>>>,
 }
 
 /// The GPU side of one batch at one size.
@@ -51,17 +78,21 @@ pub(super) struct Stage {
     images: Images,
     layer: usize,
     last_layer: bool,
-    channels: Vec<usize>,
+    /// Each image's channel and its objective's weights on that channel's plane.
+    units: Vec<(usize, Vec<(usize, f32)>)>,
     /// The image (normalized); rendered from the coefficients in the Fourier parameterization.
     x: wgpu::Buffer,
     target: wgpu::Buffer,
     schedule: wgpu::Buffer,
     current: wgpu::Buffer,
     blur_after: Vec<bool>,
-    jitter: Dispatch,
+    transform_rows: Option<TransformRows>,
+    /// The image to the network's input: the roll, (the transform).
+    jitter: Vec<Dispatch>,
     update: Vec<Dispatch>,
     blur: Vec<Dispatch>,
     fourier: Option<FourierParts>,
+    diversity: Option<StageDiversity>,
 }
 
 /// Bytes of one step's schedule rows for a batch.
@@ -90,12 +121,51 @@ impl Stage {
 
         let shapes = net.arch().shapes((h, w))?;
         let [c, ah, aw] = shapes[spec.layer + 1];
+        let units: Vec<(usize, Vec<(usize, f32)>)> = spec
+            .objectives
+            .iter()
+            .map(|o| (o.target(net.arch()).1, o.plane_weights((ah, aw))))
+            .collect();
         let mut seed = vec![0.0; batch * c * ah * aw];
-        for (n, &k) in spec.channels.iter().enumerate() {
+        for (n, (k, weights)) in units.iter().enumerate() {
             let start = (n * c + k) * ah * aw;
-            seed[start..start + ah * aw].fill(1.0 / (ah * aw) as f32);
+            for &(p, weight) in weights {
+                seed[start + p] = weight;
+            }
         }
         plan.activation_grad(spec.layer).write(&ctx, &seed)?;
+        let diversity = match spec.diversity {
+            None => None,
+            Some((d, groups)) => {
+                let [channels, dh, dw] = shapes[d.layer + 1];
+                let shape = Gram {
+                    batch,
+                    channels,
+                    plane: dh * dw,
+                };
+                let parts = DiversityParts::new(
+                    &ctx,
+                    shape,
+                    groups,
+                    d.weight,
+                    &plan.activation(d.layer).buffer,
+                    &plan.activation_grad(d.layer).buffer,
+                )?;
+                let count = |layer| {
+                    plan.backward_dispatches_from(layer, GradientRule::Plain)
+                        .count()
+                };
+                let seed = (d.layer == spec.layer)
+                    .then(|| ctx.upload("dream objective seed", &seed))
+                    .transpose()?;
+                Some(StageDiversity {
+                    parts,
+                    split: count(spec.layer) - count(d.layer),
+                    seed,
+                    groups: groups.to_vec(),
+                })
+            }
+        };
 
         let penalty: Vec<f32> = spec
             .settings
@@ -108,23 +178,35 @@ impl Stage {
         let norms = ctx.storage("dream gradient norms", batch)?;
         let steps = images.step_batch();
 
-        let jitter = images.roll(
-            &ctx,
-            RollDirection::Forward,
-            &current,
-            &x,
-            &plan.input().buffer,
-        );
-        let mut update = vec![
-            images.roll(
-                &ctx,
-                RollDirection::Back,
-                &current,
-                &plan.input_grad().buffer,
-                &g,
+        let input = &plan.input().buffer;
+        let input_grad = &plan.input_grad().buffer;
+        let (jitter, mut update, transform_rows) = match spec.transforms {
+            None => (
+                vec![images.roll(&ctx, RollDirection::Forward, &current, &x, input)],
+                vec![images.roll(&ctx, RollDirection::Back, &current, input_grad, &g)],
+                None,
             ),
-            images.regularize(&ctx, &penalty, &x, &target, &g),
-        ];
+            Some(t) => {
+                let rows = TransformRows {
+                    schedule: ctx.upload("dream transforms", bytemuck::cast_slice::<_, f32>(t))?,
+                    current: ctx.storage("dream transform row", batch * 4)?,
+                };
+                let rolled = ctx.storage("dream rolled image", len)?;
+                let (m, adjoint) = (&rows.current, TransformPass::Adjoint);
+                (
+                    vec![
+                        images.roll(&ctx, RollDirection::Forward, &current, &x, &rolled),
+                        images.transform(&ctx, TransformPass::Forward, m, &rolled, input),
+                    ],
+                    vec![
+                        images.transform(&ctx, adjoint, m, input_grad, &rolled),
+                        images.roll(&ctx, RollDirection::Back, &current, &rolled, &g),
+                    ],
+                    Some(rows),
+                )
+            }
+        };
+        update.push(images.regularize(&ctx, &penalty, &x, &target, &g));
         let mut blur = Vec::new();
         let mut fourier = None;
         match spec.parameterization {
@@ -207,16 +289,18 @@ impl Stage {
             plan,
             images,
             layer: spec.layer,
-            channels: spec.channels.to_vec(),
+            units,
             x,
             target,
             schedule,
             current,
             blur_after,
+            transform_rows,
             jitter,
             update,
             blur,
             fourier,
+            diversity,
         })
     }
 
@@ -235,9 +319,9 @@ impl Stage {
         self.images.h
     }
 
-    /// Sets every image to `image` (one normalized CHW image), and the coefficients to match.
-    pub fn set_image(&self, image: &[f32]) {
-        self.ctx.write(&self.x, &image.repeat(self.batch()));
+    /// Sets the images to `images` (the batch's, normalized NCHW), and the coefficients to match.
+    pub fn set_images(&self, images: &[f32]) {
+        self.ctx.write(&self.x, images);
         if let Some(f) = &self.fourier {
             let mut encoder = self.ctx.encoder("dream start");
             record_all(&mut encoder, "from image", &f.from_image);
@@ -245,11 +329,10 @@ impl Stage {
         }
     }
 
-    /// Sets every image's Fourier coefficients to `coefficients` (one image's worth).
+    /// Sets the images' Fourier coefficients to `coefficients` (the batch's).
     pub fn set_coefficients(&self, coefficients: &[f32]) {
         if let Some(f) = &self.fourier {
-            self.ctx
-                .write(&f.coefficients, &coefficients.repeat(self.batch()));
+            self.ctx.write(&f.coefficients, coefficients);
         }
     }
 
@@ -281,7 +364,7 @@ impl Stage {
         }
     }
 
-    /// Records step `s` of this stage: a copy of its schedule row, then in one compute pass
+    /// Records step `s` of this stage: copies of its schedule rows, then in one compute pass
     /// (render,) jitter, forward, backward, un-jitter and penalties, update, (clamp, and blur
     /// when due).
     pub fn record_step(&self, encoder: &mut wgpu::CommandEncoder, s: usize) {
@@ -292,19 +375,41 @@ impl Stage {
             (&self.current, 0),
             bytes,
         );
+        if let Some(seed) = self.diversity.as_ref().and_then(|d| d.seed.as_ref()) {
+            let grad = &self.plan.activation_grad(self.layer).buffer;
+            copy_buffer(encoder, (seed, 0), (grad, 0), seed.size());
+        }
+        if let Some(t) = &self.transform_rows {
+            let bytes = (self.batch() * size_of::<[f32; 4]>()) as u64;
+            copy_buffer(
+                encoder,
+                (&t.schedule, s as u64 * bytes),
+                (&t.current, 0),
+                bytes,
+            );
+        }
         let render = self.fourier.iter().flat_map(|f| &f.render);
         let blur = if self.blur_after[s] {
             &self.blur[..]
         } else {
             &[]
         };
+        // The diversity term's gradient joins the backward pass where it reaches its layer.
+        let backward = || {
+            self.plan
+                .backward_dispatches_from(self.layer, GradientRule::Plain)
+        };
+        let split = self.diversity.as_ref().map_or(usize::MAX, |d| d.split);
+        let diversity = self
+            .diversity
+            .iter()
+            .flat_map(|d| d.parts.measure.iter().chain(&d.parts.gradient));
         let step = render
-            .chain([&self.jitter])
+            .chain(&self.jitter)
             .chain(self.plan.forward_dispatches_to(self.layer))
-            .chain(
-                self.plan
-                    .backward_dispatches_from(self.layer, GradientRule::Plain),
-            )
+            .chain(backward().take(split))
+            .chain(diversity)
+            .chain(backward().skip(split))
             .chain(&self.update)
             .chain(blur);
         record_all(encoder, "dream step", step);
@@ -316,37 +421,50 @@ impl Stage {
         let input = &self.plan.input().buffer;
         copy_buffer(encoder, (&self.x, 0), (input, 0), input.size());
         self.plan.record_forward_to(encoder, self.layer);
+        if let Some(d) = &self.diversity {
+            record_all(encoder, "diversity", &d.parts.measure);
+        }
     }
 
     /// Reads the images and objectives after [`Stage::record_snapshot`] was submitted.
     pub async fn read_snapshot(&self) -> Result<Readout> {
         let images = self.ctx.read_all(&self.x).await?;
+        let similarity = match &self.diversity {
+            Some(d) => Some(mean_similarity(
+                &d.groups,
+                &self.ctx.read_all(&d.parts.dots).await?,
+            )),
+            None => None,
+        };
         let act = self.plan.activation(self.layer);
         let [batch, c, h, w] = act.shape;
         let plane = h * w;
         if self.last_layer && plane == 1 {
             let all = act.read(&self.ctx).await?;
             let logits: Vec<Vec<f32>> = all.chunks(c).map(<[f32]>::to_vec).collect();
-            let objectives = (0..batch).map(|n| logits[n][self.channels[n]]).collect();
+            let objectives = (0..batch).map(|n| logits[n][self.units[n].0]).collect();
             return Ok(Readout {
                 images,
                 objectives,
                 logits: Some(logits),
+                similarity,
             });
         }
         let mut objectives = Vec::with_capacity(batch);
-        for n in 0..batch {
-            let start = (n * c + self.channels[n]) * plane;
+        for (n, (k, weights)) in self.units.iter().enumerate() {
+            let start = (n * c + k) * plane;
             let v = self
                 .ctx
                 .read::<f32>(&act.buffer, start..start + plane)
                 .await?;
-            objectives.push((v.iter().map(|&a| a as f64).sum::<f64>() / plane as f64) as f32);
+            let sum: f64 = weights.iter().map(|&(p, w)| w as f64 * v[p] as f64).sum();
+            objectives.push(sum as f32);
         }
         Ok(Readout {
             images,
             objectives,
             logits: None,
+            similarity,
         })
     }
 }

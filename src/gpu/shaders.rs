@@ -123,7 +123,7 @@ impl Shader {
             Shader::Step => wgsl!("workgroup_sum", "step"),
             Shader::Saliency => wgsl!("saliency"),
             Shader::Attack => wgsl!("workgroup_sum", "attack"),
-            Shader::Dream => wgsl!("dream"),
+            Shader::Dream => wgsl!("workgroup_sum", "dream"),
         }
     }
 

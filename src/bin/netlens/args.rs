@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use netlens::merge::Job;
 use netlens::model::{ModelKind, Weights};
+use netlens::shard::{Shard, ShardInfo, ShardOutput};
 use netlens::{GpuContext, GpuOptions};
 
 /// Options every command takes: adapter choice and verbosity.
@@ -81,4 +83,55 @@ pub fn expand_images(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
         anyhow::bail!("no images given");
     }
     Ok(out)
+}
+
+/// `--shard K/N`, for the commands that process images one by one.
+#[derive(Args, Clone, Debug)]
+pub struct ShardArgs {
+    /// Process only the K-th of N contiguous slices of the images (K from 0), in the order given
+    /// with folders expanded and sorted; `netlens merge` joins the slices' JSON results (of
+    /// classify --json and fool).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+}
+
+impl ShardArgs {
+    /// The images of this shard (all of them without `--shard`) and the shard's record.
+    pub fn select(&self, images: Vec<PathBuf>) -> Result<(Vec<PathBuf>, Option<ShardInfo>)> {
+        match self.shard {
+            None => Ok((images, None)),
+            Some(shard) => {
+                let (mine, info) = shard.select(&images)?;
+                Ok((mine, Some(info)))
+            }
+        }
+    }
+}
+
+/// The JSON results to write: `results` as they are, or, for a shard, wrapped with the job, the
+/// settings that must agree between shards and the slice, for `netlens merge`.
+pub fn shard_results(
+    job: Job,
+    settings: serde_json::Value,
+    shard: Option<ShardInfo>,
+    results: impl serde::Serialize,
+) -> Result<serde_json::Value> {
+    let results = serde_json::to_value(results)?;
+    Ok(match shard {
+        None => results,
+        Some(shard) => serde_json::to_value(ShardOutput {
+            job: job.name().to_string(),
+            settings,
+            shard,
+            results,
+        })?,
+    })
+}
+
+/// The identity of a model's weights for comparing runs: the file's SHA-256, or where they came
+/// from.
+pub fn weights_identity(weights: &Weights) -> String {
+    weights
+        .sha256()
+        .map_or_else(|| weights.source().to_string(), str::to_string)
 }

@@ -6,9 +6,13 @@ use anyhow::Result;
 use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::classify::{logits_of_files, softmax, top_k};
+use netlens::merge::Job;
 use netlens::model::Network;
 
-use crate::args::{Global, ModelArgs, expand_images};
+use crate::args::{Global, ModelArgs, ShardArgs, expand_images, shard_results, weights_identity};
+
+/// The input size images are classified at.
+const SIZE: usize = 224;
 
 /// Arguments of `netlens classify`.
 #[derive(Args)]
@@ -16,9 +20,12 @@ pub struct ClassifyArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Print only a JSON array of {"file", "top5": [{"index", "name", "prob"}]} on stdout (an
-    /// image that cannot be read gets {"file", "error"} instead).
+    /// image that cannot be read gets {"file", "error"} instead); with --shard, an object
+    /// {"job", "settings", "shard", "results": that array} for `netlens merge`.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    shard: ShardArgs,
     /// Images per GPU batch (lowered to what the device allows); images are read one batch at a
     /// time.
     #[arg(long, default_value_t = 16)]
@@ -47,13 +54,13 @@ struct FileResult {
 /// Classifies every image that can be read; the unreadable ones are reported with the others'
 /// results and make the command fail at the end.
 pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
-    let files = expand_images(&args.images)?;
+    let (files, shard) = args.shard.select(expand_images(&args.images)?)?;
     let classes = ClassNames::load_default()?;
     let weights = args.model.load_weights()?;
     let ctx = global.context()?;
     let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
     let bar = netlens::app::progress_bar::bar(files.len() as u64, "classify", global.quiet);
-    let all = pollster::block_on(logits_of_files(&net, &files, 224, args.batch, &bar))?;
+    let all = pollster::block_on(logits_of_files(&net, &files, SIZE, args.batch, &bar))?;
     bar.finish_and_clear();
     let results: Vec<FileResult> = files
         .iter()
@@ -84,7 +91,13 @@ pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        let settings = serde_json::json!({
+            "model": args.model.model.name(),
+            "weights": weights_identity(&weights),
+            "size": SIZE,
+        });
+        let json = shard_results(Job::Classify, settings, shard, &results)?;
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         for r in &results {
             println!("{}", r.file);

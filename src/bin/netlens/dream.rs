@@ -9,7 +9,8 @@ use netlens::app::manifest::Manifest;
 use netlens::app::output::{Format, OutputPlan};
 use netlens::classes::ClassNames;
 use netlens::dream::{
-    self, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start, Sweep,
+    self, Diversity, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start,
+    Sweep, Transforms,
 };
 use netlens::model::Arch;
 use netlens::preprocess::load_rgb;
@@ -28,6 +29,12 @@ pub struct DreamArgs {
     /// (comma list, or repeat the flag); maximizes the channel's mean activation.
     #[arg(long = "channel", value_delimiter = ',')]
     channels: Vec<String>,
+    /// Neurons to visualize instead: LAYER:CHANNEL for the unit at the centre of the layer's
+    /// output, LAYER:CHANNEL@X,Y for the one at column X, row Y (repeat the flag for several);
+    /// maximizes that one activation. The jitter moves the image under the unit at each step:
+    /// --jitter 0 holds it still.
+    #[arg(long = "neuron")]
+    neurons: Vec<String>,
     /// Start from `noise` or from a photo (a file).
     #[arg(long, default_value = "noise")]
     init: String,
@@ -55,7 +62,29 @@ pub struct DreamArgs {
     /// Largest random roll in pixels [default: 16].
     #[arg(long)]
     jitter: Option<usize>,
-    /// Seed of the starting noise and the jitter.
+    /// Scale the image each step by a random factor in [1 - F, 1 + F] (after the jitter, by
+    /// bilinear sampling about its centre; Lucid's standard set uses 0.1) [default: 0, off].
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    random_scale: f32,
+    /// Rotate the image each step by a random angle within ±DEG degrees (Lucid's standard set
+    /// uses 10) [default: 0, off].
+    #[arg(long, value_name = "DEG", default_value_t = 0.0)]
+    random_rotate: f32,
+    /// Images per class, channel or neuron, each from its own noise; with --diversity pushed
+    /// apart.
+    #[arg(long, default_value_t = 1)]
+    copies: usize,
+    /// Weight of the diversity term (Lucid's `diversity`): the mean cosine similarity of the
+    /// copies' Gram matrices at --diversity-layer is subtracted from the objective, times this
+    /// (needs --copies 2 or more) [default: off].
+    #[arg(long, value_name = "WEIGHT")]
+    diversity: Option<f32>,
+    /// The layer whose Gram matrices --diversity compares, by name or index; at or before the
+    /// objectives' layers [default: the last convolutional block (features.12 for SqueezeNet,
+    /// features.28 for VGG16), or the objective's layer if that comes first].
+    #[arg(long, value_name = "LAYER")]
+    diversity_layer: Option<String>,
+    /// Seed of the starting noise, the jitter and the random scales and rotations.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Steps at which to show the image (comma list; 0 is the start); the last step always is.
@@ -98,15 +127,25 @@ struct Target {
     label: String,
 }
 
-/// Parses `LAYER:CHANNEL`.
-fn parse_channel(arch: &Arch, spec: &str) -> Result<Target> {
-    let (layer, channel) = spec
+/// Parses `LAYER:CHANNEL` into (layer index, channel); `what` ("channel", "neuron") and `spec`
+/// name the flag's value in errors.
+fn parse_unit(arch: &Arch, what: &str, spec: &str, unit: &str) -> Result<(usize, usize)> {
+    let (layer, channel) = unit
         .rsplit_once(':')
-        .with_context(|| format!("channel `{spec}`: expected LAYER:CHANNEL, e.g. features.12:5"))?;
-    let index = match layer.parse::<usize>() {
+        .with_context(|| format!("{what} `{spec}`: expected LAYER:CHANNEL, e.g. features.12:5"))?;
+    let index = parse_layer(arch, what, spec, layer)?;
+    let channel: usize = channel
+        .parse()
+        .with_context(|| format!("{what} `{spec}`: `{channel}` is not a channel number"))?;
+    Ok((index, channel))
+}
+
+/// Parses a layer by index or name; `what` and `spec` name the flag's value in errors.
+fn parse_layer(arch: &Arch, what: &str, spec: &str, layer: &str) -> Result<usize> {
+    Ok(match layer.parse::<usize>() {
         Ok(i) if i < arch.layers.len() => i,
         Ok(i) => bail!(
-            "channel `{spec}`: layer {i} does not exist ({} has {} layers)",
+            "{what} `{spec}`: layer {i} does not exist ({} has {} layers)",
             arch.name,
             arch.layers.len()
         ),
@@ -118,21 +157,70 @@ fn parse_channel(arch: &Arch, spec: &str) -> Result<Target> {
                 .filter(|n| n.contains('.'))
                 .collect();
             format!(
-                "channel `{spec}`: no layer named `{layer}`; layers: {}",
+                "{what} `{spec}`: no layer named `{layer}`; layers: {}",
                 names.join(", ")
             )
         })?,
-    };
-    let channel: usize = channel
-        .parse()
-        .with_context(|| format!("channel `{spec}`: `{channel}` is not a channel number"))?;
-    Ok(Target {
-        objective: Objective::Channel {
-            layer: index,
-            channel,
-        },
-        label: format!("{} channel {channel}", arch.layers[index].name()),
     })
+}
+
+/// Parses `LAYER:CHANNEL`.
+fn parse_channel(arch: &Arch, spec: &str) -> Result<Target> {
+    let (layer, channel) = parse_unit(arch, "channel", spec, spec)?;
+    Ok(Target {
+        objective: Objective::Channel { layer, channel },
+        label: format!("{} channel {channel}", arch.layers[layer].name()),
+    })
+}
+
+/// Parses `LAYER:CHANNEL` or `LAYER:CHANNEL@X,Y`.
+fn parse_neuron(arch: &Arch, spec: &str) -> Result<Target> {
+    let (unit, position) = match spec.split_once('@') {
+        None => (spec, None),
+        Some((unit, at)) => {
+            let parsed = at.split_once(',').and_then(|(x, y)| {
+                Some((
+                    x.trim().parse::<usize>().ok()?,
+                    y.trim().parse::<usize>().ok()?,
+                ))
+            });
+            let xy = parsed.with_context(|| {
+                format!("neuron `{spec}`: `{at}` is not a position X,Y (whole numbers >= 0)")
+            })?;
+            (unit, Some(xy))
+        }
+    };
+    let (layer, channel) = parse_unit(arch, "neuron", spec, unit)?;
+    let at = position.map_or("centre".into(), |(x, y)| format!("({x}, {y})"));
+    Ok(Target {
+        objective: Objective::Neuron {
+            layer,
+            channel,
+            position,
+        },
+        label: format!("{} neuron {channel} at {at}", arch.layers[layer].name()),
+    })
+}
+
+/// The diversity term of the flags: its layer (given, or the default) and weight.
+fn diversity_of(
+    arch: &Arch,
+    args: &DreamArgs,
+    targets: &[Target],
+    weight: f32,
+) -> Result<Diversity> {
+    let layer = match &args.diversity_layer {
+        Some(l) => parse_layer(arch, "diversity layer", l, l)?,
+        None => {
+            let lowest = targets
+                .iter()
+                .map(|t| t.objective.target(arch).0)
+                .min()
+                .unwrap_or(0);
+            netlens::saliency::method::default_cam_layer(arch)?.min(lowest)
+        }
+    };
+    Ok(Diversity { layer, weight })
 }
 
 /// The settings the flags give, over the model's defaults.
@@ -197,9 +285,35 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     for c in &args.channels {
         targets.push(parse_channel(&arch, c)?);
     }
-    if targets.is_empty() {
-        bail!("give at least one --class or --channel");
+    for n in &args.neurons {
+        targets.push(parse_neuron(&arch, n)?);
     }
+    if targets.is_empty() {
+        bail!("give at least one --class, --channel or --neuron");
+    }
+    match (args.copies, args.diversity) {
+        (0, _) => bail!("--copies must be at least 1"),
+        (1, Some(_)) => bail!("--diversity needs --copies 2 or more: images to push apart"),
+        (c, None) if c > 1 => bail!("--copies {c} without --diversity gives {c} like images"),
+        _ => {}
+    }
+    let diversity = args
+        .diversity
+        .map(|weight| diversity_of(&arch, &args, &targets, weight))
+        .transpose()?;
+    let targets: Vec<Target> = targets
+        .iter()
+        .flat_map(|t| {
+            (0..args.copies).map(|c| Target {
+                objective: t.objective,
+                label: if args.copies > 1 {
+                    format!("{} #{}", t.label, c + 1)
+                } else {
+                    t.label.clone()
+                },
+            })
+        })
+        .collect();
     let base = settings(&args);
     let mut runs = Vec::new();
     for t in &targets {
@@ -253,6 +367,12 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     request.parameterization = args.param;
     request.octaves = args.octaves;
     request.octave_scale = args.octave_scale;
+    request.transforms = Transforms {
+        scale: args.random_scale,
+        rotate: args.random_rotate,
+    };
+    request.diversity = diversity;
+    let diversity_label = diversity.map(|d| (d.weight, arch.layers[d.layer].name().to_string()));
     request.seed = args.seed;
     request.snapshots = args.snapshots.clone();
     request.max_batch = args.batch;
@@ -311,6 +431,15 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         if args.param == Parameterization::Fourier {
             t.push_str(", Fourier parameterization");
         }
+        if let Some((weight, layer)) = &diversity_label {
+            t.push_str(&format!(", diversity {weight} at {layer}"));
+        }
+        if !request.transforms.is_off() {
+            t.push_str(&format!(
+                ", random scale ±{} and rotation ±{} deg",
+                request.transforms.scale, request.transforms.rotate
+            ));
+        }
         t
     });
     let start_rgb = match &request.start {
@@ -366,6 +495,8 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         .param("parameterization", request.parameterization)
         .param("octaves", request.octaves)
         .param("octave_scale", request.octave_scale)
+        .param("transforms", request.transforms)
+        .param("diversity", request.diversity)
         .param("snapshots", request.snapshot_steps())
         .param("sweep", &args.sweep)
         .param("max_batch", request.max_batch)
@@ -387,16 +518,19 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
 
     for r in &result.runs {
         let s = r.last();
+        let similarity = s.similarity.map_or(String::new(), |v| {
+            format!(", Gram similarity to the other copies {v:.3}")
+        });
         match (s.probability, s.top1) {
             (Some(p), Some(top)) => println!(
-                "{:<32} step {:>4}: p = {p:.4}, logit {:.2}, top-1 {}",
+                "{:<32} step {:>4}: p = {p:.4}, logit {:.2}, top-1 {}{similarity}",
                 r.label,
                 s.step,
                 s.objective,
                 classes.name(top)
             ),
             _ => println!(
-                "{:<32} step {:>4}: mean activation {:.4}",
+                "{:<32} step {:>4}: activation {:.4}{similarity}",
                 r.label, s.step, s.objective
             ),
         }

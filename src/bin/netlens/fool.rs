@@ -13,10 +13,11 @@ use netlens::classify::{argmax, logits};
 use netlens::fooling::figure::fooling_figure;
 use netlens::fooling::report::{outcomes_csv, records};
 use netlens::fooling::{AttackConfig, Attacker, Method, Outcome, Verdict, balanced_batch};
+use netlens::merge::Job;
 use netlens::model::Network;
 use netlens::preprocess::{STD, load_input, to_rgb};
 
-use crate::args::{Global, ModelArgs, expand_images};
+use crate::args::{Global, ModelArgs, ShardArgs, expand_images, shard_results, weights_identity};
 use crate::attack_settings::{AttackJob, AttackSettings};
 
 /// The input size of the networks.
@@ -29,13 +30,16 @@ pub struct FoolArgs {
     model: ModelArgs,
     #[command(flatten)]
     job: AttackJob,
+    #[command(flatten)]
+    shard: ShardArgs,
     /// Also write each fooled image alone as a 224×224 PNG: this file for one image, else
     /// FILE_<image>_<target>.png for each (FILE_<image>.png without a target; a repeated name
     /// gets -2, -3, …).
     #[arg(long)]
     save_fooled: Option<PathBuf>,
     /// The figure (PNG). Beside it: FIG.json (manifest), FIG_results.json and .csv (numbers),
-    /// FIG_perturbation.npy (fooled − original in pixel levels, N×3×224×224).
+    /// FIG_perturbation.npy (fooled − original in pixel levels, N×3×224×224). With --shard,
+    /// FIG_results.json wraps the records with the job, settings and slice for `netlens merge`.
     #[arg(long)]
     out: PathBuf,
 }
@@ -151,7 +155,7 @@ fn save_fooled(
 
 pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
     let config = args.job.config()?;
-    let files = expand_images(&args.job.images)?;
+    let (files, shard) = args.shard.select(expand_images(&args.job.images)?)?;
     let classes = ClassNames::load_default()?;
     let targets = resolve_targets(&classes, &args.job.targets)?;
     let mut ts = Vec::new();
@@ -208,7 +212,8 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
         .param("config", &config)
         .param("images", &files)
         .param("targets", &ts)
-        .param("batch", args.job.batch);
+        .param("batch", args.job.batch)
+        .param("shard", shard);
     manifest.seed = config.random_start.then_some(config.seed);
     let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
     let batch = balanced_batch(xs.len(), args.job.batch);
@@ -249,7 +254,15 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
     );
     plan.save_png(&args.out, &figure)?;
     manifest.output(&args.out);
-    plan.save_json(&results_json, &records(&labels, outcomes, &classes))?;
+    let settings = serde_json::json!({
+        "model": args.model.model.name(),
+        "weights": weights_identity(&weights),
+        "config": &config,
+        "targets": &targets,
+    });
+    let records = records(&labels, outcomes, &classes);
+    let results = shard_results(Job::Fool, settings, shard, &records)?;
+    plan.save_json(&results_json, &results)?;
     plan.write(
         &results_csv,
         outcomes_csv(&labels, outcomes, &classes).as_bytes(),

@@ -7,6 +7,7 @@ mod classify;
 mod dream;
 mod fool;
 mod info;
+mod merge;
 mod saliency;
 mod transfer;
 
@@ -39,6 +40,8 @@ enum Command {
     Transfer(Box<transfer::TransferArgs>),
     /// Visualize a class (or channel) by gradient ascent from noise or a photo, with sweeps.
     Dream(Box<dream::DreamArgs>),
+    /// Join the JSON results of a job's shards (--shard K/N) into those of one run.
+    Merge(merge::MergeArgs),
 }
 
 fn main() {
@@ -53,7 +56,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
         .init();
     let data = match cli.command {
-        Command::Info(_) => Ok(()),
+        Command::Info(_) | Command::Merge(_) => Ok(()),
         _ => netlens::app::data::check_data_env().map_err(anyhow::Error::from),
     };
     let result = data.and_then(|()| match cli.command {
@@ -64,6 +67,7 @@ fn main() {
         Command::Fool(a) => fool::run(&cli.global, *a),
         Command::Transfer(a) => transfer::run(&cli.global, *a),
         Command::Dream(a) => dream::run(&cli.global, *a),
+        Command::Merge(a) => merge::run(a),
     });
     if let Err(e) = result {
         eprintln!("error: {}", message(&e));

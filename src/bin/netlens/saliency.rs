@@ -10,7 +10,7 @@ use netlens::model::ModelKind;
 use netlens::saliency::figures::Scale;
 use netlens::saliency::{Baseline, Method, Reduce, Settings};
 
-use crate::args::{Global, expand_images};
+use crate::args::{Global, ShardArgs, expand_images};
 
 /// Which networks to explain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -92,6 +92,8 @@ pub struct SaliencyArgs {
     /// The figure (PNG); raw maps (.npy), tables and the manifest (.json) are written beside it.
     #[arg(long, short)]
     out: PathBuf,
+    #[command(flatten)]
+    shard: ShardArgs,
     /// Image files or folders of images [default: the bundled gallery of 25 photos].
     images: Vec<PathBuf>,
 }
@@ -105,6 +107,7 @@ pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
     } else {
         expand_images(&args.images)?
     };
+    let (images, _) = args.shard.select(images)?;
     let squeezenet = (ModelKind::SqueezeNet, args.weights.clone());
     let vgg16 = (ModelKind::Vgg16, args.vgg16_weights.clone());
     let models = match args.model {
