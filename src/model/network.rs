@@ -6,7 +6,8 @@ use crate::gpu::{Dispatch, GpuContext, Tensor, record_all};
 use crate::model::arch::{Arch, Chw, Layer};
 use crate::model::weights::Weights;
 use crate::ops::BackwardMode;
-use crate::ops::conv::{BackwardIo, ChannelSlice, Conv2d, ConvAlgorithm, ReluMask};
+use crate::ops::conv::{BackwardIo, Conv2d, ConvAlgorithm, ReluMask};
+use crate::ops::fire::{Fire, FireBuffers};
 use crate::ops::linear::Linear;
 use crate::ops::pool::{AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use crate::ops::relu::BiasRelu;
@@ -15,7 +16,7 @@ use crate::ops::relu::BiasRelu;
 #[derive(Debug)]
 enum GpuLayer {
     Conv(Conv2d),
-    Fire(Box<FireConvs>),
+    Fire(Box<Fire>),
     MaxPool(MaxPoolGeometry),
     Relu(BiasRelu),
     AvgPool((usize, usize)),
@@ -23,12 +24,129 @@ enum GpuLayer {
     Identity,
 }
 
-/// The three convolutions of a fire module.
-#[derive(Debug)]
-struct FireConvs {
-    squeeze: Conv2d,
-    expand1x1: Conv2d,
-    expand3x3: Conv2d,
+/// What a layer records into a plan: its input and output slots (values and gradients) and the
+/// buffers layers share.
+struct LayerIo<'a> {
+    ctx: &'a GpuContext,
+    batch: usize,
+    /// Names the layer's buffers in errors.
+    what: &'a str,
+    /// The input's channels, height and width.
+    chw: Chw,
+    input: &'a Slot,
+    output: &'a Slot,
+    /// Scratch as large as the largest tensor: a gradient masked by a ReLU.
+    masked: &'a wgpu::Buffer,
+    /// A plain ReLU, for masking gradients.
+    relu: &'a BiasRelu,
+}
+
+/// A layer's dispatches in a plan: the forward, and the backward under each [`GradientRule`].
+type Recorded = (Vec<Dispatch>, [Vec<Dispatch>; 2]);
+
+impl GpuLayer {
+    /// The layer's forward and backward dispatches over the slots of `io`.
+    fn record(&self, io: &LayerIo<'_>) -> Result<Recorded> {
+        let LayerIo {
+            ctx, batch, chw, ..
+        } = *io;
+        let [c, h, w] = chw;
+        let (x, y) = (&io.input.value.buffer, &io.output.value.buffer);
+        let (dx, dy) = (&io.input.grad.buffer, &io.output.grad.buffer);
+        let out_len = io.output.value.len();
+        // The gradient a conv or linear layer's backward reads: dy masked once by the layer's
+        // ReLU into `masked` (that dispatch pushed to `d`), or dy itself.
+        let masked_dy = |has_relu: bool, mode, d: &mut Vec<Dispatch>| {
+            if has_relu {
+                d.push(io.relu.backward(ctx, out_len, dy, y, io.masked, mode));
+                io.masked
+            } else {
+                dy
+            }
+        };
+        let per_rule = |backward: &dyn Fn(BackwardMode) -> Vec<Dispatch>| {
+            [GradientRule::Plain, GradientRule::Guided].map(|rule| backward(rule.mode()))
+        };
+        Ok(match self {
+            GpuLayer::Conv(conv) => (
+                vec![conv.forward(ctx, batch, (h, w), x, y)],
+                per_rule(&|mode| {
+                    let mut d = Vec::new();
+                    let dz = masked_dy(conv.relu(), mode, &mut d);
+                    let io = BackwardIo {
+                        dy: dz,
+                        dx,
+                        mask: ReluMask::None,
+                        slice: conv.whole(),
+                        mode,
+                    };
+                    d.push(conv.backward_input(ctx, batch, (h, w), io));
+                    d
+                }),
+            ),
+            GpuLayer::Fire(fire) => {
+                let squeezed = Slot::new(
+                    ctx,
+                    &format!("{} squeeze", io.what),
+                    [batch, fire.squeeze.geometry().out_channels, h, w],
+                )?;
+                let buffers = FireBuffers {
+                    x,
+                    dx,
+                    squeezed: (&squeezed.value.buffer, &squeezed.grad.buffer),
+                    y,
+                    dy,
+                    masked: io.masked,
+                };
+                (
+                    fire.forward(ctx, batch, (h, w), &buffers),
+                    per_rule(&|mode| {
+                        fire.backward_input(ctx, (batch, (h, w)), &buffers, io.relu, mode)
+                    }),
+                )
+            }
+            GpuLayer::MaxPool(geometry) => {
+                let pool = MaxPool {
+                    geometry: *geometry,
+                    planes: batch * c,
+                    in_hw: (h, w),
+                };
+                let argmax = ctx.storage(&format!("{} argmax", io.what), pool.output_len())?;
+                (
+                    vec![pool.forward(ctx, x, y, &argmax)],
+                    per_rule(&|mode| vec![pool.backward(ctx, dy, &argmax, dx, mode)]),
+                )
+            }
+            GpuLayer::Relu(relu) => {
+                let len = io.input.value.len();
+                (
+                    vec![relu.forward(ctx, len, h * w, x, y)],
+                    per_rule(&|mode| vec![relu.backward(ctx, len, dy, y, dx, mode)]),
+                )
+            }
+            GpuLayer::AvgPool(out_hw) => {
+                let pool = AdaptiveAvgPool {
+                    planes: batch * c,
+                    in_hw: (h, w),
+                    out_hw: *out_hw,
+                };
+                (
+                    vec![pool.forward(ctx, x, y)],
+                    per_rule(&|mode| vec![pool.backward(ctx, dy, dx, mode)]),
+                )
+            }
+            GpuLayer::Linear(linear) => (
+                linear.forward(ctx, batch, x, y),
+                per_rule(&|mode| {
+                    let mut d = Vec::new();
+                    let dz = masked_dy(linear.relu(), mode, &mut d);
+                    d.extend(linear.backward_input_masked(ctx, batch, dz, dx, mode));
+                    d
+                }),
+            ),
+            GpuLayer::Identity => (Vec::new(), [Vec::new(), Vec::new()]),
+        })
+    }
 }
 
 /// How the input gradient treats ReLUs.
@@ -119,7 +237,7 @@ impl Network {
                     } => GpuLayer::Conv(conv(name, *geometry, *relu)?),
                     Layer::Fire { .. } => {
                         let convs = layer.convolutions();
-                        GpuLayer::Fire(Box::new(FireConvs {
+                        GpuLayer::Fire(Box::new(Fire {
                             squeeze: conv(&convs[0].0, convs[0].1, true)?,
                             expand1x1: conv(&convs[1].0, convs[1].1, true)?,
                             expand3x3: conv(&convs[2].0, convs[2].1, true)?,
@@ -173,15 +291,10 @@ impl Network {
         match &self.layers[index] {
             GpuLayer::Conv(c) => set_conv(c, layer.name()),
             GpuLayer::Fire(fire) => {
-                let FireConvs {
-                    squeeze,
-                    expand1x1,
-                    expand3x3,
-                } = fire.as_ref();
                 let names = layer.convolutions();
-                set_conv(squeeze, &names[0].0);
-                set_conv(expand1x1, &names[1].0);
-                set_conv(expand3x3, &names[2].0);
+                set_conv(&fire.squeeze, &names[0].0);
+                set_conv(&fire.expand1x1, &names[1].0);
+                set_conv(&fire.expand3x3, &names[2].0);
             }
             GpuLayer::Linear(l) => {
                 let (w, b) = weight_and_bias(weights, layer.name());
@@ -210,6 +323,16 @@ struct Slot {
     grad: Tensor,
 }
 
+impl Slot {
+    /// Zeroed value and gradient tensors of `shape`, named after `what`.
+    fn new(ctx: &GpuContext, what: &str, shape: [usize; 4]) -> Result<Self> {
+        Ok(Self {
+            value: Tensor::zeros(ctx, &format!("{what} output"), shape)?,
+            grad: Tensor::zeros(ctx, &format!("{what} gradient"), shape)?,
+        })
+    }
+}
+
 /// The buffers and dispatches of one network for one batch size and input size. Recording a
 /// forward and a backward pass costs only the dispatch calls: nothing is allocated per step.
 #[derive(Debug)]
@@ -232,13 +355,7 @@ impl Plan {
         }
         let ctx = &net.ctx;
         let shapes = net.arch.shapes(hw)?;
-        let tensor = |what: String, [c, h, w]: Chw| Tensor::zeros(ctx, &what, [batch, c, h, w]);
-        let slot = |what: String, chw: Chw| -> Result<Slot> {
-            Ok(Slot {
-                value: tensor(format!("{what} output"), chw)?,
-                grad: tensor(format!("{what} gradient"), chw)?,
-            })
-        };
+        let slot = |what: String, [c, h, w]: Chw| Slot::new(ctx, &what, [batch, c, h, w]);
         let mut slots = vec![slot("input".into(), shapes[0])?];
         // A convolution's ReLU is applied to its output gradient once per tensor, into this
         // buffer, and its input-gradient kernel reads the result: one read per tap instead of
@@ -260,176 +377,20 @@ impl Plan {
             if masked.is_none() {
                 masked = Some(ctx.storage("ReLU-masked gradient", masked_len)?);
             }
-            let masked = masked.as_ref().unwrap();
-            let [c, h, w] = shapes[i];
-            let (x, y) = (&input.value.buffer, &output.value.buffer);
-            let (dx, dy) = (&input.grad.buffer, &output.grad.buffer);
-            let mut record_backward =
-                |rule: GradientRule, d: Vec<Dispatch>| backward[rule as usize].push(d);
-            // The gradient a conv or linear layer's backward reads: dy masked once by the
-            // layer's ReLU into `masked` (that dispatch pushed to `d`), or dy itself.
-            let out_len = output.value.len();
-            let masked_dy = |has_relu: bool, mode, d: &mut Vec<Dispatch>| {
-                if has_relu {
-                    d.push(relu.backward(ctx, out_len, dy, y, masked, mode));
-                    masked
-                } else {
-                    dy
-                }
+            let io = LayerIo {
+                ctx,
+                batch,
+                what: &what,
+                chw: shapes[i],
+                input: &input,
+                output: &output,
+                masked: masked.as_ref().unwrap(),
+                relu: &relu,
             };
-            let rules = [GradientRule::Plain, GradientRule::Guided];
-            match gpu {
-                GpuLayer::Conv(conv) => {
-                    forward.push(vec![conv.forward(ctx, batch, (h, w), x, y)]);
-                    for rule in rules {
-                        let mode = rule.mode();
-                        let mut d = Vec::new();
-                        let dz = masked_dy(conv.relu(), mode, &mut d);
-                        d.push(conv.backward_input(
-                            ctx,
-                            batch,
-                            (h, w),
-                            BackwardIo {
-                                dy: dz,
-                                dx,
-                                mask: ReluMask::None,
-                                slice: conv.whole(),
-                                mode,
-                            },
-                        ));
-                        record_backward(rule, d);
-                    }
-                }
-                GpuLayer::Fire(fire) => {
-                    let FireConvs {
-                        squeeze,
-                        expand1x1,
-                        expand3x3,
-                    } = fire.as_ref();
-                    let s = slot(
-                        format!("{what} squeeze"),
-                        [squeeze.geometry().out_channels, h, w],
-                    )?;
-                    // The expand convolutions write (and their backward passes read) their
-                    // channels of the concatenated output directly.
-                    let total = shapes[i + 1][0];
-                    let slice1 = ChannelSlice { offset: 0, total };
-                    let slice3 = ChannelSlice {
-                        offset: expand1x1.geometry().out_channels,
-                        total,
-                    };
-                    let (sv, sg) = (&s.value.buffer, &s.grad.buffer);
-                    forward.push(vec![
-                        squeeze.forward(ctx, batch, (h, w), x, sv),
-                        expand1x1.forward_into(ctx, batch, (h, w), sv, y, slice1),
-                        expand3x3.forward_into(ctx, batch, (h, w), sv, y, slice3),
-                    ]);
-                    for rule in rules {
-                        let mode = rule.mode();
-                        let add = BackwardMode {
-                            accumulate: true,
-                            ..mode
-                        };
-                        // Every convolution of a fire module ends in a ReLU. The squeeze's
-                        // is applied by the expand 3x3 backward, the last to add into its
-                        // gradient, as it writes it.
-                        record_backward(
-                            rule,
-                            vec![
-                                relu.backward(ctx, output.value.len(), dy, y, masked, mode),
-                                expand1x1.backward_input(
-                                    ctx,
-                                    batch,
-                                    (h, w),
-                                    BackwardIo {
-                                        dy: masked,
-                                        dx: sg,
-                                        mask: ReluMask::None,
-                                        slice: slice1,
-                                        mode,
-                                    },
-                                ),
-                                expand3x3.backward_input(
-                                    ctx,
-                                    batch,
-                                    (h, w),
-                                    BackwardIo {
-                                        dy: masked,
-                                        dx: sg,
-                                        mask: ReluMask::Input(sv),
-                                        slice: slice3,
-                                        mode: add,
-                                    },
-                                ),
-                                squeeze.backward_input(
-                                    ctx,
-                                    batch,
-                                    (h, w),
-                                    BackwardIo {
-                                        dy: sg,
-                                        dx,
-                                        mask: ReluMask::None,
-                                        slice: squeeze.whole(),
-                                        mode,
-                                    },
-                                ),
-                            ],
-                        );
-                    }
-                }
-                GpuLayer::MaxPool(geometry) => {
-                    let pool = MaxPool {
-                        geometry: *geometry,
-                        planes: batch * c,
-                        in_hw: (h, w),
-                    };
-                    let argmax = ctx.storage(&format!("{what} argmax"), pool.output_len())?;
-                    forward.push(vec![pool.forward(ctx, x, y, &argmax)]);
-                    for rule in rules {
-                        record_backward(
-                            rule,
-                            vec![pool.backward(ctx, dy, &argmax, dx, rule.mode())],
-                        );
-                    }
-                }
-                GpuLayer::Relu(relu) => {
-                    let len = input.value.len();
-                    forward.push(vec![relu.forward(ctx, len, h * w, x, y)]);
-                    for rule in rules {
-                        record_backward(
-                            rule,
-                            vec![relu.backward(ctx, len, dy, y, dx, rule.mode())],
-                        );
-                    }
-                }
-                GpuLayer::AvgPool(out_hw) => {
-                    let pool = AdaptiveAvgPool {
-                        planes: batch * c,
-                        in_hw: (h, w),
-                        out_hw: *out_hw,
-                    };
-                    forward.push(vec![pool.forward(ctx, x, y)]);
-                    for rule in rules {
-                        record_backward(rule, vec![pool.backward(ctx, dy, dx, rule.mode())]);
-                    }
-                }
-                GpuLayer::Linear(linear) => {
-                    forward.push(linear.forward(ctx, batch, x, y));
-                    for rule in rules {
-                        let mode = rule.mode();
-                        let mut d = Vec::new();
-                        let dz = masked_dy(linear.relu(), mode, &mut d);
-                        d.extend(linear.backward_input_masked(ctx, batch, dz, dx, mode));
-                        record_backward(rule, d);
-                    }
-                }
-                GpuLayer::Identity => {
-                    forward.push(Vec::new());
-                    for rule in rules {
-                        record_backward(rule, Vec::new());
-                    }
-                }
-            }
+            let (layer_forward, [plain, guided]) = gpu.record(&io)?;
+            forward.push(layer_forward);
+            backward[GradientRule::Plain as usize].push(plain);
+            backward[GradientRule::Guided as usize].push(guided);
             slots.push(output);
         }
         Ok(Self {

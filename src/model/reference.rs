@@ -5,27 +5,15 @@ use crate::error::Result;
 use crate::model::GradientRule;
 use crate::model::arch::{Arch, Layer};
 use crate::model::weights::Weights;
-use crate::ops::{concat, conv, linear, pool, relu};
+use crate::ops::{conv, fire, linear, pool, relu};
 
 /// What the backward pass of one layer needs from its forward pass.
 enum Saved {
-    Conv {
-        output: Vec<f32>,
-    },
-    Fire {
-        squeeze: Vec<f32>,
-        expand1x1: Vec<f32>,
-        expand3x3: Vec<f32>,
-    },
-    MaxPool {
-        argmax: Vec<usize>,
-    },
-    Relu {
-        output: Vec<f32>,
-    },
-    Linear {
-        output: Vec<f32>,
-    },
+    Conv { output: Vec<f32> },
+    Fire(fire::cpu::Saved),
+    MaxPool { argmax: Vec<usize> },
+    Relu { output: Vec<f32> },
+    Linear { output: Vec<f32> },
     Nothing,
 }
 
@@ -84,32 +72,9 @@ pub fn forward_backward_with(
                 (y.clone(), Saved::Conv { output: y })
             }
             Layer::Fire { .. } => {
-                let convs = layer.convolutions();
-                let run = |i: usize, input: &[f32]| -> Result<Vec<f32>> {
-                    let (name, g) = &convs[i];
-                    let wt = weights.expect(&format!("{name}.weight"), &g.weight_shape())?;
-                    let b = weights.expect(&format!("{name}.bias"), &[g.out_channels])?;
-                    Ok(conv::cpu::forward(g, batch, (h, w), input, wt, b, true))
-                };
-                let s = run(0, &x)?;
-                let e1 = run(1, &s)?;
-                let e3 = run(2, &s)?;
-                let y = concat::cpu::forward(
-                    &[
-                        (&e1, convs[1].1.out_channels),
-                        (&e3, convs[2].1.out_channels),
-                    ],
-                    batch,
-                    h * w,
-                );
-                (
-                    y,
-                    Saved::Fire {
-                        squeeze: s,
-                        expand1x1: e1,
-                        expand3x3: e3,
-                    },
-                )
+                let convs = fire_weights(layer, weights)?;
+                let (y, saved) = fire::cpu::forward(&convs, batch, (h, w), &x);
+                (y, Saved::Fire(saved))
             }
             Layer::MaxPool(g) => {
                 let (y, argmax) = pool::cpu::max_forward(g, batch * c, (h, w), &x);
@@ -165,39 +130,9 @@ pub fn forward_backward_with(
                     wt,
                 )
             }
-            (
-                Layer::Fire { .. },
-                Saved::Fire {
-                    squeeze,
-                    expand1x1,
-                    expand3x3,
-                },
-            ) => {
-                let convs = layer.convolutions();
-                let back = |i: usize, dy: &[f32], y: &[f32]| -> Result<Vec<f32>> {
-                    let (name, geometry) = &convs[i];
-                    let wt = weights.expect(&format!("{name}.weight"), &geometry.weight_shape())?;
-                    Ok(conv::cpu::backward_input(
-                        geometry,
-                        batch,
-                        (h, w),
-                        &at_relu(dy),
-                        Some(y),
-                        wt,
-                    ))
-                };
-                let parts = concat::cpu::backward(
-                    &g,
-                    &[convs[1].1.out_channels, convs[2].1.out_channels],
-                    batch,
-                    h * w,
-                );
-                let ds: Vec<f32> = back(1, &parts[0], expand1x1)?
-                    .iter()
-                    .zip(back(2, &parts[1], expand3x3)?)
-                    .map(|(a, b)| a + b)
-                    .collect();
-                back(0, &ds, squeeze)?
+            (Layer::Fire { .. }, Saved::Fire(saved)) => {
+                let convs = fire_weights(layer, weights)?;
+                fire::cpu::backward_input(&convs, batch, (h, w), &g, saved, at_relu)
             }
             (Layer::MaxPool(_), Saved::MaxPool { argmax }) => {
                 pool::cpu::max_backward(&g, argmax, input_len)
@@ -230,4 +165,21 @@ pub fn forward_backward_with(
         };
     }
     Ok((logits, g))
+}
+
+/// A fire module's three convolutions (squeeze, expand 1x1, expand 3x3) with their weights.
+fn fire_weights<'w>(
+    layer: &Layer,
+    weights: &'w Weights,
+) -> Result<[fire::cpu::ConvWeights<'w>; 3]> {
+    let convs = layer.convolutions();
+    let conv = |i: usize| -> Result<fire::cpu::ConvWeights<'w>> {
+        let (name, g) = &convs[i];
+        Ok((
+            *g,
+            weights.expect(&format!("{name}.weight"), &g.weight_shape())?,
+            weights.expect(&format!("{name}.bias"), &[g.out_channels])?,
+        ))
+    };
+    Ok([conv(0)?, conv(1)?, conv(2)?])
 }

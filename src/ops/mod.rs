@@ -4,6 +4,7 @@
 
 pub mod concat;
 pub mod conv;
+pub mod fire;
 pub mod linear;
 pub mod pool;
 pub mod relu;
