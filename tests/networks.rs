@@ -17,8 +17,16 @@ fn vgg16_random_weights_match_cpu_reference() {
     let (batch, hw) = (2, (32, 32));
     let input = random(batch * 3 * 32 * 32, 1, 2.0);
     let seed = random(batch * 1000, 2, 1.0);
-    let (logits_ref, grad_ref) =
-        reference::forward_backward(&arch, &weights, batch, hw, &input, &seed).unwrap();
+    let (logits_ref, grad_ref) = reference::forward_backward(
+        &arch,
+        &weights,
+        batch,
+        hw,
+        &input,
+        &seed,
+        GradientRule::Plain,
+    )
+    .unwrap();
     let net = Network::new(ctx(), arch, &weights).unwrap();
     let (logits, grad) = pollster::block_on(net.plan(batch, hw).unwrap().gradient(
         &input,
@@ -91,8 +99,7 @@ fn small_network_matches_cpu_reference() {
     let plan = net.plan(batch, hw).unwrap();
     for rule in [GradientRule::Plain, GradientRule::Guided] {
         let (logits_ref, grad_ref) =
-            reference::forward_backward_with(&arch, &weights, batch, hw, &input, &seed, rule)
-                .unwrap();
+            reference::forward_backward(&arch, &weights, batch, hw, &input, &seed, rule).unwrap();
         let (logits, grad) = pollster::block_on(plan.gradient(&input, &seed, rule)).unwrap();
         assert_close("small net logits", &logits, &logits_ref, 1e-5);
         assert_close(

@@ -17,30 +17,11 @@ enum Saved {
     Nothing,
 }
 
-/// Runs `batch` images of `hw` forward, then backward from `logits_grad`; returns
-/// (logits, input gradient). ReLU masks, pooling winners and window rules are the GPU's.
+/// Runs `batch` images of `hw` forward, then backward from `logits_grad` under a gradient
+/// rule; returns (logits, input gradient). ReLU masks, pooling winners and window rules are the
+/// GPU's. With [`GradientRule::Guided`], every ReLU also drops negative incoming gradients
+/// (guided backpropagation).
 pub fn forward_backward(
-    arch: &Arch,
-    weights: &Weights,
-    batch: usize,
-    hw: (usize, usize),
-    input: &[f32],
-    logits_grad: &[f32],
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    forward_backward_with(
-        arch,
-        weights,
-        batch,
-        hw,
-        input,
-        logits_grad,
-        GradientRule::Plain,
-    )
-}
-
-/// [`forward_backward`] under a gradient rule: with [`GradientRule::Guided`], every ReLU also
-/// drops negative incoming gradients (guided backpropagation).
-pub fn forward_backward_with(
     arch: &Arch,
     weights: &Weights,
     batch: usize,

@@ -92,43 +92,38 @@ impl Fire {
             accumulate: true,
             ..mode
         };
+        let backward = |conv: &Conv2d, (dy, dx), mask, slice, mode| {
+            let io = BackwardIo {
+                dy,
+                dx,
+                mask,
+                slice,
+                mode,
+            };
+            conv.backward_input(ctx, batch, hw, io)
+        };
         vec![
             relu.backward(ctx, out_len, b.dy, b.y, b.masked, mode),
-            self.expand1x1.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: b.masked,
-                    dx: squeezed_grad,
-                    mask: ReluMask::None,
-                    slice: slice1,
-                    mode,
-                },
+            backward(
+                &self.expand1x1,
+                (b.masked, squeezed_grad),
+                ReluMask::None,
+                slice1,
+                mode,
             ),
-            self.expand3x3.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: b.masked,
-                    dx: squeezed_grad,
-                    mask: ReluMask::Input(squeezed),
-                    slice: slice3,
-                    mode: add,
-                },
+            backward(
+                &self.expand3x3,
+                (b.masked, squeezed_grad),
+                ReluMask::Input(squeezed),
+                slice3,
+                add,
             ),
-            self.squeeze.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: squeezed_grad,
-                    dx: b.dx,
-                    mask: ReluMask::None,
-                    slice: self.squeeze.whole(),
-                    mode,
-                },
+            backward(
+                &self.squeeze,
+                (squeezed_grad, b.dx),
+                ReluMask::None,
+                self.squeeze.whole(),
+                mode,
             ),
         ]
     }
