@@ -286,12 +286,14 @@ pub fn sanity_plot(report: &SanityReport, model: &str) -> RgbImage {
 /// order, each named with its mean area under the curve.
 pub fn faithfulness_plot(report: &Report, model: &str) -> RgbImage {
     let steps = report.protocol.steps;
-    // Fractions as tick labels near every tenth, the other ticks unlabelled.
+    // Fractions as tick labels where they are exact in two decimals (one when that makes too
+    // many), the other ticks unlabelled.
+    let exact = |scale: usize| (0..=steps).filter(|i| i * scale % steps == 0).count();
+    let scale = if exact(100) <= 11 { 100 } else { 10 };
     let ticks: Vec<String> = (0..=steps)
         .map(|i| {
-            let tenth = (i * 10 + steps / 2) / steps;
-            if (tenth * steps + 5) / 10 == i {
-                format!("{:.1}", i as f64 / steps as f64)
+            if i * scale % steps == 0 {
+                format!("{}", (i * scale / steps) as f64 / scale as f64)
             } else {
                 String::new()
             }
