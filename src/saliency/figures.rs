@@ -288,11 +288,15 @@ pub fn faithfulness_plot(report: &Report, model: &str) -> RgbImage {
     let steps = report.protocol.steps;
     // Fractions as tick labels where they are exact in two decimals (one when that makes too
     // many), the other ticks unlabelled.
-    let exact = |scale: usize| (0..=steps).filter(|i| i * scale % steps == 0).count();
+    let exact = |scale: usize| {
+        (0..=steps)
+            .filter(|i| (i * scale).is_multiple_of(steps))
+            .count()
+    };
     let scale = if exact(100) <= 11 { 100 } else { 10 };
     let ticks: Vec<String> = (0..=steps)
         .map(|i| {
-            if i * scale % steps == 0 {
+            if (i * scale).is_multiple_of(steps) {
                 format!("{}", (i * scale / steps) as f64 / scale as f64)
             } else {
                 String::new()
