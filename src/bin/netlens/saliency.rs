@@ -43,7 +43,8 @@ pub struct SaliencyArgs {
     #[arg(long, default_value = "vanilla")]
     method: String,
     /// Explain this class for every image (index, synset or name) instead of each image's label
-    /// from its `synset_name` file name (or, without one, its predicted class).
+    /// from its `synset_name` file name (or, without one, its predicted class; --faithfulness
+    /// always uses the predicted class unless this is given).
     #[arg(long)]
     class: Option<String>,
     /// Channel reduction of gradients: max |g| or sum |g|.
@@ -99,7 +100,7 @@ pub struct SaliencyArgs {
     /// FIG.faithfulness.json.
     #[arg(long)]
     faithfulness: bool,
-    /// Faithfulness: steps from no pixel to every pixel changed.
+    /// Faithfulness: steps from no pixel to every pixel changed (1 to 1000).
     #[arg(long, default_value_t = DEFAULT_STEPS)]
     faithfulness_steps: usize,
     /// Faithfulness: Gaussian sigma in pixels of the blurred copy that deletion takes pixels
