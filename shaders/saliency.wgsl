@@ -1,12 +1,16 @@
 // Attribution kernels: channel reduction of gradients into maps; the sampled inputs, target seeds
-// and gradient accumulation of SmoothGrad and Integrated Gradients; Grad-CAM's channel weights,
-// weighted map and bilinear upsampling.
+// and gradient accumulation of SmoothGrad and Integrated Gradients; Grad-CAM's and Grad-CAM++'s
+// channel weights, weighted map and bilinear upsampling; the perturbed inputs of Score-CAM,
+// occlusion and the deletion / insertion curves, the class score of each, and the weights and
+// maps made from those scores.
 //
 // Sampled methods run a job of `images` images x `samples` samples: pair p = image * samples +
 // sample. Pass b of the job fills the network's `batch` slots with pairs b * batch + k (k the
 // slot); the pass index lives on the GPU (`state[0]`, bumped by `advance`), so one set of
 // dispatches is recorded for every pass with no host round trip. Slots past the last pair are
 // inactive: zero input, zero seed, never accumulated.
+// Perturbation jobs (Score-CAM, occlusion, deletion / insertion curves) run the same way: each
+// pair is one perturbed input, and `class_scores` keeps one score per pair.
 // Each entry point binds its buffers at 0, 1, 2, ... in the order declared for it.
 
 struct Params {
@@ -31,6 +35,12 @@ struct Params {
     in_w: u32,
     out_h: u32,
     out_w: u32,
+    // Occlusion: patch side, step between patches, patches per row.
+    patch_size: u32,
+    stride: u32,
+    windows_x: u32,
+    // class_scores: 1 = softmax probability of the target, 0 = its logit.
+    softmax: u32,
     _pad: u32,
 }
 
@@ -261,10 +271,17 @@ fn cam_map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     cm_cam[i] = max(sum, 0.0);
 }
 
-// upsample_bilinear: dst[n] = src[n] resized from in_h x in_w to out_h x out_w, sampling at pixel
-// centres with edges clamped (PyTorch's `interpolate(mode="bilinear", align_corners=False)`).
-@group(0) @binding(1) var<storage, read> up_src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> up_dst: array<f32>;
+// Bilinear sampling of an in_h x in_w plane at output pixel (y, x) of out_h x out_w, at pixel
+// centres with edges clamped (PyTorch's `interpolate(mode="bilinear", align_corners=False)`):
+// the four source indices within the plane and the two weights.
+struct Bilinear {
+    i00: u32,
+    i01: u32,
+    i10: u32,
+    i11: u32,
+    tx: f32,
+    ty: f32,
+}
 
 fn source_coord(x: u32, in_size: u32, out_size: u32) -> vec3<f32> {
     let s = max((f32(x) + 0.5) * f32(in_size) / f32(out_size) - 0.5, 0.0);
@@ -272,6 +289,24 @@ fn source_coord(x: u32, in_size: u32, out_size: u32) -> vec3<f32> {
     let x1 = min(x0 + 1u, in_size - 1u);
     return vec3<f32>(f32(x0), f32(x1), s - f32(x0));
 }
+
+fn bilinear(y: u32, x: u32) -> Bilinear {
+    let sy = source_coord(y, params.in_h, params.out_h);
+    let sx = source_coord(x, params.in_w, params.out_w);
+    let y0 = u32(sy.x) * params.in_w;
+    let y1 = u32(sy.y) * params.in_w;
+    let x0 = u32(sx.x);
+    let x1 = u32(sx.y);
+    return Bilinear(y0 + x0, y0 + x1, y1 + x0, y1 + x1, sx.z, sy.z);
+}
+
+fn blend(b: Bilinear, v00: f32, v01: f32, v10: f32, v11: f32) -> f32 {
+    return mix(mix(v00, v01, b.tx), mix(v10, v11, b.tx), b.ty);
+}
+
+// upsample_bilinear: dst[n] = src[n] resized from in_h x in_w to out_h x out_w by `bilinear`.
+@group(0) @binding(1) var<storage, read> up_src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> up_dst: array<f32>;
 
 @compute @workgroup_size(256)
 fn upsample_bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -281,16 +316,249 @@ fn upsample_bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
         return;
     }
     let n = i / out_plane;
-    let y = (i % out_plane) / params.out_w;
-    let x = i % params.out_w;
-    let sy = source_coord(y, params.in_h, params.out_h);
-    let sx = source_coord(x, params.in_w, params.out_w);
+    let b = bilinear((i % out_plane) / params.out_w, i % params.out_w);
     let base = n * params.in_h * params.in_w;
-    let y0 = u32(sy.x) * params.in_w;
-    let y1 = u32(sy.y) * params.in_w;
-    let x0 = u32(sx.x);
-    let x1 = u32(sx.y);
-    let top = mix(up_src[base + y0 + x0], up_src[base + y0 + x1], sx.z);
-    let bottom = mix(up_src[base + y1 + x0], up_src[base + y1 + x1], sx.z);
-    up_dst[i] = mix(top, bottom, sy.z);
+    up_dst[i] = blend(b, up_src[base + b.i00], up_src[base + b.i01], up_src[base + b.i10], up_src[base + b.i11]);
+}
+
+// --- Grad-CAM++ --------------------------------------------------------------------------------
+
+// campp_weights: alpha[n, c] = sum over the plane of relu(g) * a, a = g^2 / (2 g^2 + A g^3 + eps)
+// (0 where g = 0), g = grad[n, c, p], A = the sum of act[n, c, :]: the second- and third-order
+// terms of exp(score), as pytorch-grad-cam computes them.
+@group(0) @binding(1) var<storage, read> cp_grad: array<f32>;
+@group(0) @binding(2) var<storage, read> cp_act: array<f32>;
+@group(0) @binding(3) var<storage, read_write> cp_alpha: array<f32>;
+
+const CAMPP_EPS = 1e-6;
+
+@compute @workgroup_size(256)
+fn campp_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.images * params.channels {
+        return;
+    }
+    let base = i * params.plane;
+    var total = 0.0;
+    for (var p = 0u; p < params.plane; p++) {
+        total += cp_act[base + p];
+    }
+    var sum = 0.0;
+    for (var p = 0u; p < params.plane; p++) {
+        let g = cp_grad[base + p];
+        let g2 = g * g;
+        let a = g2 / (2.0 * g2 + total * g2 * g + CAMPP_EPS);
+        sum += select(0.0, max(g, 0.0) * a, g != 0.0);
+    }
+    cp_alpha[i] = sum;
+}
+
+// --- Score-CAM ---------------------------------------------------------------------------------
+
+// mask_range: range[i] = (min, max) of plane i of act (in_h x in_w) upsampled to out_h x out_w,
+// for the images * channels planes.
+@group(0) @binding(1) var<storage, read> mr_act: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mr_range: array<f32>;
+
+@compute @workgroup_size(256)
+fn mask_range(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.images * params.channels {
+        return;
+    }
+    let base = i * params.in_h * params.in_w;
+    var lo = 3.4e38;
+    var hi = -3.4e38;
+    for (var y = 0u; y < params.out_h; y++) {
+        for (var x = 0u; x < params.out_w; x++) {
+            let b = bilinear(y, x);
+            let v = blend(b, mr_act[base + b.i00], mr_act[base + b.i01], mr_act[base + b.i10], mr_act[base + b.i11]);
+            lo = min(lo, v);
+            hi = max(hi, v);
+        }
+    }
+    mr_range[2u * i] = lo;
+    mr_range[2u * i + 1u] = hi;
+}
+
+// score_inputs: a job over images x channels (samples = channels): input[k] = images[img] times
+// the pair's channel of act upsampled and scaled to [0, 1] by its range (0 for a flat channel).
+@group(0) @binding(1) var<storage, read> sc_state: array<u32>;
+@group(0) @binding(2) var<storage, read> sc_images: array<f32>;
+@group(0) @binding(3) var<storage, read> sc_act: array<f32>;
+@group(0) @binding(4) var<storage, read> sc_range: array<f32>;
+@group(0) @binding(5) var<storage, read_write> sc_input: array<f32>;
+
+@compute @workgroup_size(256)
+fn score_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.batch * params.len {
+        return;
+    }
+    let k = i / params.len;
+    let e = i % params.len;
+    let p = pair_of_slot(sc_state[0], k);
+    if p == NO_PAIR {
+        sc_input[i] = 0.0;
+        return;
+    }
+    let pixel = e % params.plane;
+    let b = bilinear(pixel / params.out_w, pixel % params.out_w);
+    let base = p * params.in_h * params.in_w;
+    let v = blend(b, sc_act[base + b.i00], sc_act[base + b.i01], sc_act[base + b.i10], sc_act[base + b.i11]);
+    let lo = sc_range[2u * p];
+    let hi = sc_range[2u * p + 1u];
+    var mask = 0.0;
+    if hi > lo {
+        mask = (v - lo) / (hi - lo);
+    }
+    sc_input[i] = sc_images[(p / params.samples) * params.len + e] * mask;
+}
+
+// score_weights: alpha[i] = scores[i], or 0 where channel i's map is flat (its range empty).
+@group(0) @binding(1) var<storage, read> sw_range: array<f32>;
+@group(0) @binding(2) var<storage, read> sw_scores: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sw_alpha: array<f32>;
+
+@compute @workgroup_size(256)
+fn score_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.images * params.channels {
+        return;
+    }
+    sw_alpha[i] = select(0.0, sw_scores[i], sw_range[2u * i + 1u] > sw_range[2u * i]);
+}
+
+// --- scores of perturbed inputs ----------------------------------------------------------------
+
+// class_scores: scores[p] = the softmax probability (or the logit) of the target class of pair
+// p's image in logits row k, for each active slot k of the current pass.
+@group(0) @binding(1) var<storage, read> cs_state: array<u32>;
+@group(0) @binding(2) var<storage, read> cs_targets: array<u32>;
+@group(0) @binding(3) var<storage, read> cs_logits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> cs_scores: array<f32>;
+
+@compute @workgroup_size(256)
+fn class_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = element(gid, nwg);
+    if k >= params.batch {
+        return;
+    }
+    let p = pair_of_slot(cs_state[0], k);
+    if p == NO_PAIR {
+        return;
+    }
+    let row = k * params.classes;
+    let target_logit = cs_logits[row + cs_targets[p / params.samples]];
+    if params.softmax == 0u {
+        cs_scores[p] = target_logit;
+        return;
+    }
+    var top = cs_logits[row];
+    for (var c = 1u; c < params.classes; c++) {
+        top = max(top, cs_logits[row + c]);
+    }
+    var sum = 0.0;
+    for (var c = 0u; c < params.classes; c++) {
+        sum += exp(cs_logits[row + c] - top);
+    }
+    cs_scores[p] = exp(target_logit - top) / sum;
+}
+
+// --- occlusion ---------------------------------------------------------------------------------
+
+// Whether pixel (y, x) lies under patch w (patches row by row, windows_x per row).
+fn occluded(w: u32, y: u32, x: u32) -> bool {
+    let top = (w / params.windows_x) * params.stride;
+    let left = (w % params.windows_x) * params.stride;
+    return y >= top && y < top + params.patch_size && x >= left && x < left + params.patch_size;
+}
+
+// occlusion_inputs: a job over images x (patches + 1): input[k] = images[img] with the pair's
+// patch set to 0 (the mean color) in every channel; the last sample of each image is unchanged.
+@group(0) @binding(1) var<storage, read> oi_state: array<u32>;
+@group(0) @binding(2) var<storage, read> oi_images: array<f32>;
+@group(0) @binding(3) var<storage, read_write> oi_input: array<f32>;
+
+@compute @workgroup_size(256)
+fn occlusion_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.batch * params.len {
+        return;
+    }
+    let k = i / params.len;
+    let e = i % params.len;
+    let p = pair_of_slot(oi_state[0], k);
+    if p == NO_PAIR {
+        oi_input[i] = 0.0;
+        return;
+    }
+    let w = p % params.samples;
+    let pixel = e % params.plane;
+    let hidden = w + 1u < params.samples && occluded(w, pixel / params.out_w, pixel % params.out_w);
+    oi_input[i] = select(oi_images[(p / params.samples) * params.len + e], 0.0, hidden);
+}
+
+// occlusion_map: map[n, y, x] = the mean over the patches covering (y, x) of the score drop
+// scores[n, last] - scores[n, w]; 0 where no patch covers the pixel.
+@group(0) @binding(1) var<storage, read> om_scores: array<f32>;
+@group(0) @binding(2) var<storage, read_write> om_map: array<f32>;
+
+@compute @workgroup_size(256)
+fn occlusion_map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.images * params.plane {
+        return;
+    }
+    let n = i / params.plane;
+    let y = (i % params.plane) / params.out_w;
+    let x = i % params.out_w;
+    let base = n * params.samples;
+    let windows = params.samples - 1u;
+    let full = om_scores[base + windows];
+    var sum = 0.0;
+    var count = 0u;
+    for (var w = 0u; w < windows; w++) {
+        if occluded(w, y, x) {
+            sum += full - om_scores[base + w];
+            count += 1u;
+        }
+    }
+    om_map[i] = select(0.0, sum / f32(max(count, 1u)), count > 0u);
+}
+
+// --- deletion and insertion curves -------------------------------------------------------------
+
+// reveal_inputs: a job over curves x (steps + 1) (samples = steps + 1), two curves per image:
+// curve 2n deletes (the photo with its first k pixels in rank order taken from the blurred copy),
+// curve 2n + 1 inserts (the blurred copy with its first k pixels taken from the photo), k =
+// round(s * plane / steps) at step s. rank[n, pixel] is the pixel's place in image n's order.
+@group(0) @binding(1) var<storage, read> ri_state: array<u32>;
+@group(0) @binding(2) var<storage, read> ri_photo: array<f32>;
+@group(0) @binding(3) var<storage, read> ri_blurred: array<f32>;
+@group(0) @binding(4) var<storage, read> ri_rank: array<u32>;
+@group(0) @binding(5) var<storage, read_write> ri_input: array<f32>;
+
+@compute @workgroup_size(256)
+fn reveal_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if i >= params.batch * params.len {
+        return;
+    }
+    let k = i / params.len;
+    let e = i % params.len;
+    let p = pair_of_slot(ri_state[0], k);
+    if p == NO_PAIR {
+        ri_input[i] = 0.0;
+        return;
+    }
+    let curve = p / params.samples;
+    let steps = params.samples - 1u;
+    let changed_count = ((p % params.samples) * params.plane + steps / 2u) / steps;
+    let n = curve / 2u;
+    let changed = ri_rank[n * params.plane + e % params.plane] < changed_count;
+    let photo = ri_photo[n * params.len + e];
+    let blurred = ri_blurred[n * params.len + e];
+    // Deletion shows the photo where unchanged, insertion where changed.
+    ri_input[i] = select(blurred, photo, changed == (curve % 2u == 1u));
 }

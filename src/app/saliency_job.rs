@@ -1,7 +1,8 @@
 //! A whole saliency run as the `netlens saliency` command makes it: photos (or views of them)
 //! and their classes, maps of every model and method, the figure, the raw maps as `.npy`, and
-//! the manifest. Three kinds of run: the figure of photos and maps (one method: the classic
-//! layout; several: one column per method), class means, and the randomization sanity check.
+//! the manifest. Four kinds of run: the figure of photos and maps (one method: the classic
+//! layout; several: one column per method), class means, the randomization sanity check, and
+//! the faithfulness curves (deletion and insertion).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +19,7 @@ use crate::gpu::GpuContext;
 use crate::model::{ModelKind, Network, Weights};
 use crate::preprocess::load_rgb;
 use crate::saliency::engine::Attributor;
+use crate::saliency::faithfulness::{self, Protocol};
 use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
 use crate::saliency::method::{Method, Settings};
 use crate::saliency::sanity::{SanityReport, cascading_randomization};
@@ -27,7 +29,7 @@ use crate::saliency::views::{View, crop, to_centre_frame};
 pub const SIZE: usize = 224;
 
 /// What to make besides the maps.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
     /// Photos with their maps: the classic layout for one method, one column per method for
     /// several.
@@ -42,6 +44,9 @@ pub enum Mode {
         /// Seed of the random weights.
         seed: u64,
     },
+    /// Deletion and insertion curves of every method's maps and of a random order, each image
+    /// scored for its predicted class (or the forced `class`).
+    Faithfulness(Protocol),
 }
 
 /// Everything a run needs.
@@ -81,7 +86,7 @@ pub struct Outcome {
     pub written: Vec<PathBuf>,
     /// Per-image lines for the terminal: file, view, target and predicted classes.
     pub report: String,
-    /// The sanity check's table, for a sanity run.
+    /// The sanity check's or the faithfulness table, for such a run.
     pub table: Option<String>,
 }
 
@@ -153,24 +158,35 @@ fn unit(methods: &[Method], settings: &Settings) -> String {
         [Method::IntegratedGradients] => of("attribution"),
         [Method::GradCam] => "Grad-CAM value".into(),
         [Method::Guided] => of("guided backpropagation signal"),
+        [Method::GradCamPlusPlus] => "Grad-CAM++ value".into(),
+        [Method::ScoreCam] => "Score-CAM value".into(),
+        [Method::Occlusion] => "mean drop of the class logit when occluded".into(),
         _ => "value".into(),
     }
 }
 
 impl Job {
     /// Checks the job and plans its outputs (see [`OutputPlan`]), before any work: the figure,
-    /// the raw maps (`FIG.saliency.npy`, `FIG.MODEL.METHOD.npy`, `FIG.class_mean.npy`) or the
-    /// sanity check's `FIG.csv` and `FIG.sanity.json`, and the manifest `FIG.json`.
+    /// the raw maps (`FIG.saliency.npy`, `FIG.MODEL.METHOD.npy`, `FIG.class_mean.npy`), the
+    /// sanity check's `FIG.csv` and `FIG.sanity.json` or the curves' `FIG.faithfulness.json`,
+    /// and the manifest `FIG.json`.
     pub fn plan(&self) -> Result<OutputPlan> {
         self.settings.check()?;
         if self.images.is_empty() {
             return Err(Error::InvalidInput("no images given".into()));
         }
-        if matches!(self.mode, Mode::Sanity { .. }) && self.models.len() != 1 {
-            return Err(Error::InvalidInput(
-                "the sanity check runs on one model at a time: choose --model squeezenet or vgg16"
-                    .into(),
-            ));
+        let check = match self.mode {
+            Mode::Sanity { .. } => Some("the sanity check"),
+            Mode::Faithfulness(protocol) => {
+                protocol.check()?;
+                Some("the faithfulness measure")
+            }
+            _ => None,
+        };
+        if let Some(what) = check.filter(|_| self.models.len() != 1) {
+            return Err(Error::InvalidInput(format!(
+                "{what} runs on one model at a time: choose --model squeezenet or vgg16"
+            )));
         }
         if self.mode == Mode::ClassMean && (self.models.len() != 1 || self.methods.len() != 1) {
             return Err(Error::InvalidInput(
@@ -182,7 +198,13 @@ impl Job {
         let figure = &self.out;
         let mut plan = OutputPlan::new(&self.images);
         plan.add("the figure (--out)", figure, Format::Png)?;
-        if matches!(self.mode, Mode::Sanity { .. }) {
+        if matches!(self.mode, Mode::Faithfulness(_)) {
+            plan.add(
+                "the faithfulness record",
+                beside(figure, "faithfulness.json"),
+                Format::Json,
+            )?;
+        } else if matches!(self.mode, Mode::Sanity { .. }) {
             plan.add("the sanity table", beside(figure, "csv"), Format::Csv)?;
             plan.add(
                 "the sanity record",
@@ -280,8 +302,13 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
             &format!("{}.classify", model.kind),
             t.elapsed().as_secs_f64() * 1e3,
         );
+        // Faithfulness scores the class the network sees, not the file name's label.
+        let faithful = matches!(job.mode, Mode::Faithfulness(_));
         let targets: Vec<usize> = (0..n)
-            .map(|i| forced.or(subjects.labels[i]).unwrap_or(predicted[i]))
+            .map(|i| {
+                let label = subjects.labels[i].filter(|_| !faithful);
+                forced.or(label).unwrap_or(predicted[i])
+            })
             .collect();
         report.push_str(&format!("{}:\n", model.kind.title()));
         for i in 0..n {
@@ -326,6 +353,24 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
             manifest.seed = Some(seed);
             table = Some(sanity.table());
             write_sanity(&mut plan, &sanity, model.kind.title(), &figure_path)?;
+            continue;
+        }
+        if let Mode::Faithfulness(protocol) = job.mode {
+            let report = measure_faithfulness(
+                &attributor,
+                job,
+                &protocol,
+                &subjects,
+                &targets,
+                &mut manifest,
+            )
+            .await?;
+            table = Some(report.table());
+            plan.save_png(
+                &figure_path,
+                &figures::faithfulness_plot(&report, model.kind.title()),
+            )?;
+            plan.save_json(&beside(&figure_path, "faithfulness.json"), &report)?;
             continue;
         }
 
@@ -450,6 +495,67 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
         report,
         table,
     })
+}
+
+/// Every method's maps of the subjects, then their deletion and insertion curves and the
+/// random order's, timed into the manifest.
+async fn measure_faithfulness(
+    attributor: &Attributor<'_>,
+    job: &Job,
+    protocol: &Protocol,
+    subjects: &Subjects,
+    targets: &[usize],
+    manifest: &mut Manifest,
+) -> Result<faithfulness::Report> {
+    let n = subjects.inputs.len();
+    let orders = (job.methods.len() + 1) as u64;
+    let total = job
+        .methods
+        .iter()
+        .map(|&m| attributor.passes(m, &job.settings, n))
+        .sum::<u64>()
+        + orders * faithfulness::passes(attributor, n, protocol.steps);
+    let progress = bar(total, "faithfulness", job.quiet);
+    let mut maps = Vec::new();
+    for &method in &job.methods {
+        let t = Instant::now();
+        maps.push(
+            attributor
+                .maps(method, &job.settings, &subjects.inputs, targets, &progress)
+                .await?,
+        );
+        manifest.timing(&method.to_string(), t.elapsed().as_secs_f64() * 1e3);
+    }
+    let names: Vec<String> = job.methods.iter().map(|m| m.to_string()).collect();
+    let images: Vec<String> = subjects
+        .files
+        .iter()
+        .zip(&subjects.views)
+        .map(|(f, v)| {
+            let file = f.file_name().unwrap_or_default().to_string_lossy();
+            if *v == View::CENTRE {
+                file.into_owned()
+            } else {
+                format!("{file} ({})", v.describe())
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    let report = faithfulness::evaluate(
+        attributor,
+        protocol,
+        &images,
+        &subjects.inputs,
+        targets,
+        &names,
+        &maps,
+        &progress,
+    )
+    .await?;
+    progress.finish_and_clear();
+    manifest.timing("curves", t.elapsed().as_secs_f64() * 1e3);
+    manifest.param("faithfulness", protocol);
+    Ok(report)
 }
 
 /// Groups the subjects by target class: each member's map max-normalized and moved into its

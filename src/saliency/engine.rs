@@ -14,10 +14,10 @@ use crate::saliency::kernels::{Planes, SampleJob, upsample_bilinear};
 use crate::saliency::method::{Method, Settings};
 
 /// Most images whose inputs and results one job keeps on the GPU at once.
-const IMAGES_PER_JOB: usize = 32;
+pub(crate) const IMAGES_PER_JOB: usize = 32;
 
 /// Passes recorded into one submission; the progress bar moves after each submission.
-const PASSES_PER_SUBMIT: usize = 4;
+pub(crate) const PASSES_PER_SUBMIT: usize = 4;
 
 /// Computes attribution maps of one network at one input size, in batches of up to `batch`
 /// images (or samples). Plans are made on first use for each batch size and kept.
@@ -64,24 +64,38 @@ impl<'n> Attributor<'n> {
             .step_by(IMAGES_PER_JOB)
             .map(|first| {
                 let m = IMAGES_PER_JOB.min(images - first);
-                (m * samples).div_ceil(self.batch.min(m * samples)) as u64
+                let forward = match method {
+                    // Score-CAM first runs the images to its layer.
+                    Method::ScoreCam => m.div_ceil(self.batch.min(m)),
+                    _ => 0,
+                };
+                ((m * samples).div_ceil(self.batch.min(m * samples)) + forward) as u64
             })
             .sum()
     }
 
+    /// Network inputs per image: samples, path steps, masks or patches (plus the image itself
+    /// for occlusion); 1 where the settings do not fit the network (the run then fails).
     fn samples(&self, method: Method, settings: &Settings) -> usize {
         match method {
             Method::SmoothGrad => settings.samples,
             Method::IntegratedGradients => settings.steps,
+            Method::ScoreCam => self.cam_shape(settings).map_or(1, |s| s.0),
+            Method::Occlusion => self.patches(settings).count().map_or(1, |c| c + 1),
             _ => 1,
         }
     }
 
-    fn context(&self) -> &GpuContext {
+    pub(crate) fn context(&self) -> &GpuContext {
         self.net.context()
     }
 
-    fn plan(&self, batch: usize) -> Result<Rc<Plan>> {
+    /// Classes of the network's output.
+    pub(crate) fn classes(&self) -> usize {
+        self.classes
+    }
+
+    pub(crate) fn plan(&self, batch: usize) -> Result<Rc<Plan>> {
         let mut plans = self.plans.borrow_mut();
         if let Some(plan) = plans.iter().find(|p| p.batch() == batch) {
             return Ok(plan.clone());
@@ -119,8 +133,9 @@ impl<'n> Attributor<'n> {
     }
 
     /// Attribution maps [images, h, w] of `method` for class `targets[i]` of image `inputs[i]`
-    /// (normalized CHW). Gradient methods reduce channels as `settings.reduce` says; Grad-CAM maps
-    /// are non-negative and upsampled to the input size. The progress bar advances by
+    /// (normalized CHW). Gradient methods reduce channels as `settings.reduce` says; the CAM maps
+    /// are non-negative and upsampled to the input size; occlusion's are score drops (logits),
+    /// negative where hiding a patch raises the score. The progress bar advances by
     /// [`Attributor::passes`].
     pub async fn maps(
         &self,
@@ -136,7 +151,8 @@ impl<'n> Attributor<'n> {
 
     /// The raw attributions [images, 3, h, w] of a gradient method, before channel reduction:
     /// the gradient (vanilla, guided), the mean gradient over noisy samples (SmoothGrad), or
-    /// (x − x') times the mean gradient along the path (Integrated Gradients). Grad-CAM has none.
+    /// (x − x') times the mean gradient along the path (Integrated Gradients). The methods that
+    /// make maps directly (Grad-CAM, Grad-CAM++, Score-CAM, occlusion) have none.
     pub async fn attributions(
         &self,
         method: Method,
@@ -145,10 +161,11 @@ impl<'n> Attributor<'n> {
         targets: &[usize],
         progress: &dyn Progress,
     ) -> Result<Vec<f32>> {
-        if method == Method::GradCam {
-            return Err(Error::InvalidInput(
-                "Grad-CAM makes maps, not per-channel input attributions".into(),
-            ));
+        if !method.per_channel() {
+            return Err(Error::InvalidInput(format!(
+                "{} makes maps, not per-channel input attributions",
+                method.title()
+            )));
         }
         self.run(method, settings, inputs, targets, progress, false)
             .await
@@ -187,13 +204,13 @@ impl<'n> Attributor<'n> {
                     self.gradient_job(chunk, chunk_targets, GradientRule::Guided, None, progress)
                         .await?
                 }
-                Method::GradCam => {
+                Method::GradCam | Method::GradCamPlusPlus => {
                     let layer = settings.cam_layer_index(self.net.arch())?;
                     self.gradient_job(
                         chunk,
                         chunk_targets,
                         GradientRule::Plain,
-                        Some(layer),
+                        Some((layer, method)),
                         progress,
                     )
                     .await?
@@ -202,8 +219,12 @@ impl<'n> Attributor<'n> {
                     self.sampled_job(method, settings, chunk, chunk_targets, progress)
                         .await?
                 }
+                Method::ScoreCam => self.score_cam_job(settings, chunk, chunk_targets, progress)?,
+                Method::Occlusion => {
+                    self.occlusion_job(settings, chunk, chunk_targets, progress)?
+                }
             };
-            let values: Vec<f32> = if reduce && method != Method::GradCam {
+            let values: Vec<f32> = if reduce && method.per_channel() {
                 let maps = ctx.storage("saliency maps", m * plane)?;
                 let mut encoder = ctx.encoder("channel reduction");
                 record_all(
@@ -235,14 +256,14 @@ impl<'n> Attributor<'n> {
     }
 
     /// Forward and backward passes over the images, `batch` at a time, each image seeded with
-    /// its one-hot target; the input gradients [m, 3, h, w], or with `cam_layer` the Grad-CAM
-    /// maps of that layer upsampled to the input [m, h, w].
+    /// its one-hot target; the input gradients [m, 3, h, w], or with `cam` (a layer and Grad-CAM
+    /// or Grad-CAM++) the maps of that layer upsampled to the input [m, h, w].
     async fn gradient_job(
         &self,
         inputs: &[Vec<f32>],
         targets: &[usize],
         rule: GradientRule,
-        cam_layer: Option<usize>,
+        cam: Option<(usize, Method)>,
         progress: &dyn Progress,
     ) -> Result<wgpu::Buffer> {
         let ctx = self.context();
@@ -257,9 +278,9 @@ impl<'n> Attributor<'n> {
             one_hot[n * classes + t] = 1.0;
         }
         let seeds = ctx.upload("saliency seeds", &one_hot)?;
-        let (per_image, cam, result): (usize, Vec<Dispatch>, wgpu::Buffer) = match cam_layer {
+        let (per_image, cam_dispatches, result): (usize, Vec<Dispatch>, wgpu::Buffer) = match cam {
             None => (len, Vec::new(), plan.input_grad().buffer.clone()),
-            Some(layer) => {
+            Some((layer, method)) => {
                 let act = plan.activation(layer);
                 let [_, channels, h, w] = act.shape;
                 let shape = Planes {
@@ -271,8 +292,14 @@ impl<'n> Attributor<'n> {
                 let low = ctx.storage("grad-cam map", batch * h * w)?;
                 let plane = self.hw.0 * self.hw.1;
                 let up = ctx.storage("grad-cam upsampled", batch * plane)?;
+                let grad = &plan.activation_grad(layer).buffer;
+                let weights = if method == Method::GradCamPlusPlus {
+                    shape.campp_weights(ctx, grad, &act.buffer, &alpha)
+                } else {
+                    shape.cam_weights(ctx, grad, &alpha)
+                };
                 let dispatches = vec![
-                    shape.cam_weights(ctx, &plan.activation_grad(layer).buffer, &alpha),
+                    weights,
                     shape.cam_map(ctx, &act.buffer, &alpha, &low),
                     upsample_bilinear(ctx, batch, (h, w), self.hw, &low, &up),
                 ];
@@ -301,11 +328,11 @@ impl<'n> Attributor<'n> {
                     bytes(n * classes),
                 );
                 plan.record_forward(&mut encoder);
-                match cam_layer {
-                    // Grad-CAM needs the gradient at its layer only.
-                    Some(layer) => {
+                match cam {
+                    // The CAM methods need the gradient at their layer only.
+                    Some((layer, _)) => {
                         plan.record_backward_to(&mut encoder, layer, rule);
-                        record_all(&mut encoder, "grad-cam", &cam);
+                        record_all(&mut encoder, "grad-cam", &cam_dispatches);
                     }
                     None => plan.record_backward(&mut encoder, rule),
                 }

@@ -1,10 +1,12 @@
 //! The saliency figures: photos with their maps under them (matplotlib's `hot` colormap, true
-//! class in black, prediction in beige), method comparisons, class means and the sanity plot.
+//! class in black, prediction in beige), method comparisons, class means, the sanity plot and
+//! the faithfulness curves.
 
 use image::RgbImage;
 use image::imageops::FilterType;
 
 use crate::figure::{BEIGE, BLACK, Cell, Colormap, Figure};
+use crate::saliency::faithfulness::Report;
 use crate::saliency::method::Method;
 use crate::saliency::plot::LinePlot;
 use crate::saliency::sanity::SanityReport;
@@ -278,4 +280,65 @@ pub fn sanity_plot(report: &SanityReport, model: &str) -> RgbImage {
             .collect(),
     }
     .render()
+}
+
+/// The mean deletion curves (top) and insertion curves (bottom) of every method and the random
+/// order, each named with its mean area under the curve.
+pub fn faithfulness_plot(report: &Report, model: &str) -> RgbImage {
+    let steps = report.protocol.steps;
+    // Fractions as tick labels where they are exact in two decimals (one when that makes too
+    // many), the other ticks unlabelled.
+    let exact = |scale: usize| {
+        (0..=steps)
+            .filter(|i| (i * scale).is_multiple_of(steps))
+            .count()
+    };
+    let scale = if exact(100) <= 11 { 100 } else { 10 };
+    let ticks: Vec<String> = (0..=steps)
+        .map(|i| {
+            if (i * scale).is_multiple_of(steps) {
+                format!("{}", (i * scale / steps) as f64 / scale as f64)
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let plot = |insertion: bool| {
+        let (kind, how, better) = if insertion {
+            (
+                "Insertion",
+                "photo's pixels revealed on a blurred copy",
+                "higher",
+            )
+        } else {
+            ("Deletion", "pixels replaced by a blurred copy's", "lower")
+        };
+        LinePlot {
+            title: format!("{kind} curves of {model}'s maps (mean over images)"),
+            x_label: format!("fraction of pixels, most important first ({how})"),
+            y_label: format!(
+                "target probability; legend: area under the curve ({better} is better)"
+            ),
+            x_ticks: ticks.clone(),
+            y_range: (0.0, 1.0),
+            series: report
+                .methods
+                .iter()
+                .map(|(name, curves)| {
+                    let area = if insertion {
+                        curves.insertion_auc
+                    } else {
+                        curves.deletion_auc
+                    };
+                    (format!("{name} {area:.3}"), curves.mean_curve(insertion))
+                })
+                .collect(),
+        }
+        .render()
+    };
+    let (top, bottom) = (plot(false), plot(true));
+    let mut image = RgbImage::new(top.width(), top.height() + bottom.height());
+    image::imageops::replace(&mut image, &top, 0, 0);
+    image::imageops::replace(&mut image, &bottom, 0, i64::from(top.height()));
+    image
 }

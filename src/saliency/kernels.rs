@@ -1,7 +1,9 @@
 //! The attribution kernels of `shaders/saliency.wgsl`: channel reduction of gradients into maps;
 //! the sampled inputs (SmoothGrad's noise, Integrated Gradients' path), target seeds and gradient
-//! accumulation of the sampled methods; Grad-CAM's channel weights, weighted map and bilinear
-//! upsampling. Each has a plain-Rust reference in [`cpu`].
+//! accumulation of the sampled methods; Grad-CAM's and Grad-CAM++'s channel weights, weighted map
+//! and bilinear upsampling; the perturbed inputs of Score-CAM, occlusion and the deletion /
+//! insertion curves, their class scores, and the weights and maps made from them. Each has a
+//! plain-Rust reference in [`cpu`].
 
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 
@@ -24,6 +26,10 @@ struct Params {
     in_w: u32,
     out_h: u32,
     out_w: u32,
+    patch: u32,
+    stride: u32,
+    windows_x: u32,
+    softmax: u32,
     _pad: u32,
 }
 
@@ -168,6 +174,142 @@ impl Planes {
             &[act, alpha, cam],
             self.images * self.plane,
         )
+    }
+
+    /// Grad-CAM++'s channel weights: alpha[n, c] = sum over the plane of relu(g) * g² / (2 g² +
+    /// A g³ + 1e-6) (0 where g = 0), g = grad[n, c, p] and A = the sum of act[n, c, :].
+    pub fn campp_weights(
+        &self,
+        ctx: &GpuContext,
+        grad: &wgpu::Buffer,
+        act: &wgpu::Buffer,
+        alpha: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "campp_weights",
+            &self.params(),
+            &[grad, act, alpha],
+            self.images * self.channels,
+        )
+    }
+
+    /// Score-CAM's mask ranges: range[n, c] = (min, max) of act[n, c] (a `from` plane)
+    /// upsampled bilinearly to `to`.
+    pub fn mask_range(
+        &self,
+        ctx: &GpuContext,
+        from: (usize, usize),
+        to: (usize, usize),
+        act: &wgpu::Buffer,
+        range: &wgpu::Buffer,
+    ) -> Dispatch {
+        let params = Params {
+            in_h: from.0 as u32,
+            in_w: from.1 as u32,
+            out_h: to.0 as u32,
+            out_w: to.1 as u32,
+            ..self.params()
+        };
+        dispatch(
+            ctx,
+            "mask_range",
+            &params,
+            &[act, range],
+            self.images * self.channels,
+        )
+    }
+
+    /// Score-CAM's channel weights: alpha[n, c] = scores[n, c], or 0 where the channel's mask
+    /// range is empty (a flat map).
+    pub fn score_weights(
+        &self,
+        ctx: &GpuContext,
+        range: &wgpu::Buffer,
+        scores: &wgpu::Buffer,
+        alpha: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "score_weights",
+            &self.params(),
+            &[range, scores, alpha],
+            self.images * self.channels,
+        )
+    }
+}
+
+/// Occlusion's patches on an input of `hw`: squares of side `patch` every `stride` pixels, as
+/// many as fit, row by row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Patches {
+    /// Input height and width.
+    pub hw: (usize, usize),
+    /// Side of a patch in pixels.
+    pub patch: usize,
+    /// Step between patches in pixels.
+    pub stride: usize,
+}
+
+impl Patches {
+    /// Patches per row and per column; fails when the patch is larger than the input or a size
+    /// is zero.
+    pub fn grid(&self) -> crate::Result<(usize, usize)> {
+        let (h, w) = self.hw;
+        if self.patch == 0 || self.stride == 0 || self.patch > h.min(w) {
+            return Err(crate::Error::InvalidInput(format!(
+                "occlusion patch {} with stride {} does not fit a {h}x{w} input (the patch must \
+                 be 1 to {} pixels, the stride at least 1)",
+                self.patch,
+                self.stride,
+                h.min(w)
+            )));
+        }
+        Ok((
+            (w - self.patch) / self.stride + 1,
+            (h - self.patch) / self.stride + 1,
+        ))
+    }
+
+    /// How many patches there are.
+    pub fn count(&self) -> crate::Result<usize> {
+        self.grid().map(|(x, y)| x * y)
+    }
+
+    fn params(&self) -> crate::Result<Params> {
+        Ok(Params {
+            out_h: self.hw.0 as u32,
+            out_w: self.hw.1 as u32,
+            plane: (self.hw.0 * self.hw.1) as u32,
+            patch: self.patch as u32,
+            stride: self.stride as u32,
+            windows_x: self.grid()?.0 as u32,
+            ..Params::default()
+        })
+    }
+
+    /// Occlusion's map of `images` images from the scores of a job over images x (patches + 1)
+    /// ([`SampleJob::occlusion_inputs`]): map[n, y, x] = mean over the patches covering the pixel
+    /// of scores[n, patches] - scores[n, patch].
+    pub fn occlusion_map(
+        &self,
+        ctx: &GpuContext,
+        images: usize,
+        scores: &wgpu::Buffer,
+        map: &wgpu::Buffer,
+    ) -> crate::Result<Dispatch> {
+        let params = Params {
+            images: images as u32,
+            samples: self.count()? as u32 + 1,
+            ..self.params()?
+        };
+        Ok(dispatch(
+            ctx,
+            "occlusion_map",
+            &params,
+            &[scores, map],
+            images * self.hw.0 * self.hw.1,
+        ))
     }
 }
 
@@ -316,11 +458,128 @@ impl SampleJob {
     pub fn advance(&self, ctx: &GpuContext, state: &wgpu::Buffer) -> Dispatch {
         dispatch(ctx, "advance", &self.params(), &[state], 1)
     }
+
+    /// `scores[p]` = the softmax probability (`softmax`) or the logit of the target class (u32
+    /// `targets[img]`) in the logits row of each active slot, p its pair.
+    pub fn class_scores(
+        &self,
+        ctx: &GpuContext,
+        softmax: bool,
+        state: &wgpu::Buffer,
+        targets: &wgpu::Buffer,
+        logits: &wgpu::Buffer,
+        scores: &wgpu::Buffer,
+    ) -> Dispatch {
+        let params = Params {
+            softmax: softmax as u32,
+            ..self.params()
+        };
+        dispatch(
+            ctx,
+            "class_scores",
+            &params,
+            &[state, targets, logits, scores],
+            self.batch,
+        )
+    }
+
+    /// Score-CAM's inputs, a job of images x channels: `input[k]` = `images[img]` times channel c
+    /// of `act` (planes of `from`) upsampled to `to` and scaled to [0, 1] by its `range` (0 for
+    /// a flat channel), (img, c) the pair in slot k.
+    #[allow(clippy::too_many_arguments)]
+    pub fn score_inputs(
+        &self,
+        ctx: &GpuContext,
+        from: (usize, usize),
+        to: (usize, usize),
+        state: &wgpu::Buffer,
+        images: &wgpu::Buffer,
+        act: &wgpu::Buffer,
+        range: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+    ) -> Dispatch {
+        let params = Params {
+            plane: (to.0 * to.1) as u32,
+            in_h: from.0 as u32,
+            in_w: from.1 as u32,
+            out_h: to.0 as u32,
+            out_w: to.1 as u32,
+            ..self.params()
+        };
+        dispatch(
+            ctx,
+            "score_inputs",
+            &params,
+            &[state, images, act, range, input],
+            self.batch * self.len,
+        )
+    }
+
+    /// Occlusion's inputs, a job of images x (patches + 1): `input[k]` = `images[img]` with patch
+    /// s set to 0 (the mean color) in every channel, (img, s) the pair in slot k; the last sample
+    /// is the image unchanged.
+    pub fn occlusion_inputs(
+        &self,
+        ctx: &GpuContext,
+        patches: &Patches,
+        state: &wgpu::Buffer,
+        images: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+    ) -> crate::Result<Dispatch> {
+        let params = merge(self.params(), patches.params()?);
+        Ok(dispatch(
+            ctx,
+            "occlusion_inputs",
+            &params,
+            &[state, images, input],
+            self.batch * self.len,
+        ))
+    }
+
+    /// The deletion and insertion inputs, a job of (2 x images) curves x (steps + 1): at step s
+    /// the first round(s * plane / steps) pixels in image n's order (`rank[n, pixel]`, u32, the
+    /// pixel's place in it) come from the blurred copy (curve 2n, deletion) or from the photo
+    /// (curve 2n + 1, insertion); the others from the photo (deletion) or the blurred copy
+    /// (insertion). Inputs are 3-channel, `len` = 3 * plane.
+    pub fn reveal_inputs(
+        &self,
+        ctx: &GpuContext,
+        state: &wgpu::Buffer,
+        photo: &wgpu::Buffer,
+        blurred: &wgpu::Buffer,
+        rank: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+    ) -> Dispatch {
+        let params = Params {
+            plane: (self.len / 3) as u32,
+            ..self.params()
+        };
+        dispatch(
+            ctx,
+            "reveal_inputs",
+            &params,
+            &[state, photo, blurred, rank, input],
+            self.batch * self.len,
+        )
+    }
+}
+
+/// The job fields of `job` with the patch geometry of `patches`.
+fn merge(job: Params, patches: Params) -> Params {
+    Params {
+        plane: patches.plane,
+        out_h: patches.out_h,
+        out_w: patches.out_w,
+        patch: patches.patch,
+        stride: patches.stride,
+        windows_x: patches.windows_x,
+        ..job
+    }
 }
 
 /// Plain-Rust reference implementations.
 pub mod cpu {
-    use super::{Planes, Reduce, SampleJob};
+    use super::{Patches, Planes, Reduce, SampleJob};
     use crate::hash::pcg;
 
     /// dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|.
@@ -488,5 +747,187 @@ pub mod cpu {
             }
         }
         out
+    }
+
+    /// alpha[n, c] = sum over the plane of relu(g) * g² / (2 g² + A g³ + 1e-6) (0 where g = 0),
+    /// A = the sum of act[n, c, :] (Grad-CAM++).
+    pub fn campp_weights(shape: Planes, grad: &[f32], act: &[f32]) -> Vec<f32> {
+        grad.chunks(shape.plane)
+            .zip(act.chunks(shape.plane))
+            .map(|(g, a)| {
+                let total: f32 = a.iter().sum();
+                g.iter()
+                    .filter(|&&g| g != 0.0)
+                    .map(|&g| g.max(0.0) * g * g / (2.0 * g * g + total * g * g * g + 1e-6))
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// (min, max) of each plane of act (`from`) upsampled to `to`, flattened.
+    pub fn mask_range(
+        shape: Planes,
+        from: (usize, usize),
+        to: (usize, usize),
+        act: &[f32],
+    ) -> Vec<f32> {
+        upsample_bilinear(shape.images * shape.channels, from, to, act)
+            .chunks(to.0 * to.1)
+            .flat_map(|m| {
+                let lo = m.iter().copied().fold(f32::INFINITY, f32::min);
+                let hi = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                [lo, hi]
+            })
+            .collect()
+    }
+
+    /// alpha[i] = scores[i], or 0 where range i is empty.
+    pub fn score_weights(range: &[f32], scores: &[f32]) -> Vec<f32> {
+        scores
+            .iter()
+            .zip(range.chunks(2))
+            .map(|(&s, r)| if r[1] > r[0] { s } else { 0.0 })
+            .collect()
+    }
+
+    /// Score-CAM's network input of pass `pass` (see [`SampleJob::score_inputs`]).
+    pub fn score_inputs(
+        job: &SampleJob,
+        pass: usize,
+        from: (usize, usize),
+        to: (usize, usize),
+        images: &[f32],
+        act: &[f32],
+        range: &[f32],
+    ) -> Vec<f32> {
+        let plane = to.0 * to.1;
+        pairs(job, pass)
+            .flat_map(|p| {
+                let masks = p.map(|p| {
+                    let low = &act[p * from.0 * from.1..][..from.0 * from.1];
+                    let (lo, hi) = (range[2 * p], range[2 * p + 1]);
+                    upsample_bilinear(1, from, to, low)
+                        .iter()
+                        .map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 })
+                        .collect::<Vec<f32>>()
+                });
+                (0..job.len).map(move |e| match (p, &masks) {
+                    (Some(p), Some(mask)) => {
+                        images[(p / job.samples) * job.len + e] * mask[e % plane]
+                    }
+                    _ => 0.0,
+                })
+            })
+            .collect()
+    }
+
+    /// `scores[p]` = the softmax probability (or the logit) of the target class in each active
+    /// slot's logits row, for pass `pass`.
+    pub fn class_scores(
+        job: &SampleJob,
+        pass: usize,
+        softmax: bool,
+        targets: &[u32],
+        logits: &[f32],
+        scores: &mut [f32],
+    ) {
+        for (k, p) in pairs(job, pass).enumerate() {
+            let Some(p) = p else { continue };
+            let row = &logits[k * job.classes..(k + 1) * job.classes];
+            let target = targets[p / job.samples] as usize;
+            scores[p] = if softmax {
+                crate::classify::softmax(row)[target]
+            } else {
+                row[target]
+            };
+        }
+    }
+
+    /// Whether pixel (y, x) lies under patch `w`.
+    fn occluded(patches: &Patches, per_row: usize, w: usize, y: usize, x: usize) -> bool {
+        let (top, left) = (
+            (w / per_row) * patches.stride,
+            (w % per_row) * patches.stride,
+        );
+        (top..top + patches.patch).contains(&y) && (left..left + patches.patch).contains(&x)
+    }
+
+    /// Occlusion's network input of pass `pass` (see [`SampleJob::occlusion_inputs`]).
+    pub fn occlusion_inputs(
+        job: &SampleJob,
+        pass: usize,
+        patches: &Patches,
+        images: &[f32],
+    ) -> Vec<f32> {
+        let (per_row, _) = patches.grid().unwrap();
+        let (plane, width) = (patches.hw.0 * patches.hw.1, patches.hw.1);
+        pairs(job, pass)
+            .flat_map(|p| {
+                (0..job.len).map(move |e| {
+                    let Some(p) = p else { return 0.0 };
+                    let (w, pixel) = (p % job.samples, e % plane);
+                    let hidden = w + 1 < job.samples
+                        && occluded(patches, per_row, w, pixel / width, pixel % width);
+                    if hidden {
+                        0.0
+                    } else {
+                        images[(p / job.samples) * job.len + e]
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Occlusion's maps [images, h, w] from the scores [images, patches + 1].
+    pub fn occlusion_map(images: usize, patches: &Patches, scores: &[f32]) -> Vec<f32> {
+        let (per_row, _) = patches.grid().unwrap();
+        let windows = patches.count().unwrap();
+        let (h, w) = patches.hw;
+        let mut out = Vec::with_capacity(images * h * w);
+        for s in scores.chunks(windows + 1).take(images) {
+            for y in 0..h {
+                for x in 0..w {
+                    let drops: Vec<f32> = (0..windows)
+                        .filter(|&k| occluded(patches, per_row, k, y, x))
+                        .map(|k| s[windows] - s[k])
+                        .collect();
+                    out.push(if drops.is_empty() {
+                        0.0
+                    } else {
+                        drops.iter().sum::<f32>() / drops.len() as f32
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The deletion and insertion inputs of pass `pass` (see [`SampleJob::reveal_inputs`]).
+    pub fn reveal_inputs(
+        job: &SampleJob,
+        pass: usize,
+        photo: &[f32],
+        blurred: &[f32],
+        rank: &[u32],
+    ) -> Vec<f32> {
+        let plane = job.len / 3;
+        let steps = job.samples - 1;
+        pairs(job, pass)
+            .flat_map(|p| {
+                (0..job.len).map(move |e| {
+                    let Some(p) = p else { return 0.0 };
+                    let (curve, step) = (p / job.samples, p % job.samples);
+                    let n = curve / 2;
+                    let count = (step * plane + steps / 2) / steps;
+                    let changed = (rank[n * plane + e % plane] as usize) < count;
+                    let j = n * job.len + e;
+                    if changed == (curve % 2 == 1) {
+                        photo[j]
+                    } else {
+                        blurred[j]
+                    }
+                })
+            })
+            .collect()
     }
 }

@@ -27,17 +27,34 @@ pub enum Method {
     /// The gradient with ReLUs that also drop negative incoming gradients (Springenberg et al.,
     /// 2015).
     Guided,
+    /// Grad-CAM with channel weights from the positive gradients, weighted by second- and
+    /// third-order terms of exp(score) (Chattopadhay et al., 2018).
+    #[serde(rename = "gradcam++")]
+    GradCamPlusPlus,
+    /// The last convolutional block's channels weighted by the class probability of the input
+    /// masked by each channel's upsampled, normalized map (Wang et al., 2020).
+    ScoreCam,
+    /// The drop of the class score when a square patch of the input is set to the mean color,
+    /// averaged over the patches covering each pixel (Zeiler and Fergus, 2014).
+    Occlusion,
 }
 
 impl Method {
     /// Every method, in the order figures show them.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 8] = [
         Method::Vanilla,
         Method::SmoothGrad,
         Method::IntegratedGradients,
         Method::GradCam,
         Method::Guided,
+        Method::GradCamPlusPlus,
+        Method::ScoreCam,
+        Method::Occlusion,
     ];
+
+    /// The names every list of methods accepts, for messages.
+    const NAMES: &'static str =
+        "vanilla, smoothgrad, ig, gradcam, guided, gradcam++, scorecam, occlusion";
 
     /// The short name used on the command line and in file names.
     pub fn name(self) -> &'static str {
@@ -47,6 +64,9 @@ impl Method {
             Method::IntegratedGradients => "ig",
             Method::GradCam => "gradcam",
             Method::Guided => "guided",
+            Method::GradCamPlusPlus => "gradcam++",
+            Method::ScoreCam => "scorecam",
+            Method::Occlusion => "occlusion",
         }
     }
 
@@ -58,10 +78,23 @@ impl Method {
             Method::IntegratedGradients => "Integrated Gradients",
             Method::GradCam => "Grad-CAM",
             Method::Guided => "Guided Backprop",
+            Method::GradCamPlusPlus => "Grad-CAM++",
+            Method::ScoreCam => "Score-CAM",
+            Method::Occlusion => "Occlusion",
         }
     }
 
-    /// Parses a comma list of method names (`vanilla,smoothgrad,ig,gradcam,guided`, or `all`).
+    /// Whether the method attributes to every input value (channels reduced into a map
+    /// afterwards) rather than making one map per image directly.
+    pub fn per_channel(self) -> bool {
+        matches!(
+            self,
+            Method::Vanilla | Method::SmoothGrad | Method::IntegratedGradients | Method::Guided
+        )
+    }
+
+    /// Parses a comma list of method names (`vanilla,smoothgrad,ig,gradcam,guided,gradcam++,
+    /// scorecam,occlusion`, or `all`).
     pub fn parse_list(list: &str) -> Result<Vec<Method>> {
         let mut out = Vec::new();
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -78,10 +111,10 @@ impl Method {
             new
         });
         if out.is_empty() {
-            return Err(Error::InvalidInput(
-                "no attribution method given; choose from vanilla, smoothgrad, ig, gradcam, guided"
-                    .into(),
-            ));
+            return Err(Error::InvalidInput(format!(
+                "no attribution method given; choose from {}",
+                Method::NAMES
+            )));
         }
         Ok(out)
     }
@@ -91,15 +124,23 @@ impl FromStr for Method {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+        match s
+            .to_ascii_lowercase()
+            .replace(['-', '_', ' '], "")
+            .replace("++", "pp")
+            .as_str()
+        {
             "vanilla" | "gradient" | "saliency" => Ok(Method::Vanilla),
             "smoothgrad" | "smooth" => Ok(Method::SmoothGrad),
             "ig" | "integratedgradients" => Ok(Method::IntegratedGradients),
             "gradcam" | "cam" => Ok(Method::GradCam),
             "guided" | "guidedbackprop" => Ok(Method::Guided),
+            "gradcampp" | "gradcamplusplus" | "campp" => Ok(Method::GradCamPlusPlus),
+            "scorecam" => Ok(Method::ScoreCam),
+            "occlusion" => Ok(Method::Occlusion),
             _ => Err(Error::InvalidInput(format!(
-                "unknown attribution method `{s}`; choose from vanilla, smoothgrad, ig, gradcam, \
-                 guided"
+                "unknown attribution method `{s}`; choose from {}",
+                Method::NAMES
             ))),
         }
     }
@@ -212,8 +253,12 @@ pub struct Settings {
     /// Integrated Gradients: the baseline.
     pub baseline: Baseline,
     /// Grad-CAM: the layer whose output is weighted, by name (`features.12`); `None` for
-    /// [`default_cam_layer`].
+    /// [`default_cam_layer`]. Grad-CAM++ and Score-CAM use the same layer.
     pub cam_layer: Option<String>,
+    /// Occlusion: the side of the square patch, in pixels.
+    pub patch: usize,
+    /// Occlusion: the step between patches, in pixels.
+    pub stride: usize,
 }
 
 impl Default for Settings {
@@ -226,9 +271,19 @@ impl Default for Settings {
             steps: 64,
             baseline: Baseline::Black,
             cam_layer: None,
+            patch: DEFAULT_PATCH,
+            stride: DEFAULT_STRIDE,
         }
     }
 }
+
+/// Occlusion's default patch side in pixels: 13 x 13 patches tile a 224 x 224 input exactly
+/// with the default stride.
+pub const DEFAULT_PATCH: usize = 32;
+
+/// Occlusion's default step between patches in pixels (half a patch: each pixel lies under up
+/// to four patches).
+pub const DEFAULT_STRIDE: usize = 16;
 
 impl Settings {
     /// Fails when a setting is out of range, naming it.
@@ -245,6 +300,13 @@ impl Settings {
         }
         if self.steps == 0 {
             return bad("Integrated Gradients needs at least one step (--steps)".into());
+        }
+        if self.patch == 0 || self.stride == 0 {
+            return bad(format!(
+                "occlusion needs a patch and a stride of at least one pixel (--patch {}, \
+                 --stride {})",
+                self.patch, self.stride
+            ));
         }
         Ok(())
     }
@@ -316,6 +378,35 @@ mod tests {
             "{err}"
         );
         assert!(Method::parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn perturbation_and_cam_methods_parse_by_their_names() {
+        assert_eq!(
+            Method::parse_list("gradcam++,Grad-CAM-PP,score-cam,Occlusion").unwrap(),
+            [Method::GradCamPlusPlus, Method::ScoreCam, Method::Occlusion]
+        );
+        for m in Method::ALL {
+            assert_eq!(m.name().parse::<Method>().unwrap(), m);
+        }
+        let per_channel: Vec<Method> = Method::ALL
+            .into_iter()
+            .filter(|m| m.per_channel())
+            .collect();
+        assert_eq!(
+            per_channel,
+            [
+                Method::Vanilla,
+                Method::SmoothGrad,
+                Method::IntegratedGradients,
+                Method::Guided
+            ]
+        );
+        let bad = Settings {
+            stride: 0,
+            ..Settings::default()
+        };
+        assert!(bad.check().unwrap_err().to_string().contains("--stride 0"));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! that explain the model from those that do not.
 
 pub mod engine;
+pub mod faithfulness;
 pub mod figures;
 pub mod kernels;
 pub mod method;
+pub mod perturbation;
 pub mod plot;
 pub mod sanity;
 pub mod stats;

@@ -1,18 +1,23 @@
 //! A small line plot drawn with the image crate and the figure fonts: categorical x axis, one
-//! line with markers per series, a legend; for the sanity check's correlation curves.
+//! line with markers per series, a legend; for the sanity check's correlation curves and the
+//! faithfulness curves.
 
 use image::{Rgb, RgbImage};
 
 use crate::figure::{BLACK, Font, GRAY, WHITE};
 
-/// Series colors (matplotlib's tab10 start).
-pub const SERIES_COLORS: [[u8; 3]; 6] = [
+/// Series colors (matplotlib's tab10).
+pub const SERIES_COLORS: [[u8; 3]; 10] = [
     [31, 119, 180],
     [255, 127, 14],
     [44, 160, 44],
     [214, 39, 40],
     [148, 103, 189],
     [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
 ];
 
 /// A line plot: y values over categorical x positions.

@@ -1,5 +1,6 @@
 //! `netlens saliency`: saliency maps and other attribution maps as labelled figures, class
-//! means, and the model-randomization sanity check.
+//! means, the model-randomization sanity check, and the faithfulness (deletion and insertion)
+//! curves.
 
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use netlens::app::saliency_job::{Job, Mode};
 use netlens::model::ModelKind;
+use netlens::saliency::faithfulness::{DEFAULT_STEPS, Protocol};
 use netlens::saliency::figures::Scale;
 use netlens::saliency::{Baseline, Method, Reduce, Settings};
 
@@ -35,12 +37,14 @@ pub struct SaliencyArgs {
     /// ../shared/weights/vgg16.safetensors]
     #[arg(long)]
     vgg16_weights: Option<PathBuf>,
-    /// Attribution methods, comma separated: vanilla, smoothgrad, ig, gradcam, guided (or all).
-    /// One method draws photos with maps under them; several draw one column per method.
+    /// Attribution methods, comma separated: vanilla, smoothgrad, ig, gradcam, guided, gradcam++,
+    /// scorecam, occlusion (or all). One method draws photos with maps under them; several draw
+    /// one column per method.
     #[arg(long, default_value = "vanilla")]
     method: String,
     /// Explain this class for every image (index, synset or name) instead of each image's label
-    /// from its `synset_name` file name (or, without one, its predicted class).
+    /// from its `synset_name` file name (or, without one, its predicted class; --faithfulness
+    /// always uses the predicted class unless this is given).
     #[arg(long)]
     class: Option<String>,
     /// Channel reduction of gradients: max |g| or sum |g|.
@@ -56,7 +60,8 @@ pub struct SaliencyArgs {
     /// SmoothGrad: noise sigma as a fraction of the image's value range.
     #[arg(long, default_value_t = 0.15)]
     noise: f32,
-    /// SmoothGrad noise seed, and the seed of the sanity check's random weights.
+    /// SmoothGrad noise seed, the seed of the sanity check's random weights and of the
+    /// faithfulness measure's random pixel orders.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Integrated Gradients: steps along the path from the baseline.
@@ -65,10 +70,16 @@ pub struct SaliencyArgs {
     /// Integrated Gradients: black, zero (the mean color) or blur (blur:SIGMA in pixels).
     #[arg(long, default_value = "black")]
     baseline: Baseline,
-    /// Grad-CAM layer [default: the last convolutional block: features.12 for SqueezeNet,
-    /// features.28 for VGG16]
+    /// Grad-CAM, Grad-CAM++ and Score-CAM layer [default: the last convolutional block:
+    /// features.12 for SqueezeNet, features.28 for VGG16]
     #[arg(long)]
     cam_layer: Option<String>,
+    /// Occlusion: side of the square patch set to the mean color, in pixels.
+    #[arg(long, default_value_t = netlens::saliency::method::DEFAULT_PATCH)]
+    patch: usize,
+    /// Occlusion: step between patches, in pixels.
+    #[arg(long, default_value_t = netlens::saliency::method::DEFAULT_STRIDE)]
+    stride: usize,
     /// Draw the mean normalized map of each target class over its images instead.
     #[arg(long)]
     class_mean: bool,
@@ -83,6 +94,19 @@ pub struct SaliencyArgs {
     /// Sanity check: how many parameterized layers to randomize from the top [default: all].
     #[arg(long)]
     sanity_layers: Option<usize>,
+    /// Measure the maps' faithfulness instead: deletion and insertion curves (Petsiuk et al.
+    /// 2018) of each method and of a random pixel order, scored by the softmax probability of
+    /// each image's predicted class (or --class); writes the curves' figure and
+    /// FIG.faithfulness.json.
+    #[arg(long)]
+    faithfulness: bool,
+    /// Faithfulness: steps from no pixel to every pixel changed (1 to 1000).
+    #[arg(long, default_value_t = DEFAULT_STEPS)]
+    faithfulness_steps: usize,
+    /// Faithfulness: Gaussian sigma in pixels of the blurred copy that deletion takes pixels
+    /// from and insertion reveals the photo on.
+    #[arg(long, default_value_t = netlens::saliency::method::DEFAULT_BLUR_SIGMA)]
+    faithfulness_blur: f32,
     /// Photos per row of the figure.
     #[arg(long, default_value_t = 5)]
     per_row: usize,
@@ -99,8 +123,13 @@ pub struct SaliencyArgs {
 }
 
 pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
-    if args.class_mean && args.sanity_check {
-        bail!("choose one of --class-mean and --sanity-check");
+    if [args.class_mean, args.sanity_check, args.faithfulness]
+        .iter()
+        .filter(|&&on| on)
+        .count()
+        > 1
+    {
+        bail!("choose one of --class-mean, --sanity-check and --faithfulness");
     }
     let images = if args.images.is_empty() {
         expand_images(&[netlens::app::data::gallery_dir()])?
@@ -115,7 +144,13 @@ pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
         Models::Vgg16 => vec![vgg16],
         Models::Both => vec![squeezenet, vgg16],
     };
-    let mode = if args.sanity_check {
+    let mode = if args.faithfulness {
+        Mode::Faithfulness(Protocol {
+            steps: args.faithfulness_steps,
+            blur: args.faithfulness_blur,
+            seed: args.seed,
+        })
+    } else if args.sanity_check {
         Mode::Sanity {
             layers: args.sanity_layers,
             seed: args.seed,
@@ -137,6 +172,8 @@ pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
             steps: args.steps,
             baseline: args.baseline,
             cam_layer: args.cam_layer,
+            patch: args.patch,
+            stride: args.stride,
         },
         class: args.class,
         views: args.views as usize,
