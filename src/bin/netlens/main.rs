@@ -7,6 +7,7 @@ mod classify;
 mod dream;
 mod fool;
 mod info;
+mod robustness;
 mod saliency;
 mod transfer;
 
@@ -39,6 +40,8 @@ enum Command {
     Transfer(Box<transfer::TransferArgs>),
     /// Visualize a class (or channel) by gradient ascent from noise or a photo, with sweeps.
     Dream(Box<dream::DreamArgs>),
+    /// Robust accuracy under attacks (fgsm, pgd, apgd, square, cw) at several budgets.
+    Robustness(Box<robustness::RobustnessArgs>),
 }
 
 fn main() {
@@ -64,6 +67,7 @@ fn main() {
         Command::Fool(a) => fool::run(&cli.global, *a),
         Command::Transfer(a) => transfer::run(&cli.global, *a),
         Command::Dream(a) => dream::run(&cli.global, *a),
+        Command::Robustness(a) => robustness::run(&cli.global, *a),
     });
     if let Err(e) = result {
         eprintln!("error: {}", message(&e));
