@@ -54,19 +54,7 @@ pub fn p_selection(p_init: f32, it: usize, queries: usize) -> f32 {
         .iter()
         .filter(|&&t| it > t)
         .count();
-    let divisor = match halvings {
-        0 => 1.0,
-        1 => 2.0,
-        2 => 4.0,
-        3 => 8.0,
-        4 => 16.0,
-        5 => 32.0,
-        6 => 64.0,
-        7 => 128.0,
-        8 => 256.0,
-        _ => 512.0,
-    };
-    p_init / divisor
+    p_init / (1u32 << halvings) as f32
 }
 
 /// The side of a square covering a share `p` of an h × w image: round(√(p · h · w)), at least 1
@@ -123,6 +111,12 @@ pub fn square(
     }
     let (h, w) = (side_len, side_len);
     let plane = h * w;
+    if let Some(bad) = x0s.iter().find(|x| x.len() != 3 * plane) {
+        return Err(Error::InvalidInput(format!(
+            "an image has {} values, not 3 × {side_len} × {side_len}",
+            bad.len()
+        )));
+    }
     let eps = eps_unit(config.eps);
     let mut rng = Rng::new(config.seed, 0x5351_5541);
     let mut searches: Vec<Search> = x0s
@@ -283,5 +277,9 @@ mod tests {
         let l2 = SquareConfig::standard(Norm::L2, 1.0, 10);
         let err = square(&mut model, &refs, &goals, side_len, &l2).unwrap_err();
         assert!(err.to_string().contains("L∞ budgets only"));
+        let short = [0.5; 5];
+        let config = SquareConfig::standard(Norm::Linf, 1.0, 10);
+        let err = square(&mut model, &[&short], &goals[..1], side_len, &config).unwrap_err();
+        assert!(err.to_string().contains("5 values"), "{err}");
     }
 }
