@@ -187,7 +187,8 @@ pub struct AttackResult {
     /// When broken: its L∞ distance (pixel levels).
     pub linf: Option<f32>,
     /// Network queries (gradients, or forward passes for Square) spent on the image at this
-    /// budget (0 when broken at a smaller budget, or not attacked).
+    /// budget (0 when broken at a smaller budget, or not attacked; Carlini-Wagner, which runs
+    /// once, counts its queries at the first budget).
     pub queries: usize,
 }
 
