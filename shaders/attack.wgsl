@@ -1,9 +1,10 @@
-// Kernels of the adversarial loops (fooling images, FGSM, PGD, MI-FGSM) on a batch of images:
-// per-image goal checks and loss seeds on the logits, sign steps, per-channel scaling,
-// projections onto the eps-ball around the original image, L1 norms and momentum, random
-// starts and 8-bit quantization. Each entry point binds its buffers at 0, 1, 2, ... in the
-// order declared for it. Images are normalized NCHW; `unit[c]` is the size of one pixel level
-// (1/255 of the 0..1 range) in channel c, 1 / (255 std[c]).
+// Kernels of the adversarial loops (fooling images, FGSM, PGD, MI-FGSM; the gradients of APGD
+// and Carlini-Wagner) on a batch of images: per-image goal checks and loss seeds (cross-entropy,
+// logit, margin) on the logits, sign steps, per-channel scaling, projections onto the eps-ball
+// around the original image, L1 norms and momentum, random starts and 8-bit quantization. Each
+// entry point binds its buffers at 0, 1, 2, ... in the order declared for it. Images are
+// normalized NCHW; `unit[c]` is the size of one pixel level (1/255 of the 0..1 range) in
+// channel c, 1 / (255 std[c]).
 
 struct AttackParams {
     batch: u32,
@@ -34,8 +35,30 @@ fn channel(i: u32) -> u32 {
 
 var<workgroup> best_value: array<f32, 256>;
 var<workgroup> best_index: array<u32, 256>;
-var<workgroup> bad: array<u32, 256>;
 // `workgroup_sum` and its `partial`: workgroup_sum.wgsl.
+
+// The index of the largest of the candidates (value, index) of the invocations of a workgroup
+// of 256, the first on ties, NEVER when no invocation has one; every invocation gets it.
+fn workgroup_top(tid: u32, value: f32, index: u32) -> u32 {
+    best_value[tid] = value;
+    best_index[tid] = index;
+    workgroupBarrier();
+    for (var step = 128u; step > 0u; step >>= 1u) {
+        if tid < step {
+            let v = best_value[tid + step];
+            let k = best_index[tid + step];
+            let mine = best_index[tid];
+            if k != NEVER && (mine == NEVER || v > best_value[tid] || (v == best_value[tid] && k < mine)) {
+                best_value[tid] = v;
+                best_index[tid] = k;
+            }
+        }
+        workgroupBarrier();
+    }
+    let top = best_index[0];
+    workgroupBarrier();
+    return top;
+}
 
 // check_goal: one workgroup per image. Finds the top class of the logits (the first on ties)
 // and updates the image's state [count, first, reached, nonfinite]: reached = whether the top
@@ -65,33 +88,18 @@ fn check_goal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             index = k;
         }
     }
-    best_value[tid] = value;
-    best_index[tid] = index;
-    bad[tid] = nonfinite;
-    workgroupBarrier();
-    for (var step = 128u; step > 0u; step >>= 1u) {
-        if tid < step {
-            let v = best_value[tid + step];
-            let k = best_index[tid + step];
-            let mine = best_index[tid];
-            if k != NEVER && (mine == NEVER || v > best_value[tid] || (v == best_value[tid] && k < mine)) {
-                best_value[tid] = v;
-                best_index[tid] = k;
-            }
-            bad[tid] = bad[tid] | bad[tid + step];
-        }
-        workgroupBarrier();
-    }
+    let top = workgroup_top(tid, value, index);
+    // Any invocation that saw a non-finite value makes the sum positive.
+    let bad = workgroup_sum(tid, f32(nonfinite));
     if tid == 0u {
         let goal = cg_goal[n];
         let wanted = goal & ~AWAY;
-        let top = best_index[0];
         var reached = top == wanted;
         if (goal & AWAY) != 0u {
             reached = top != wanted;
         }
         let s = n * 4u;
-        if bad[0] != 0u {
+        if bad > 0.0 {
             cg_state[s + 3u] = 1u;
             reached = false;
         }
@@ -161,6 +169,42 @@ fn seed_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
             }
         }
         sl_grad[base + k] = sign * g;
+    }
+}
+
+// seed_margin: one workgroup per image; writes the gradient of minus the goal's margin (the
+// loss Carlini-Wagner and Square lower) with respect to the logits. j = the top class other than
+// the goal class (the first on ties). Untargeted (leave y): the margin is z_y - z_j, the seed
+// e_j - e_y; targeted (reach t): the margin is z_j - z_t, the seed e_t - e_j.
+@group(0) @binding(1) var<storage, read> sm_logits: array<f32>;
+@group(0) @binding(2) var<storage, read> sm_goal: array<u32>;
+@group(0) @binding(3) var<storage, read_write> sm_grad: array<f32>;
+
+@compute @workgroup_size(256)
+fn seed_margin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let n = wid.x;
+    let base = n * params.len;
+    let goal = sm_goal[n];
+    let wanted = goal & ~AWAY;
+    var value = -3.4028235e38;
+    var index = NEVER;
+    for (var k = tid; k < params.len; k += 256u) {
+        let v = sm_logits[base + k];
+        if k != wanted && (index == NEVER || v > value) {
+            value = v;
+            index = k;
+        }
+    }
+    let other = workgroup_top(tid, value, index);
+    let sign = select(1.0, -1.0, (goal & AWAY) != 0u);
+    for (var k = tid; k < params.len; k += 256u) {
+        var g = 0.0;
+        if k == wanted {
+            g = sign;
+        } else if k == other {
+            g = -sign;
+        }
+        sm_grad[base + k] = g;
     }
 }
 

@@ -21,17 +21,21 @@ pub enum Job {
     Classify,
     /// `netlens fool`'s `FIG_results.json`: an array of outcome records.
     Fool,
+    /// `netlens robustness`'s `OUT.json`: per-image records and their summary, which is
+    /// recomputed from all the records (accuracies pooled by counts).
+    Robustness,
 }
 
 impl Job {
     /// Every job [`merge`] knows.
-    pub const ALL: [Job; 2] = [Job::Classify, Job::Fool];
+    pub const ALL: [Job; 3] = [Job::Classify, Job::Fool, Job::Robustness];
 
     /// The job's name, as its sharded results record it.
     pub fn name(self) -> &'static str {
         match self {
             Job::Classify => "classify",
             Job::Fool => "fool",
+            Job::Robustness => "robustness",
         }
     }
 
@@ -68,8 +72,54 @@ impl Job {
                 }
                 Ok(Value::Array(all))
             }
+            Job::Robustness => combine_robustness(labels, results),
         }
     }
+}
+
+/// Robustness reports joined: the per-image records in shard order, the summary recomputed
+/// from them, the other fields (settings, where labels came from) as the shards agree on them.
+fn combine_robustness(labels: &[&str], results: Vec<Value>) -> Result<Value> {
+    use crate::fooling::robustness::{ImageRecord, summarize};
+    let mut records: Vec<ImageRecord> = Vec::new();
+    let mut rest: Option<serde_json::Map<String, Value>> = None;
+    for (label, result) in labels.iter().zip(results) {
+        let bad = |why: String| Error::InvalidInput(format!("{label}: {why}"));
+        let Value::Object(mut fields) = result else {
+            return Err(bad("the results of `robustness` are not an object".into()));
+        };
+        let per_image = fields
+            .remove("per_image")
+            .ok_or_else(|| bad("no `per_image` records".into()))?;
+        let shard_records: Vec<ImageRecord> = serde_json::from_value(per_image)
+            .map_err(|e| bad(format!("per-image records unreadable: {e}")))?;
+        records.extend(shard_records);
+        let others: serde_json::Map<String, Value> = fields
+            .into_iter()
+            .filter(|(k, _)| k == "labels" || k == "settings")
+            .collect();
+        match &rest {
+            None => rest = Some(others),
+            Some(first) if *first != others => {
+                return Err(bad(format!(
+                    "its labels or settings differ from {}'s",
+                    labels[0]
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let json = |e: serde_json::Error| Error::InvalidInput(format!("merged robustness: {e}"));
+    let mut out = match serde_json::to_value(summarize(&records)?).map_err(json)? {
+        Value::Object(summary) => summary,
+        _ => unreachable!("a summary serializes as an object"),
+    };
+    out.extend(rest.unwrap_or_default());
+    out.insert(
+        "per_image".into(),
+        serde_json::to_value(&records).map_err(json)?,
+    );
+    Ok(Value::Object(out))
 }
 
 /// The key of the first difference between two settings objects ("" when they are not objects).

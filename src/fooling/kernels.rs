@@ -1,7 +1,7 @@
-//! The kernels of `shaders/attack.wgsl`: per-image goal checks and loss seeds on the logits,
-//! sign steps, per-channel scaling, projections onto the ε-ball around the original image, L1
-//! norms and momentum, random noise and 8-bit quantization. Each has a plain-Rust reference in
-//! [`cpu`].
+//! The kernels of `shaders/attack.wgsl`: per-image goal checks and loss seeds (cross-entropy,
+//! logit, margin) on the logits, sign steps, per-channel scaling, projections onto the ε-ball
+//! around the original image, L1 norms and momentum, random noise and 8-bit quantization. Each
+//! has a plain-Rust reference in [`cpu`].
 
 use crate::fooling::config::Loss;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
@@ -153,6 +153,24 @@ impl LogitsBatch {
             ctx,
             "seed_loss",
             params(self.batch, self.classes, 1, mode, 0.0, 0),
+            &[logits, goals, grad],
+            grid(self.batch as u32),
+        )
+    }
+
+    /// Writes the gradient of minus each goal's margin with respect to the logits into `grad`
+    /// (see [`cpu::seed_margin`]): the loss Carlini-Wagner lowers.
+    pub fn seed_margin(
+        &self,
+        ctx: &GpuContext,
+        logits: &wgpu::Buffer,
+        goals: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+    ) -> Dispatch {
+        dispatch(
+            ctx,
+            "seed_margin",
+            params(self.batch, self.classes, 1, 0, 0.0, 0),
             &[logits, goals, grad],
             grid(self.batch as u32),
         )
@@ -355,6 +373,44 @@ pub mod cpu {
                     }));
                 }
             }
+        }
+        out
+    }
+
+    /// The top class other than `goal`'s class (the first on ties) and the goal's margin, which
+    /// is negative once the goal is reached: z_y − z_j to leave y, z_j − z_t to reach t.
+    pub fn margin(logits: &[f32], goal: Goal) -> (usize, f32) {
+        let wanted = goal.class();
+        let mut other = usize::from(wanted == 0);
+        for (k, &v) in logits.iter().enumerate() {
+            if k != wanted && v > logits[other] {
+                other = k;
+            }
+        }
+        let gap = logits[wanted] - logits[other];
+        let margin = match goal {
+            Goal::Away(_) => gap,
+            Goal::Target(_) => -gap,
+        };
+        (other, margin)
+    }
+
+    /// The gradient of minus each goal's margin with respect to its logits, as `seed_margin`
+    /// writes it: e_j − e_y to leave y, e_t − e_j to reach t (j from [`margin`]).
+    pub fn seed_margin(logits: &[f32], classes: usize, goals: &[Goal]) -> Vec<f32> {
+        let mut out = vec![0.0; logits.len()];
+        for ((row, goal), grad) in logits
+            .chunks(classes)
+            .zip(goals)
+            .zip(out.chunks_mut(classes))
+        {
+            let (other, _) = margin(row, *goal);
+            let sign = match goal {
+                Goal::Away(_) => -1.0,
+                Goal::Target(_) => 1.0,
+            };
+            grad[goal.class()] = sign;
+            grad[other] = -sign;
         }
         out
     }

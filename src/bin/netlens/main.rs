@@ -8,6 +8,7 @@ mod dream;
 mod fool;
 mod info;
 mod merge;
+mod robustness;
 mod saliency;
 mod transfer;
 
@@ -42,6 +43,8 @@ enum Command {
     Dream(Box<dream::DreamArgs>),
     /// Join the JSON results of a job's shards (--shard K/N) into those of one run.
     Merge(merge::MergeArgs),
+    /// Robust accuracy under attacks (fgsm, pgd, apgd, square, cw) at several budgets.
+    Robustness(Box<robustness::RobustnessArgs>),
 }
 
 fn main() {
@@ -68,6 +71,7 @@ fn main() {
         Command::Transfer(a) => transfer::run(&cli.global, *a),
         Command::Dream(a) => dream::run(&cli.global, *a),
         Command::Merge(a) => merge::run(a),
+        Command::Robustness(a) => robustness::run(&cli.global, *a),
     });
     if let Err(e) = result {
         eprintln!("error: {}", message(&e));
