@@ -1,7 +1,8 @@
 //! `--shard K/N` and `netlens merge` as a user runs them: two shards split the images with no
 //! overlap and no gap, and merging their JSON results gives the unsharded run's results exactly
-//! (`classify --json`, and `attack --method fgsm`'s FIG_results.json). Batches of one image keep
-//! the arithmetic of every image the same whatever the shard.
+//! (`classify --json`, `attack --method fgsm`'s FIG_results.json, and `robustness`'s report, whose
+//! accuracies are pooled by counts). Batches of one image keep the arithmetic of every image the
+//! same whatever the shard.
 
 mod common;
 
@@ -151,5 +152,42 @@ fn attack_shards_merge_into_the_unsharded_results() {
         ],
         &dir.path().join("all.json"),
     );
+    assert_eq!(merged, whole);
+}
+
+#[test]
+fn robustness_shards_merge_into_the_unsharded_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = photos();
+    let robustness = |name: &str, shard: Option<&str>| -> Value {
+        let plot = dir.path().join(format!("{name}.png"));
+        let mut args = vec![
+            "robustness",
+            "--attack",
+            "fgsm",
+            "--eps",
+            "1,8",
+            "--batch",
+            "1",
+            "--out",
+            plot.to_str().unwrap(),
+        ];
+        args.extend(shard.map(|s| ["--shard", s]).into_iter().flatten());
+        args.extend(photos.iter().map(String::as_str));
+        succeed(&args);
+        read_json(&dir.path().join(format!("{name}.json")))
+    };
+    let whole = robustness("whole", None);
+    assert_eq!(whole["images"], 3);
+    let a = robustness("a", Some("0/2"));
+    let b = robustness("b", Some("1/2"));
+    assert_eq!(a["job"], "robustness");
+    assert_eq!(a["results"]["images"], 1);
+    assert_eq!(b["results"]["images"], 2);
+    let merged = merge(
+        &[dir.path().join("a.json"), dir.path().join("b.json")],
+        &dir.path().join("all.json"),
+    );
+    // Accuracies pooled by counts over the three images, not the mean of the shards' accuracies.
     assert_eq!(merged, whole);
 }

@@ -90,7 +90,7 @@ pub fn expand_images(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub struct ShardArgs {
     /// Process only the K-th of N contiguous slices of the images (K from 0), in the order given
     /// with folders expanded and sorted; `netlens merge` joins the slices' JSON results (of
-    /// classify --json and fool).
+    /// classify --json, fool and robustness).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
 }
