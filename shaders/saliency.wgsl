@@ -271,54 +271,10 @@ fn cam_map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     cm_cam[i] = max(sum, 0.0);
 }
 
-// Bilinear sampling of an in_h x in_w plane at output pixel (y, x) of out_h x out_w, at pixel
-// centres with edges clamped (PyTorch's `interpolate(mode="bilinear", align_corners=False)`):
-// the four source indices within the plane and the two weights.
-struct Bilinear {
-    i00: u32,
-    i01: u32,
-    i10: u32,
-    i11: u32,
-    tx: f32,
-    ty: f32,
-}
-
-fn source_coord(x: u32, in_size: u32, out_size: u32) -> vec3<f32> {
-    let s = max((f32(x) + 0.5) * f32(in_size) / f32(out_size) - 0.5, 0.0);
-    let x0 = min(u32(floor(s)), in_size - 1u);
-    let x1 = min(x0 + 1u, in_size - 1u);
-    return vec3<f32>(f32(x0), f32(x1), s - f32(x0));
-}
-
-fn bilinear(y: u32, x: u32) -> Bilinear {
-    let sy = source_coord(y, params.in_h, params.out_h);
-    let sx = source_coord(x, params.in_w, params.out_w);
-    let y0 = u32(sy.x) * params.in_w;
-    let y1 = u32(sy.y) * params.in_w;
-    let x0 = u32(sx.x);
-    let x1 = u32(sx.y);
-    return Bilinear(y0 + x0, y0 + x1, y1 + x0, y1 + x1, sx.z, sy.z);
-}
-
-fn blend(b: Bilinear, v00: f32, v01: f32, v10: f32, v11: f32) -> f32 {
-    return mix(mix(v00, v01, b.tx), mix(v10, v11, b.tx), b.ty);
-}
-
-// upsample_bilinear: dst[n] = src[n] resized from in_h x in_w to out_h x out_w by `bilinear`.
-@group(0) @binding(1) var<storage, read> up_src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> up_dst: array<f32>;
-
-@compute @workgroup_size(256)
-fn upsample_bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element(gid, nwg);
-    let out_plane = params.out_h * params.out_w;
-    if i >= params.images * out_plane {
-        return;
-    }
-    let n = i / out_plane;
-    let b = bilinear((i % out_plane) / params.out_w, i % params.out_w);
-    let base = n * params.in_h * params.in_w;
-    up_dst[i] = blend(b, up_src[base + b.i00], up_src[base + b.i01], up_src[base + b.i10], up_src[base + b.i11]);
+// Upsampled activations are sampled with `bilinear` and `blend` (shaders/bilinear.wgsl) from
+// in_h x in_w to out_h x out_w.
+fn bilinear_up(y: u32, x: u32) -> Bilinear {
+    return bilinear(y, x, vec2<u32>(params.in_h, params.in_w), vec2<u32>(params.out_h, params.out_w));
 }
 
 // --- Grad-CAM++ --------------------------------------------------------------------------------
@@ -371,7 +327,7 @@ fn mask_range(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     var hi = -3.4e38;
     for (var y = 0u; y < params.out_h; y++) {
         for (var x = 0u; x < params.out_w; x++) {
-            let b = bilinear(y, x);
+            let b = bilinear_up(y, x);
             let v = blend(b, mr_act[base + b.i00], mr_act[base + b.i01], mr_act[base + b.i10], mr_act[base + b.i11]);
             lo = min(lo, v);
             hi = max(hi, v);
@@ -403,7 +359,7 @@ fn score_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         return;
     }
     let pixel = e % params.plane;
-    let b = bilinear(pixel / params.out_w, pixel % params.out_w);
+    let b = bilinear_up(pixel / params.out_w, pixel % params.out_w);
     let base = p * params.in_h * params.in_w;
     let v = blend(b, sc_act[base + b.i00], sc_act[base + b.i01], sc_act[base + b.i10], sc_act[base + b.i11]);
     let lo = sc_range[2u * p];

@@ -62,7 +62,7 @@ fn grad_cam_plus_plus_matches_cpu_from_activations() {
     let grad = pollster::block_on(plan.activation_grad(11).read(ctx())).unwrap();
     let alpha = cpu::campp_weights(shape, &grad, &act);
     let cam = cpu::cam_map(shape, &act, &alpha);
-    let want = cpu::upsample_bilinear(2, (h, w), (size, size), &cam);
+    let want = netlens::ops::resample::cpu::resize_bilinear(2, (h, w), (size, size), &cam);
     assert_close(
         "Grad-CAM++ (GPU) vs CPU from activations",
         &maps,
@@ -117,7 +117,12 @@ fn score_cam_matches_cpu_masks_scored_by_the_network() {
     let masked: Vec<Vec<f32>> = (0..channels)
         .map(|c| {
             let (lo, hi) = (range[2 * c], range[2 * c + 1]);
-            let up = cpu::upsample_bilinear(1, (h, w), hw, &act[c * h * w..(c + 1) * h * w]);
+            let up = netlens::ops::resample::cpu::resize_bilinear(
+                1,
+                (h, w),
+                hw,
+                &act[c * h * w..(c + 1) * h * w],
+            );
             inputs[0]
                 .iter()
                 .enumerate()
@@ -141,7 +146,7 @@ fn score_cam_matches_cpu_masks_scored_by_the_network() {
     let flat = alpha.iter().filter(|&&a| a == 0.0).count();
     eprintln!("{flat} of {channels} channels flat");
     let cam = cpu::cam_map(shape, &act, &alpha);
-    let want = cpu::upsample_bilinear(1, (h, w), hw, &cam);
+    let want = netlens::ops::resample::cpu::resize_bilinear(1, (h, w), hw, &cam);
     assert!(want.iter().any(|&v| v > 0.0));
     assert_close(
         "Score-CAM (GPU) vs CPU masks and scores",

@@ -206,7 +206,7 @@ fn grad_cam_maps_are_non_negative_image_sized_and_match_cpu() {
         &pollster::block_on(plan.activation_grad(11).read(ctx())).unwrap(),
     );
     let cam = cpu::cam_map(shape, &pollster::block_on(act.read(ctx())).unwrap(), &alpha);
-    let want = cpu::upsample_bilinear(2, (13, 13), (224, 224), &cam);
+    let want = netlens::ops::resample::cpu::resize_bilinear(2, (13, 13), (224, 224), &cam);
     assert_close("Grad-CAM (GPU) vs CPU from activations", &maps, &want, 1e-5);
 }
 

@@ -5,8 +5,9 @@ mod common;
 
 use common::{assert_close, ctx, random};
 use netlens::gpu::{Dispatch, record_all};
+use netlens::ops::resample::resize_bilinear;
 use netlens::saliency::Reduce;
-use netlens::saliency::kernels::{Planes, SampleJob, cpu, upsample_bilinear};
+use netlens::saliency::kernels::{Planes, SampleJob, cpu};
 
 /// Every kernel here is elementwise or a short loop: f32 rounding differs from the CPU only in
 /// summation order and the transcendental functions of the noise.
@@ -225,7 +226,7 @@ fn grad_cam_weights_map_and_upsampling_match_cpu() {
     run(&[
         &shape.cam_weights(ctx, &gradb, &alpha),
         &shape.cam_map(ctx, &actb, &alpha, &cam),
-        &upsample_bilinear(ctx, shape.images, (13, 13), (224, 224), &cam, &up),
+        &resize_bilinear(ctx, shape.images, ((13, 13), (224, 224)), &cam, &up),
     ]);
     let alpha_cpu = cpu::cam_weights(shape, &grad);
     assert_close(
@@ -237,15 +238,16 @@ fn grad_cam_weights_map_and_upsampling_match_cpu() {
     let cam_cpu = cpu::cam_map(shape, &act, &alpha_cpu);
     assert_close("cam_map", &read(&cam, cam_cpu.len()), &cam_cpu, TOL);
     assert!(cam_cpu.iter().all(|&v| v >= 0.0) && cam_cpu.iter().any(|&v| v > 0.0));
-    let up_cpu = cpu::upsample_bilinear(shape.images, (13, 13), (224, 224), &cam_cpu);
+    let up_cpu =
+        netlens::ops::resample::cpu::resize_bilinear(shape.images, (13, 13), (224, 224), &cam_cpu);
     assert_close("upsample 13 -> 224", &read(&up, up_cpu.len()), &up_cpu, TOL);
 
     // Non-square, and shrinking on one axis.
     let src = random(3 * 4 * 6, 10, 1.0);
     let srcb = ctx.upload("src", &src).unwrap();
     let dst = ctx.storage("dst", 3 * 9 * 5).unwrap();
-    run(&[&upsample_bilinear(ctx, 3, (4, 6), (9, 5), &srcb, &dst)]);
-    let want = cpu::upsample_bilinear(3, (4, 6), (9, 5), &src);
+    run(&[&resize_bilinear(ctx, 3, ((4, 6), (9, 5)), &srcb, &dst)]);
+    let want = netlens::ops::resample::cpu::resize_bilinear(3, (4, 6), (9, 5), &src);
     assert_close("upsample 4x6 -> 9x5", &read(&dst, want.len()), &want, TOL);
 }
 
@@ -260,7 +262,7 @@ fn bilinear_upsampling_matches_pytorch_by_hand() {
         2.0, 2.25, 2.75, 3.0,
     ];
     assert_eq!(
-        cpu::upsample_bilinear(1, (2, 2), (4, 4), &[0.0, 1.0, 2.0, 3.0]),
+        netlens::ops::resample::cpu::resize_bilinear(1, (2, 2), (4, 4), &[0.0, 1.0, 2.0, 3.0]),
         want
     );
     // Grad-CAM by hand: two channels weighted 1 and -1; the ReLU clips the negative pixel.

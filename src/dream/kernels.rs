@@ -203,7 +203,7 @@ impl Images {
         dst: &wgpu::Buffer,
     ) -> Dispatch {
         let planes = self.batch * self.channels;
-        crate::saliency::kernels::upsample_bilinear(ctx, planes, (self.h, self.w), to, src, dst)
+        crate::ops::resample::resize_bilinear(ctx, planes, ((self.h, self.w), to), src, dst)
     }
 }
 
@@ -389,7 +389,7 @@ pub mod cpu {
     /// align_corners=False)`).
     pub fn resize(shape: &Images, to: (usize, usize), src: &[f32]) -> Vec<f32> {
         let planes = shape.batch * shape.channels;
-        crate::saliency::kernels::cpu::upsample_bilinear(planes, (shape.h, shape.w), to, src)
+        crate::ops::resample::cpu::resize_bilinear(planes, (shape.h, shape.w), to, src)
     }
 }
 

@@ -38,11 +38,13 @@ pub enum Shader {
     Attack,
     /// Class visualization: jitter, penalties, blur, Fourier image parameterization, resize.
     Dream,
+    /// Bilinear resizing of image planes.
+    Resample,
 }
 
 impl Shader {
     /// Every shader, for validation.
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Conv,
         Shader::Winograd,
         Shader::Relu,
@@ -53,6 +55,7 @@ impl Shader {
         Shader::Saliency,
         Shader::Attack,
         Shader::Dream,
+        Shader::Resample,
     ];
 
     /// The file name without extension.
@@ -68,6 +71,7 @@ impl Shader {
             Shader::Saliency => "saliency",
             Shader::Attack => "attack",
             Shader::Dream => "dream",
+            Shader::Resample => "resample",
         }
     }
 
@@ -106,6 +110,7 @@ impl Shader {
             Shader::Pool => &[ops::pool::PoolParams::WGSL],
             Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],
             Shader::Step => &[ops::step::StepParams::WGSL],
+            Shader::Resample => &[ops::resample::ResampleParams::WGSL],
             Shader::Saliency | Shader::Attack | Shader::Dream => &[],
         }
     }
@@ -121,9 +126,10 @@ impl Shader {
             // Appended to linear.wgsl, whose declarations and helpers it uses.
             Shader::LinearSubgroups => wgsl!("linear", "linear_subgroups"),
             Shader::Step => wgsl!("workgroup_sum", "step"),
-            Shader::Saliency => wgsl!("saliency"),
+            Shader::Saliency => wgsl!("bilinear", "saliency"),
             Shader::Attack => wgsl!("workgroup_sum", "attack"),
             Shader::Dream => wgsl!("workgroup_sum", "dream"),
+            Shader::Resample => wgsl!("bilinear", "resample"),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod fire;
 pub mod linear;
 pub mod pool;
 pub mod relu;
+pub mod resample;
 pub mod step;
 pub mod winograd;
 

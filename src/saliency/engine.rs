@@ -10,7 +10,8 @@ use crate::progress::Progress;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
-use crate::saliency::kernels::{Planes, SampleJob, upsample_bilinear};
+use crate::ops::resample::resize_bilinear;
+use crate::saliency::kernels::{Planes, SampleJob};
 use crate::saliency::method::{Method, Settings};
 
 /// Most images whose inputs and results one job keeps on the GPU at once.
@@ -301,7 +302,7 @@ impl<'n> Attributor<'n> {
                 let dispatches = vec![
                     weights,
                     shape.cam_map(ctx, &act.buffer, &alpha, &low),
-                    upsample_bilinear(ctx, batch, (h, w), self.hw, &low, &up),
+                    resize_bilinear(ctx, batch, ((h, w), self.hw), &low, &up),
                 ];
                 (plane, dispatches, up)
             }

@@ -313,33 +313,6 @@ impl Patches {
     }
 }
 
-/// `dst[n]` = `src[n]` resized bilinearly from `from` to `to` (height, width), sampling at pixel
-/// centres with clamped edges, as PyTorch's `interpolate(mode="bilinear", align_corners=False)`.
-pub fn upsample_bilinear(
-    ctx: &GpuContext,
-    images: usize,
-    from: (usize, usize),
-    to: (usize, usize),
-    src: &wgpu::Buffer,
-    dst: &wgpu::Buffer,
-) -> Dispatch {
-    let params = Params {
-        images: images as u32,
-        in_h: from.0 as u32,
-        in_w: from.1 as u32,
-        out_h: to.0 as u32,
-        out_w: to.1 as u32,
-        ..Params::default()
-    };
-    dispatch(
-        ctx,
-        "upsample_bilinear",
-        &params,
-        &[src, dst],
-        images * to.0 * to.1,
-    )
-}
-
 /// A sampled job: `images` images x `samples` samples each (pair p = image * samples + sample),
 /// run in passes of `batch` network slots; pass b holds pairs b * batch .. b * batch + batch.
 /// The pass index is a one-element u32 storage buffer (`state`) that [`SampleJob::advance`] bumps
@@ -716,39 +689,6 @@ pub mod cpu {
         out
     }
 
-    /// One axis of bilinear sampling at pixel centres: (lower index, upper index, weight of the
-    /// upper), clamped to the edges.
-    fn source_coord(x: usize, in_size: usize, out_size: usize) -> (usize, usize, f32) {
-        let s = ((x as f32 + 0.5) * in_size as f32 / out_size as f32 - 0.5).max(0.0);
-        let x0 = (s.floor() as usize).min(in_size - 1);
-        let x1 = (x0 + 1).min(in_size - 1);
-        (x0, x1, s - x0 as f32)
-    }
-
-    /// src [images, from.0, from.1] resized bilinearly to `to` (align_corners=False).
-    pub fn upsample_bilinear(
-        images: usize,
-        from: (usize, usize),
-        to: (usize, usize),
-        src: &[f32],
-    ) -> Vec<f32> {
-        let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
-        let mut out = Vec::with_capacity(images * to.0 * to.1);
-        for image in src.chunks(from.0 * from.1).take(images) {
-            for y in 0..to.0 {
-                let (y0, y1, ty) = source_coord(y, from.0, to.0);
-                for x in 0..to.1 {
-                    let (x0, x1, tx) = source_coord(x, from.1, to.1);
-                    let at = |r: usize, c: usize| image[r * from.1 + c];
-                    let top = lerp(at(y0, x0), at(y0, x1), tx);
-                    let bottom = lerp(at(y1, x0), at(y1, x1), tx);
-                    out.push(lerp(top, bottom, ty));
-                }
-            }
-        }
-        out
-    }
-
     /// alpha[n, c] = sum over the plane of relu(g) * g² / (2 g² + A g³ + 1e-6) (0 where g = 0),
     /// A = the sum of act[n, c, :] (Grad-CAM++).
     pub fn campp_weights(shape: Planes, grad: &[f32], act: &[f32]) -> Vec<f32> {
@@ -771,7 +711,7 @@ pub mod cpu {
         to: (usize, usize),
         act: &[f32],
     ) -> Vec<f32> {
-        upsample_bilinear(shape.images * shape.channels, from, to, act)
+        crate::ops::resample::cpu::resize_bilinear(shape.images * shape.channels, from, to, act)
             .chunks(to.0 * to.1)
             .flat_map(|m| {
                 let lo = m.iter().copied().fold(f32::INFINITY, f32::min);
@@ -806,7 +746,7 @@ pub mod cpu {
                 let masks = p.map(|p| {
                     let low = &act[p * from.0 * from.1..][..from.0 * from.1];
                     let (lo, hi) = (range[2 * p], range[2 * p + 1]);
-                    upsample_bilinear(1, from, to, low)
+                    crate::ops::resample::cpu::resize_bilinear(1, from, to, low)
                         .iter()
                         .map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 })
                         .collect::<Vec<f32>>()

@@ -8,8 +8,9 @@ use crate::progress::Progress;
 use crate::error::Result;
 use crate::gpu::{Dispatch, copy_buffer, record_all};
 use crate::model::Plan;
+use crate::ops::resample::resize_bilinear;
 use crate::saliency::engine::{Attributor, PASSES_PER_SUBMIT};
-use crate::saliency::kernels::{Patches, Planes, SampleJob, upsample_bilinear};
+use crate::saliency::kernels::{Patches, Planes, SampleJob};
 use crate::saliency::method::Settings;
 
 impl Attributor<'_> {
@@ -141,7 +142,7 @@ impl Attributor<'_> {
             [
                 &shape.score_weights(ctx, &range, &scores, &alpha),
                 &shape.cam_map(ctx, &act, &alpha, &cam),
-                &upsample_bilinear(ctx, m, low, hw, &cam, &maps),
+                &resize_bilinear(ctx, m, (low, hw), &cam, &maps),
             ],
         );
         ctx.submit(encoder);
