@@ -5,10 +5,10 @@
 //! cargo run --release --example dream -- "king penguin" out/penguin.png
 //! ```
 
+use netlens::app::output::save_png;
 use netlens::classes::ClassNames;
 use netlens::dream::{self, Objective, Request, Run, Settings};
 use netlens::model::ModelKind;
-use netlens::output::save_png;
 use netlens::{GpuContext, GpuOptions};
 
 fn main() -> netlens::Result<()> {
@@ -20,7 +20,7 @@ fn main() -> netlens::Result<()> {
 
     let classes = ClassNames::load_default()?;
     let index = classes.resolve(&class)?;
-    let ctx = GpuContext::new(&GpuOptions::from_env())?;
+    let ctx = pollster::block_on(GpuContext::new(&GpuOptions::from_env()))?;
     let net = ModelKind::SqueezeNet.network(&ctx, None)?;
 
     // The classic settings: 100 steps, lr 25, L2 1e-3, blur sigma 0.5 every 10 steps, jitter 16.
@@ -32,8 +32,8 @@ fn main() -> netlens::Result<()> {
     request.snapshots = vec![25, 50, 75];
     request.seed = 0;
 
-    let progress = netlens::progress::bar(0, "dreaming", false);
-    let result = dream::dream(&net, &request, &progress)?;
+    let progress = netlens::app::progress_bar::bar(0, "dreaming", false);
+    let result = pollster::block_on(dream::dream(&net, &request, &progress))?;
     for s in &result.runs[0].snapshots {
         println!(
             "step {:>3}: p({}) = {:.3}",

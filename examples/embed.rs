@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let photo = args
         .next()
         .map(PathBuf::from)
-        .unwrap_or_else(|| netlens::data::gallery_dir().join("n02056570_king_penguin.jpg"));
+        .unwrap_or_else(|| netlens::app::data::gallery_dir().join("n02056570_king_penguin.jpg"));
     let out = args
         .next()
         .map(PathBuf::from)
@@ -81,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = load_input(&photo, SIZE as usize)?;
 
     // 1. Logits on the host, through netlens's own submission and readback.
-    let logits = plan.forward(&x)?;
+    let logits = pollster::block_on(plan.forward(&x))?;
     println!("{}:", photo.display());
     for p in top_k(&softmax(&logits), 5) {
         println!("  {:<28} {:6.2}%", classes.name(p.index), 100.0 * p.prob);
@@ -186,7 +186,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     readback.unmap();
 
     // The same map through netlens's host path, to show the two agree.
-    let (_, grad) = plan.gradient(&x, &one_hot, GradientRule::Plain)?;
+    let (_, grad) = pollster::block_on(plan.gradient(&x, &one_hot, GradientRule::Plain))?;
     let plane = (SIZE * SIZE) as usize;
     let host: Vec<f32> = (0..plane)
         .map(|i| {
@@ -211,7 +211,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let picture = Colormap::Hot.render(&saliency, SIZE as usize, SIZE as usize, None);
-    netlens::output::save_png(&picture, &out)?;
+    netlens::app::output::save_png(&picture, &out)?;
     println!("wrote {}", out.display());
     Ok(())
 }

@@ -7,11 +7,11 @@
 
 use std::path::PathBuf;
 
+use netlens::app::output::save_png;
 use netlens::classes::ClassNames;
 use netlens::fooling::figure::fooling_figure;
 use netlens::fooling::{AttackConfig, Attacker, Method, Norm};
 use netlens::model::ModelKind;
-use netlens::output::save_png;
 use netlens::preprocess::load_input;
 use netlens::{GpuContext, GpuOptions};
 
@@ -20,28 +20,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let photo = args
         .next()
         .map(PathBuf::from)
-        .unwrap_or_else(|| netlens::data::gallery_dir().join("n07802026_hay.jpg"));
+        .unwrap_or_else(|| netlens::app::data::gallery_dir().join("n07802026_hay.jpg"));
     let target = args.next().unwrap_or_else(|| "stingray".to_string());
     let out = PathBuf::from(args.next().unwrap_or_else(|| "fooling_example.png".into()));
 
     let classes = ClassNames::load_default()?;
     let target = classes.resolve(&target)?;
     let x0 = load_input(&photo, 224)?;
-    let ctx = GpuContext::new(&GpuOptions::from_env())?;
+    let ctx = pollster::block_on(GpuContext::new(&GpuOptions::from_env()))?;
     let net = ModelKind::SqueezeNet.network(&ctx, None)?;
 
     // The classic fooling image: x += g/‖g‖ on the target's logit until it is the top class,
     // judged on the image rounded to 8 bits.
     let fool = AttackConfig::fool(1.0, 100);
-    let bar = netlens::progress::bar(0, "fool", false);
-    let fooled =
-        Attacker::new(&net, 1, 224, fool)?.run(std::slice::from_ref(&x0), &[Some(target)], &bar)?;
+    let bar = netlens::app::progress_bar::bar(0, "fool", false);
+    let fooled = pollster::block_on(Attacker::new(&net, 1, 224, fool)?.run(
+        std::slice::from_ref(&x0),
+        &[Some(target)],
+        &bar,
+    ))?;
 
     // PGD, untargeted, L∞ budget of 4 levels, 10 steps from a random start.
     let pgd = AttackConfig::standard(Method::Pgd, Norm::Linf, 4.0);
-    let bar = netlens::progress::bar(0, "pgd", false);
-    let attacked =
-        Attacker::new(&net, 1, 224, pgd)?.run(std::slice::from_ref(&x0), &[None], &bar)?;
+    let bar = netlens::app::progress_bar::bar(0, "pgd", false);
+    let attacked = pollster::block_on(Attacker::new(&net, 1, 224, pgd)?.run(
+        std::slice::from_ref(&x0),
+        &[None],
+        &bar,
+    ))?;
 
     let outcomes = [fooled.outcomes[0].clone(), attacked.outcomes[0].clone()];
     for (what, o, run) in [

@@ -20,11 +20,11 @@ fn main() -> netlens::Result<()> {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("out/saliency_example.png"));
-    let ctx = GpuContext::new(&GpuOptions::from_env())?;
+    let ctx = pollster::block_on(GpuContext::new(&GpuOptions::from_env()))?;
     let net = ModelKind::SqueezeNet.network(&ctx, None)?;
     let classes = ClassNames::load_default()?;
 
-    let gallery = netlens::data::gallery_dir();
+    let gallery = netlens::app::data::gallery_dir();
     let files = [
         gallery.join("n02510455_giant_panda.jpg"),
         gallery.join("n02056570_king_penguin.jpg"),
@@ -34,7 +34,7 @@ fn main() -> netlens::Result<()> {
         .map(|f| load_input(f, 224))
         .collect::<netlens::Result<Vec<_>>>()?;
     // The true class from the file name (`synset_name.jpg`), else the predicted one.
-    let predicted: Vec<usize> = logits(&net, &inputs, (224, 224), 16)?
+    let predicted: Vec<usize> = pollster::block_on(logits(&net, &inputs, (224, 224), 16))?
         .iter()
         .map(|l| argmax(l))
         .collect();
@@ -50,7 +50,7 @@ fn main() -> netlens::Result<()> {
     let methods = [Method::Vanilla, Method::GradCam];
     let maps = methods
         .iter()
-        .map(|&m| attributor.maps(m, &settings, &inputs, &targets, &hidden))
+        .map(|&m| pollster::block_on(attributor.maps(m, &settings, &inputs, &targets, &hidden)))
         .collect::<netlens::Result<Vec<_>>>()?;
 
     let plane = 224 * 224;
@@ -74,7 +74,7 @@ fn main() -> netlens::Result<()> {
         }
         figure = figure.row(row);
     }
-    netlens::output::save_png(&figure.render(), &out)?;
+    netlens::app::output::save_png(&figure.render(), &out)?;
     println!("wrote {}", out.display());
     Ok(())
 }

@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+#[cfg(feature = "cli")]
+use crate::app::input_file::{SizeLimit, read_limited};
 use crate::error::{Error, Result};
-use crate::input_file::{SizeLimit, read_limited};
 
 /// The largest class file read (ImageNet's 1000 classes take 31 KiB).
+#[cfg(feature = "cli")]
 const CLASS_FILE_LIMIT: SizeLimit = SizeLimit {
     bytes: 16 << 20,
     what: "class files",
@@ -43,6 +45,7 @@ fn is_synset(s: &str) -> bool {
 impl ClassNames {
     /// Reads a class file: one line per class, `synset<TAB>comma-separated names`. Only a
     /// regular UTF-8 file of at most 16 MiB is read (see [`read_limited`]).
+    #[cfg(feature = "cli")]
     pub fn load(path: &Path) -> Result<Self> {
         let io_error = |source| Error::Io {
             path: path.to_path_buf(),
@@ -55,6 +58,11 @@ impl ClassNames {
                 "not UTF-8 text",
             ))
         })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of a class file (see [`ClassNames::load`]); `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let bad = |line: usize, why: &str| {
             Error::InvalidInput(format!("class file {}: line {line}: {why}", path.display()))
         };
@@ -92,8 +100,9 @@ impl ClassNames {
     }
 
     /// The ImageNet classes from `<data>/data/imagenet_classes.txt`.
+    #[cfg(feature = "cli")]
     pub fn load_default() -> Result<Self> {
-        Self::load(&crate::data::data_dir().join("data/imagenet_classes.txt"))
+        Self::load(&crate::app::data::data_dir().join("data/imagenet_classes.txt"))
     }
 
     /// Number of classes.
@@ -311,7 +320,7 @@ mod tests {
         );
         assert_eq!(c.label_from_path(Path::new("n02056570.png")), Some(145));
         assert_eq!(c.label_from_path(Path::new("holiday_photo.jpg")), None);
-        for entry in std::fs::read_dir(crate::data::gallery_dir()).unwrap() {
+        for entry in std::fs::read_dir(crate::app::data::gallery_dir()).unwrap() {
             let path = entry.unwrap().path();
             let label = c.label_from_path(&path).unwrap();
             let name = path.file_stem().unwrap().to_str().unwrap();

@@ -1,11 +1,14 @@
 //! Class probabilities for batches of images.
 
+#[cfg(feature = "cli")]
 use std::path::PathBuf;
 
-use indicatif::ProgressBar;
+#[cfg(feature = "cli")]
+use crate::progress::Progress;
 
 use crate::error::Result;
 use crate::model::{Network, Plan};
+#[cfg(feature = "cli")]
 use crate::preprocess::load_input;
 
 /// One class and its probability.
@@ -57,14 +60,14 @@ pub fn batch_size(
 
 /// Runs the forward pass on up to `plan.batch()` inputs (the rest of the batch is zeros) and
 /// returns one row of logits per input.
-fn forward_rows(plan: &Plan, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+async fn forward_rows(plan: &Plan, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
     let (h, w) = plan.input_size();
     let per_image = 3 * h * w;
     let mut x = vec![0.0; plan.batch() * per_image];
     for (slot, input) in x.chunks_mut(per_image).zip(inputs) {
         slot.copy_from_slice(input);
     }
-    let logits = plan.forward(&x)?;
+    let logits = plan.forward(&x).await?;
     let classes = logits.len() / plan.batch();
     Ok(logits
         .chunks(classes)
@@ -75,22 +78,22 @@ fn forward_rows(plan: &Plan, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
 
 /// Logits for every input (each a normalized CHW image of `hw`), in GPU batches of at most
 /// `max_batch` images (fewer when the device's binding limit demands).
-pub fn logits(
+pub async fn logits(
     net: &Network,
     inputs: &[Vec<f32>],
     hw: (usize, usize),
     max_batch: usize,
 ) -> Result<Vec<Vec<f32>>> {
     let plan = net.plan(batch_size(net, hw, max_batch, inputs.len())?, hw)?;
-    logits_with(&plan, inputs)
+    logits_with(&plan, inputs).await
 }
 
 /// Logits for every input through an existing `plan`, one plan batch at a time.
-pub fn logits_with(plan: &Plan, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+pub async fn logits_with(plan: &Plan, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(plan.batch()) {
         let refs: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
-        out.extend(forward_rows(plan, &refs)?);
+        out.extend(forward_rows(plan, &refs).await?);
     }
     Ok(out)
 }
@@ -102,12 +105,13 @@ pub fn logits_with(plan: &Plan, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
 /// A file that cannot be read or decoded gets its own [`crate::Error::Image`] in the result and
 /// the others are still classified; the outer error is for failures of the GPU. `bar` advances
 /// by one per file.
-pub fn logits_of_files(
+#[cfg(feature = "cli")]
+pub async fn logits_of_files(
     net: &Network,
     files: &[PathBuf],
     size: usize,
     max_batch: usize,
-    bar: &ProgressBar,
+    bar: &dyn Progress,
 ) -> Result<Vec<Result<Vec<f32>>>> {
     let hw = (size, size);
     let plan = net.plan(batch_size(net, hw, max_batch, files.len())?, hw)?;
@@ -118,9 +122,10 @@ pub fn logits_of_files(
     );
     let mut out: Vec<Option<Result<Vec<f32>>>> = files.iter().map(|_| None).collect();
     let mut pending: Vec<(usize, Vec<f32>)> = Vec::with_capacity(plan.batch());
-    let run = |pending: &mut Vec<(usize, Vec<f32>)>, out: &mut Vec<Option<Result<Vec<f32>>>>| {
+    let run = async |pending: &mut Vec<(usize, Vec<f32>)>,
+                     out: &mut Vec<Option<Result<Vec<f32>>>>| {
         let inputs: Vec<&[f32]> = pending.iter().map(|(_, x)| x.as_slice()).collect();
-        let rows = forward_rows(&plan, &inputs)?;
+        let rows = forward_rows(&plan, &inputs).await?;
         for ((i, _), row) in pending.drain(..).zip(rows) {
             out[i] = Some(Ok(row));
             bar.inc(1);
@@ -136,11 +141,11 @@ pub fn logits_of_files(
             }
         }
         if pending.len() == plan.batch() {
-            run(&mut pending, &mut out)?;
+            run(&mut pending, &mut out).await?;
         }
     }
     if !pending.is_empty() {
-        run(&mut pending, &mut out)?;
+        run(&mut pending, &mut out).await?;
     }
     Ok(out
         .into_iter()

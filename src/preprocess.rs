@@ -1,6 +1,7 @@
 //! Images to network input (resize, center crop, ImageNet normalization, CHW f32) and back.
 
 use std::borrow::Cow;
+#[cfg(feature = "cli")]
 use std::io::ErrorKind;
 use std::path::Path;
 
@@ -10,8 +11,9 @@ use image::{
     error::LimitErrorKind,
 };
 
+#[cfg(feature = "cli")]
+use crate::app::input_file::{SizeLimit, read_limited};
 use crate::error::{Error, Result};
-use crate::input_file::{SizeLimit, read_limited};
 
 /// ImageNet channel means (RGB) of pixel values scaled to 0..1.
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -28,6 +30,7 @@ const MAX_SIDE: u32 = 16384;
 /// The most memory the decoder may allocate.
 const MAX_ALLOC: u64 = 512 << 20;
 /// The largest image file read.
+#[cfg(feature = "cli")]
 const IMAGE_FILE_LIMIT: SizeLimit = SizeLimit {
     bytes: MAX_ALLOC,
     what: "image files",
@@ -41,6 +44,7 @@ const IMAGE_FILE_LIMIT: SizeLimit = SizeLimit {
 ///
 /// JPEGs are decoded with libjpeg-turbo as PIL's `Image.open(f).convert("RGB")` decodes them (and
 /// so the PyTorch references): the same pixels, bit for bit, CMYK and YCCK JPEGs included.
+#[cfg(feature = "cli")]
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let bytes = read_limited(path, IMAGE_FILE_LIMIT).map_err(|e| Error::Image {
         path: path.to_path_buf(),
@@ -68,7 +72,8 @@ fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     let format = image::guess_format(bytes)
         .map_err(|_| "not an image in a format this build can decode".to_string())?;
     let image = match format {
-        ImageFormat::Jpeg => decode_jpeg(bytes)?,
+        #[cfg(feature = "libjpeg-turbo")]
+        ImageFormat::Jpeg => crate::jpeg::decode_jpeg(bytes)?,
         _ => decode_with_image_crate(bytes, format)?,
     };
     if image.width() == 0 || image.height() == 0 {
@@ -82,7 +87,7 @@ fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
 }
 
 /// The reason for refusing a `width`×`height` image, if it is over the side limit.
-fn check_side(width: u32, height: u32) -> std::result::Result<(), String> {
+pub(crate) fn check_side(width: u32, height: u32) -> std::result::Result<(), String> {
     if width.max(height) > MAX_SIDE {
         return Err(format!(
             "too large: {width}x{height} pixels, more than {MAX_SIDE} on a side"
@@ -93,7 +98,7 @@ fn check_side(width: u32, height: u32) -> std::result::Result<(), String> {
 
 /// The reason for refusing to decode `width`×`height` pixels needing `needed` bytes, if over
 /// the memory limit.
-fn check_alloc(width: u32, height: u32, needed: u64) -> std::result::Result<(), String> {
+pub(crate) fn check_alloc(width: u32, height: u32, needed: u64) -> std::result::Result<(), String> {
     if needed > MAX_ALLOC {
         return Err(format!(
             "too large: decoding {width}x{height} pixels needs {needed} bytes, more than {} MiB",
@@ -101,102 +106,6 @@ fn check_alloc(width: u32, height: u32, needed: u64) -> std::result::Result<(), 
         ));
     }
     Ok(())
-}
-
-/// Decodes a JPEG with libjpeg-turbo's defaults (ISLOW integer IDCT, fancy upsampling), which is
-/// what PIL and torchvision use: grayscale, YCbCr and RGB JPEGs of every subsampling, baseline,
-/// progressive or arithmetic-coded. CMYK and YCCK (Adobe) JPEGs are converted as PIL's
-/// `convert("RGB")` does: the samples are inverted (Adobe's convention, which PIL assumes for every
-/// CMYK JPEG), then `R = (255 − K) − C·(255 − K)/255`, rounded as PIL rounds, likewise G and B.
-///
-/// Like PIL, a truncated JPEG is refused and one with libjpeg's other warnings (junk bytes before
-/// a marker, a corrupt entropy code) is decoded as libjpeg leaves it (see
-/// [`is_tolerated_warning`]).
-fn decode_jpeg(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
-    let fail = |e: turbojpeg::Error| match e {
-        turbojpeg::Error::TurboJpegError(message) => format!("cannot decode the JPEG: {message}"),
-        e => format!("cannot decode the JPEG: {e}"),
-    };
-    let mut decompressor = turbojpeg::Decompressor::new().map_err(fail)?;
-    let header = decompressor.read_header(bytes).map_err(fail)?;
-    let (w, h) = (header.width, header.height);
-    let (w32, h32) = (
-        u32::try_from(w).unwrap_or(u32::MAX),
-        u32::try_from(h).unwrap_or(u32::MAX),
-    );
-    check_side(w32, h32)?;
-    let cmyk = matches!(
-        header.colorspace,
-        turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
-    );
-    let (format, channels) = if cmyk {
-        (turbojpeg::PixelFormat::CMYK, 4)
-    } else {
-        (turbojpeg::PixelFormat::RGB, 3)
-    };
-    let pixels = w as u64 * h as u64;
-    // The output, its RGB conversion for CMYK, and for a progressive JPEG the coefficients of the
-    // whole image that libjpeg keeps between scans (2 bytes a sample, at most one sample a pixel
-    // per component).
-    let components = match header.colorspace {
-        turbojpeg::Colorspace::Gray => 1,
-        _ => channels as u64,
-    };
-    let coefficients = if header.is_progressive {
-        2 * components
-    } else {
-        0
-    };
-    check_alloc(w32, h32, pixels * (if cmyk { 7 } else { 3 } + coefficients))?;
-    let mut image = turbojpeg::Image {
-        pixels: vec![0; w * h * channels],
-        width: w,
-        pitch: w * channels,
-        height: h,
-        format,
-    };
-    match decompressor.decompress(bytes, image.as_deref_mut()) {
-        Ok(()) => {}
-        Err(turbojpeg::Error::TurboJpegError(m)) if is_tolerated_warning(&m) => {}
-        Err(e) => return Err(fail(e)),
-    }
-    let rgb = if cmyk {
-        image
-            .pixels
-            .chunks_exact(4)
-            .flat_map(inverted_cmyk_to_rgb)
-            .collect()
-    } else {
-        image.pixels
-    };
-    RgbImage::from_raw(w32, h32, rgb)
-        .ok_or_else(|| "cannot decode the JPEG: fewer pixels than its size".to_string())
-}
-
-/// Whether libjpeg-turbo's `message` is one of libjpeg's warnings after which PIL keeps the
-/// decoded image: every warning about the data (corrupt entropy codes, junk bytes before a
-/// marker, an odd progression or colour transform) but the end of the file coming too soon,
-/// which PIL refuses as a truncated image ("Premature end of JPEG file").
-fn is_tolerated_warning(message: &str) -> bool {
-    const WARNINGS: [&str; 4] = [
-        "Corrupt JPEG data",
-        "Inconsistent progression sequence",
-        "Invalid SOS parameters for sequential JPEG",
-        "Unknown Adobe color transform code",
-    ];
-    WARNINGS.iter().any(|w| message.starts_with(w))
-}
-
-/// The RGB pixel of an Adobe (inverted) CMYK pixel, as PIL's CMYK to RGB conversion gives it.
-fn inverted_cmyk_to_rgb(inverted: &[u8]) -> [u8; 3] {
-    // PIL holds C, M, Y, K = 255 − the stored samples; 255 − K is the stored K.
-    let white = u32::from(inverted[3]);
-    std::array::from_fn(|c| {
-        let ink = 255 - u32::from(inverted[c]);
-        let t = ink * white + 128;
-        let scaled = ((t >> 8) + t) >> 8;
-        white.saturating_sub(scaled) as u8
-    })
 }
 
 /// Decodes with the `image` crate under the decoder limits: the decoded pixels and their 8-bit
@@ -329,6 +238,7 @@ pub fn resized_for_crop(img: &RgbImage, size: usize) -> Result<Cow<'_, RgbImage>
 }
 
 /// [`load_rgb`] then [`to_input`]; every error names the file.
+#[cfg(feature = "cli")]
 pub fn load_input(path: &Path, size: usize) -> Result<Vec<f32>> {
     to_input(&load_rgb(path)?, size).map_err(|e| Error::Image {
         path: path.to_path_buf(),
@@ -641,7 +551,7 @@ mod tests {
 
     #[test]
     fn gallery_inputs_match_pytorch_preprocessing() {
-        let data = crate::data::data_dir();
+        let data = crate::app::data::data_dir();
         let bytes =
             std::fs::read(data.join("reference/squeezenet1_1_reference.safetensors")).unwrap();
         let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
@@ -658,7 +568,7 @@ mod tests {
         let files: Vec<&str> = files.split(',').collect();
         assert_eq!(files.len(), 4);
         for (file, want) in files.iter().zip(want.chunks_exact(3 * 224 * 224)) {
-            let got = load_input(&crate::data::gallery_dir().join(file), 224).unwrap();
+            let got = load_input(&crate::app::data::gallery_dir().join(file), 224).unwrap();
             let max = got
                 .iter()
                 .zip(want)

@@ -1,20 +1,28 @@
-//! Progress bars for long loops (hidden when asked to be quiet or when stderr is not a terminal).
+//! How long loops report their progress: a small observer the caller implements (a terminal
+//! bar, a web page's progress element) or [`Silent`].
 
-use indicatif::{ProgressBar, ProgressStyle};
-
-/// A bar over `len` steps labelled `message`; hidden when `quiet`.
-pub fn bar(len: u64, message: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+/// Receives the progress of a long loop. Every method has a default that does nothing, so an
+/// implementation overrides only what it shows. The names follow the usual progress-bar
+/// vocabulary: the loop sets its length, then advances.
+pub trait Progress {
+    /// The loop will take `len` steps in all.
+    fn set_length(&self, len: u64) {
+        let _ = len;
     }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:32}] {pos}/{len} {elapsed_precise} eta {eta}",
-        )
-        .expect("valid progress template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(message.to_string());
-    bar
+    /// `delta` more steps are done.
+    fn inc(&self, delta: u64) {
+        let _ = delta;
+    }
+    /// The loop is over; what it showed may stay.
+    fn finish(&self) {}
+    /// The loop is over; what it showed can go.
+    fn finish_and_clear(&self) {
+        self.finish();
+    }
 }
+
+/// Progress that is not shown.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Progress for Silent {}

@@ -74,7 +74,11 @@ fn check_goal_matches_cpu() {
     ] {
         cpu::check_goal(&logits, classes, &goals, mode, &mut state, &mut scale);
         run(&[batch.check_goal(ctx, mode, &logits_b, &goals_b, &state_b, &scale_b)]);
-        assert_eq!(ctx.read_all::<u32>(&state_b).unwrap(), state, "{mode:?}");
+        assert_eq!(
+            pollster::block_on(ctx.read_all::<u32>(&state_b)).unwrap(),
+            state,
+            "{mode:?}"
+        );
         assert_eq!(read(&scale_b), scale, "{mode:?}");
     }
     // Reached: 0 (its top), 2 (tie won by index 3), 4 (away from 0, but infinite: no);

@@ -66,7 +66,7 @@ fn squeezenet_passes_record_one_compute_pass_each() {
     });
     assert_eq!(recorded, one_pass(forward + backward));
 
-    let r = bench(&net, 1, (64, 64), 0, 1).unwrap();
+    let r = pollster::block_on(bench(&net, 1, (64, 64), 0, 1)).unwrap();
     let submitted = |dispatches| CommandCounts {
         submits: 1,
         ..one_pass(dispatches)
@@ -89,7 +89,10 @@ fn dream_commands(net: &Network, steps: usize, blur_every: usize) -> CommandCoun
     request.iterations = steps;
     request.steps_per_submit = steps;
     let hidden = indicatif::ProgressBar::hidden();
-    dream(net, &request, &hidden).unwrap().timing.commands
+    pollster::block_on(dream(net, &request, &hidden))
+        .unwrap()
+        .timing
+        .commands
 }
 
 /// Each step is one copy (its schedule row) and one compute pass: the jitter roll, the whole

@@ -183,7 +183,7 @@ fn quick(runs: Vec<Run>, size: usize, iterations: usize) -> Request {
 }
 
 fn go(request: &Request) -> DreamResult {
-    dream(squeezenet(), request, &ProgressBar::hidden()).unwrap()
+    pollster::block_on(dream(squeezenet(), request, &ProgressBar::hidden())).unwrap()
 }
 
 fn norm(v: &[f32]) -> f64 {
@@ -357,7 +357,7 @@ fn vgg16_dreams_with_formula_weights() {
     let settings = Settings::for_model(ModelKind::Vgg16, Parameterization::Pixels);
     let mut request = quick(vec![class_run(1, settings)], 64, 2);
     request.snapshots = vec![0];
-    let result = dream(&net, &request, &ProgressBar::hidden()).unwrap();
+    let result = pollster::block_on(dream(&net, &request, &ProgressBar::hidden())).unwrap();
     let s = &result.runs[0].snapshots;
     assert_eq!(s[1].image.len(), 3 * 64 * 64);
     eprintln!(
@@ -378,7 +378,7 @@ fn overflowing_logits_stop_with_diverged() {
     );
     let net = Network::new(ctx(), arch, &weights).unwrap();
     let request = quick(vec![class_run(TARANTULA, Settings::default())], 64, 1);
-    let err = dream(&net, &request, &ProgressBar::hidden()).unwrap_err();
+    let err = pollster::block_on(dream(&net, &request, &ProgressBar::hidden())).unwrap_err();
     assert!(
         matches!(err, netlens::Error::Diverged { step: 1, .. }),
         "expected Diverged at step 1, got {err}"

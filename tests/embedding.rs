@@ -4,7 +4,7 @@
 mod common;
 
 use common::{data_dir, rel_l2};
-use netlens::manifest::Manifest;
+use netlens::app::manifest::Manifest;
 use netlens::model::{Arch, GradientRule, Network, Weights};
 use netlens::{GpuContext, GpuOptions};
 
@@ -60,7 +60,7 @@ fn a_callers_device_runs_netlens_passes_in_the_callers_encoder() {
     let copied: Vec<f32> = bytemuck::cast_slice(&mine.get_mapped_range(..).unwrap()).to_vec();
 
     // netlens's own host path on the same plan gives the same gradient.
-    let (logits, grad) = plan.gradient(&x, &seed, GradientRule::Plain).unwrap();
+    let (logits, grad) = pollster::block_on(plan.gradient(&x, &seed, GradientRule::Plain)).unwrap();
     assert_eq!(logits.len(), 1000);
     assert!(grad.iter().any(|&g| g != 0.0));
     assert_eq!(rel_l2(&copied, &grad), 0.0);

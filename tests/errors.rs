@@ -193,7 +193,7 @@ fn broken_weights_files_name_file_tensor_and_shapes() {
         err.contains("cut.safetensors: truncated: header says") && err.contains("bytes of data"),
         "{err}"
     );
-    let photo = netlens::data::gallery_dir().join("n01443537_goldfish.jpg");
+    let photo = netlens::app::data::gallery_dir().join("n01443537_goldfish.jpg");
     let err = network_error(&photo);
     assert!(
         err.contains("n01443537_goldfish.jpg: not a safetensors file"),
@@ -221,12 +221,12 @@ fn half_precision_weights_work() {
     let net = ModelKind::SqueezeNet.network(ctx(), Some(&path)).unwrap();
     let reference = Network::new(ctx(), Arch::squeezenet1_1(1000), squeezenet_weights()).unwrap();
     let x = load_input(
-        &netlens::data::gallery_dir().join("n01443537_goldfish.jpg"),
+        &netlens::app::data::gallery_dir().join("n01443537_goldfish.jpg"),
         224,
     )
     .unwrap();
-    let got = net.plan(1, (224, 224)).unwrap().forward(&x).unwrap();
-    let want = reference.plan(1, (224, 224)).unwrap().forward(&x).unwrap();
+    let got = pollster::block_on(net.plan(1, (224, 224)).unwrap().forward(&x)).unwrap();
+    let want = pollster::block_on(reference.plan(1, (224, 224)).unwrap().forward(&x)).unwrap();
     // The file's weights went through fp16 once already: converting again changes little.
     let e = rel_l2(&got, &want);
     eprintln!("f16 weights: logits relative L2 error {e:.2e}");
@@ -244,7 +244,8 @@ fn save(dir: &Path, name: &str, img: DynamicImage) -> PathBuf {
 #[test]
 fn gray_rgba_16_bit_and_tiny_images_work() {
     let dir = tempfile::tempdir().unwrap();
-    let photo = load_rgb(&netlens::data::gallery_dir().join("n01443537_goldfish.jpg")).unwrap();
+    let photo =
+        load_rgb(&netlens::app::data::gallery_dir().join("n01443537_goldfish.jpg")).unwrap();
     let gray = DynamicImage::ImageRgb8(photo.clone()).to_luma8();
     let (w, h) = photo.dimensions();
     let files = [
@@ -295,7 +296,7 @@ fn gray_rgba_16_bit_and_tiny_images_work() {
     ];
     let net = Network::new(ctx(), Arch::squeezenet1_1(1000), squeezenet_weights()).unwrap();
     let bar = ProgressBar::hidden();
-    let results = logits_of_files(&net, &files, 224, 8, &bar).unwrap();
+    let results = pollster::block_on(logits_of_files(&net, &files, 224, 8, &bar)).unwrap();
     assert_eq!(bar.position(), files.len() as u64);
     let l: Vec<Vec<f32>> = results.into_iter().map(Result::unwrap).collect();
     assert_eq!(argmax(&l[0]), 1, "the RGB photo is a goldfish");
@@ -319,7 +320,7 @@ fn gray_rgba_16_bit_and_tiny_images_work() {
 #[test]
 fn unreadable_images_are_reported_and_the_others_classified() {
     let dir = tempfile::tempdir().unwrap();
-    let good = netlens::data::gallery_dir().join("n01443537_goldfish.jpg");
+    let good = netlens::app::data::gallery_dir().join("n01443537_goldfish.jpg");
     let empty = dir.path().join("empty.jpg");
     std::fs::write(&empty, b"").unwrap();
     let text = dir.path().join("notes.png");
@@ -327,7 +328,14 @@ fn unreadable_images_are_reported_and_the_others_classified() {
     let missing = dir.path().join("missing.jpg");
     let net = Network::new(ctx(), Arch::squeezenet1_1(1000), squeezenet_weights()).unwrap();
     let files = [empty.clone(), good, text, missing];
-    let results = logits_of_files(&net, &files, 224, 4, &ProgressBar::hidden()).unwrap();
+    let results = pollster::block_on(logits_of_files(
+        &net,
+        &files,
+        224,
+        4,
+        &ProgressBar::hidden(),
+    ))
+    .unwrap();
     assert_eq!(argmax(results[1].as_ref().unwrap()), 1);
     for (i, reason) in [
         (0, "empty.jpg: the file is empty"),
@@ -341,7 +349,7 @@ fn unreadable_images_are_reported_and_the_others_classified() {
 
 #[test]
 fn no_adapter_lists_what_was_found_and_how_to_get_lavapipe() {
-    let available = netlens::gpu::list_adapters(&GpuOptions::default());
+    let available = pollster::block_on(netlens::gpu::list_adapters(&GpuOptions::default()));
     let options = |backends, adapter: Option<&str>| GpuOptions {
         backends,
         adapter: adapter.map(str::to_string),
@@ -349,7 +357,8 @@ fn no_adapter_lists_what_was_found_and_how_to_get_lavapipe() {
     // A backend this platform does not have.
     #[cfg(not(windows))]
     {
-        let err = GpuContext::new(&options(Some(wgpu::Backends::DX12), None)).unwrap_err();
+        let err = pollster::block_on(GpuContext::new(&options(Some(wgpu::Backends::DX12), None)))
+            .unwrap_err();
         assert!(matches!(err, Error::NoAdapter { .. }), "{err:?}");
         let m = err.to_string();
         eprintln!("{m}");
@@ -365,10 +374,10 @@ fn no_adapter_lists_what_was_found_and_how_to_get_lavapipe() {
         assert!(m.contains("mesa-vulkan-drivers"), "{m}");
     }
     // A backend name that means nothing.
-    let err = GpuContext::new(&options(
+    let err = pollster::block_on(GpuContext::new(&options(
         Some(wgpu::Backends::from_comma_list("vulcan")),
         None,
-    ))
+    )))
     .unwrap_err()
     .to_string();
     assert!(
@@ -376,7 +385,7 @@ fn no_adapter_lists_what_was_found_and_how_to_get_lavapipe() {
         "{err}"
     );
     // An adapter name that matches nothing.
-    let err = GpuContext::new(&options(None, Some("nonexistent")))
+    let err = pollster::block_on(GpuContext::new(&options(None, Some("nonexistent"))))
         .unwrap_err()
         .to_string();
     eprintln!("{err}");
@@ -415,7 +424,7 @@ fn no_adapter_from_the_command_line() {
             assert!(stderr.contains("lavapipe"), "{stderr}");
         }
     }
-    let photo = netlens::data::gallery_dir().join("n01443537_goldfish.jpg");
+    let photo = netlens::app::data::gallery_dir().join("n01443537_goldfish.jpg");
     let photo = photo.to_str().unwrap();
     let (code, stderr) = run(&["classify", "--adapter", "nonexistent", photo], None);
     assert_eq!(code, Some(1), "{stderr}");
@@ -487,15 +496,15 @@ fn classify_splits_into_batches_the_device_allows() {
         "n02056570_king_penguin.jpg",
     ]
     .iter()
-    .map(|f| netlens::data::gallery_dir().join(f))
+    .map(|f| netlens::app::data::gallery_dir().join(f))
     .collect();
     let bar = ProgressBar::hidden();
-    let split = logits_of_files(&net, &files, 224, 16, &bar).unwrap();
+    let split = pollster::block_on(logits_of_files(&net, &files, 224, 16, &bar)).unwrap();
     assert_eq!(bar.position(), 3);
     // The same as one batch of three on the usual device.
     let inputs: Vec<Vec<f32>> = files.iter().map(|f| load_input(f, 224).unwrap()).collect();
     let usual = Network::new(ctx(), Arch::squeezenet1_1(1000), squeezenet_weights()).unwrap();
-    let together = logits(&usual, &inputs, (224, 224), 16).unwrap();
+    let together = pollster::block_on(logits(&usual, &inputs, (224, 224), 16)).unwrap();
     for (a, b) in split.iter().zip(&together) {
         let a = a.as_ref().unwrap();
         assert!(rel_l2(a, b) < 1e-5, "{}", rel_l2(a, b));
@@ -545,7 +554,7 @@ fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
 
 #[test]
 fn gpu_validation_errors_become_gpu_errors() {
-    let ctx = GpuContext::new(&GpuOptions::from_env()).unwrap();
+    let ctx = pollster::block_on(GpuContext::new(&GpuOptions::from_env())).unwrap();
     let ok = ctx.upload("x", &[1.0f32; 4]).unwrap();
     ctx.wait().unwrap();
     // Bind a storage buffer where the kernel's binding 0 is a uniform block.
@@ -572,17 +581,20 @@ fn gpu_validation_errors_become_gpu_errors() {
     );
     // The error stays: later calls report it rather than compute on a broken device.
     assert!(ctx.check().is_err());
-    assert!(ctx.read::<f32>(&ok, 0..4).is_err());
+    assert!(pollster::block_on(ctx.read::<f32>(&ok, 0..4)).is_err());
 }
 
 #[test]
 fn a_lost_device_fails_readbacks_instead_of_hanging() {
     let err = within_a_minute(|| {
-        let ctx = GpuContext::new(&GpuOptions::from_env()).unwrap();
+        let ctx = pollster::block_on(GpuContext::new(&GpuOptions::from_env())).unwrap();
         let buffer = ctx.upload("x", &[1.0f32, 2.0, 3.0]).unwrap();
-        assert_eq!(ctx.read::<f32>(&buffer, 0..3).unwrap(), [1.0, 2.0, 3.0]);
+        assert_eq!(
+            pollster::block_on(ctx.read::<f32>(&buffer, 0..3)).unwrap(),
+            [1.0, 2.0, 3.0]
+        );
         ctx.device().destroy();
-        ctx.read::<f32>(&buffer, 0..3).unwrap_err()
+        pollster::block_on(ctx.read::<f32>(&buffer, 0..3)).unwrap_err()
     });
     eprintln!("{err}");
     let Error::Gpu(reason) = &err else {
@@ -600,7 +612,7 @@ fn a_lost_embedded_device_fails_readbacks_too() {
         let ctx = GpuContext::from_device(device.clone(), queue).unwrap();
         let buffer = ctx.upload("x", &[1.0f32, 2.0]).unwrap();
         device.destroy();
-        ctx.read::<f32>(&buffer, 0..2).unwrap_err()
+        pollster::block_on(ctx.read::<f32>(&buffer, 0..2)).unwrap_err()
     });
     eprintln!("{err}");
     assert!(matches!(err, Error::Gpu(_)), "{err:?}");
@@ -641,7 +653,11 @@ fn a_diverging_loop_stops_naming_the_step() {
             ctx.submit(encoder);
             // Check the image itself: a GPU's max() may turn NaN into 0, so ReLUs can hide a
             // NaN image from the logits (lavapipe gives finite logits for an infinite image).
-            check_finite("gradient ascent", i, &plan.input().read(ctx)?)?;
+            check_finite(
+                "gradient ascent",
+                i,
+                &pollster::block_on(plan.input().read(ctx))?,
+            )?;
         }
         Ok(20)
     };

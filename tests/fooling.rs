@@ -6,6 +6,7 @@ mod common;
 
 use common::{ctx, data_dir};
 use indicatif::ProgressBar;
+use netlens::app::output::save_png;
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
 use netlens::fooling::config::{pixel_distances, pixel_unit};
@@ -15,7 +16,6 @@ use netlens::fooling::{
     AttackConfig, Attacker, Loss, Method, Norm, TransferModel, Verdict, transfer,
 };
 use netlens::model::{Arch, GradientRule, Layer, ModelKind, Network, Weights};
-use netlens::output::save_png;
 use netlens::preprocess::image_bounds;
 use netlens::preprocess::{load_input, to_rgb};
 
@@ -59,9 +59,7 @@ fn gallery_photo_is_fooled_and_its_png_still_fools() {
         ..AttackConfig::fool(1.0, 100)
     };
     let attacker = Attacker::new(&net, 1, 224, config).unwrap();
-    let run = attacker
-        .run(&inputs, &targets.map(Some), &hidden())
-        .unwrap();
+    let run = pollster::block_on(attacker.run(&inputs, &targets.map(Some), &hidden())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for ((o, &target), photo) in run.outcomes.iter().zip(&targets).zip(photos) {
         eprintln!(
@@ -88,7 +86,7 @@ fn gallery_photo_is_fooled_and_its_png_still_fools() {
         save_png(&to_rgb(&o.image, 224), &path).unwrap();
         let reloaded = load_input(&path, 224).unwrap();
         assert_eq!(reloaded, o.image, "the PNG reads back as the image checked");
-        let l = logits(&net, &[reloaded], (224, 224), 1).unwrap();
+        let l = pollster::block_on(logits(&net, &[reloaded], (224, 224), 1)).unwrap();
         assert_eq!(argmax(&l[0]), target, "{photo}: the saved PNG still fools");
     }
     assert!(run.steps_run <= 100);
@@ -106,12 +104,14 @@ fn husky_png_is_a_stingray_and_the_figure_says_so() {
     let x0 = gallery("n02110185_Siberian_husky.jpg", 224);
     let target = 6;
     let run = |config: AttackConfig| {
-        Attacker::new(&net, 1, 224, config)
-            .unwrap()
-            .run(std::slice::from_ref(&x0), &[Some(target)], &hidden())
-            .unwrap()
-            .outcomes
-            .remove(0)
+        pollster::block_on(Attacker::new(&net, 1, 224, config).unwrap().run(
+            std::slice::from_ref(&x0),
+            &[Some(target)],
+            &hidden(),
+        ))
+        .unwrap()
+        .outcomes
+        .remove(0)
     };
     let default = AttackConfig::fool(1.0, 100);
     assert!(
@@ -131,7 +131,7 @@ fn husky_png_is_a_stingray_and_the_figure_says_so() {
     save_png(&to_rgb(&o.image, 224), &path).unwrap();
     let reloaded = load_input(&path, 224).unwrap();
     assert_eq!(reloaded, o.image, "the PNG reads back as the image checked");
-    let l = logits(&net, &[reloaded], (224, 224), 1).unwrap();
+    let l = pollster::block_on(logits(&net, &[reloaded], (224, 224), 1)).unwrap();
     assert_eq!(argmax(&l[0]), target, "the saved PNG is a stingray");
     let p = netlens::classify::softmax(&l[0])[target];
     assert!((o.rounded.prediction.prob - p).abs() < 1e-3, "{p} vs {o:?}");
@@ -193,7 +193,7 @@ fn pgd_never_leaves_its_eps_ball() {
         };
         assert!(config.random_start);
         let attacker = Attacker::new(&net, 2, 112, config).unwrap();
-        let run = attacker.run(&inputs, &[None, Some(1)], &hidden()).unwrap();
+        let run = pollster::block_on(attacker.run(&inputs, &[None, Some(1)], &hidden())).unwrap();
         for (o, x0) in run.outcomes.iter().zip(&inputs) {
             assert_in_range(&o.image);
             assert_eq!(o.iterations, 3, "PGD takes every step");
@@ -232,12 +232,14 @@ fn fgsm_equals_one_pgd_step() {
             ..AttackConfig::standard(Method::Pgd, norm, eps)
         };
         let run = |config| {
-            Attacker::new(&net, 1, size, config)
-                .unwrap()
-                .run(std::slice::from_ref(&x0), &[None], &hidden())
-                .unwrap()
-                .outcomes
-                .remove(0)
+            pollster::block_on(Attacker::new(&net, 1, size, config).unwrap().run(
+                std::slice::from_ref(&x0),
+                &[None],
+                &hidden(),
+            ))
+            .unwrap()
+            .outcomes
+            .remove(0)
         };
         let (a, b) = (run(fgsm), run(pgd));
         assert_eq!(a.iterations, 1);
@@ -245,10 +247,11 @@ fn fgsm_equals_one_pgd_step() {
         assert_ne!(a.image, x0);
         if norm == Norm::Linf {
             let plan = net.plan(1, (size, size)).unwrap();
-            let clean = plan.forward(&x0).unwrap();
+            let clean = pollster::block_on(plan.forward(&x0)).unwrap();
             let label = argmax(&clean);
             let seed = cpu::seed_loss(&clean, 1000, &[Goal::Away(label)], Loss::CrossEntropy);
-            let (_, g) = plan.gradient(&x0, &seed, GradientRule::Plain).unwrap();
+            let (_, g) =
+                pollster::block_on(plan.gradient(&x0, &seed, GradientRule::Plain)).unwrap();
             let mut want = x0.clone();
             cpu::sign_step(&mut want, &g, &[1.0], &pixel_unit(), eps, size * size);
             let bounds: Vec<(f32, f32)> = image_bounds().to_vec();
@@ -315,7 +318,16 @@ fn transfer_table_has_the_right_shape_and_counts() {
         check_every: 3,
         ..AttackConfig::standard(Method::Pgd, Norm::Linf, 16.0)
     };
-    let table = transfer(&models, &inputs, &targets, size, 4, &config, |_| hidden()).unwrap();
+    let table = pollster::block_on(transfer(
+        &models,
+        &inputs,
+        &targets,
+        size,
+        4,
+        &config,
+        |_| Box::new(hidden()),
+    ))
+    .unwrap();
     eprint!("{}", table.text());
     assert_eq!(table.models, ["real", "rerandomized"]);
     assert_eq!(table.cells.len(), 4);
@@ -342,7 +354,7 @@ fn transfer_table_has_the_right_shape_and_counts() {
                 (source.name, evaluated.name)
             );
             assert_eq!(cell.attempts, 4);
-            let l = logits(evaluated.net, &rounded, (size, size), 4).unwrap();
+            let l = pollster::block_on(logits(evaluated.net, &rounded, (size, size), 4)).unwrap();
             let fooled = made
                 .iter()
                 .zip(&l)
@@ -390,7 +402,7 @@ fn overflowing_logits_stop_with_diverged() {
     let net = Network::new(ctx(), arch, &weights).unwrap();
     let attacker = Attacker::new(&net, 1, 8, AttackConfig::fool(1.0, 10)).unwrap();
     let x = vec![1.0; 3 * 64];
-    let err = attacker.run(&[x], &[Some(2)], &hidden()).unwrap_err();
+    let err = pollster::block_on(attacker.run(&[x], &[Some(2)], &hidden())).unwrap_err();
     assert!(
         matches!(&err, netlens::Error::Diverged { step, .. } if *step <= 5),
         "{err:?}"
@@ -425,9 +437,9 @@ fn host_attack(
         }
     };
     for _ in 0..config.steps {
-        let logits = plan.forward(&x).unwrap();
+        let logits = pollster::block_on(plan.forward(&x)).unwrap();
         let seed = cpu::seed_loss(&logits, 1000, &[goal], config.loss);
-        let (_, mut g) = plan.gradient(&x, &seed, GradientRule::Plain).unwrap();
+        let (_, mut g) = pollster::block_on(plan.gradient(&x, &seed, GradientRule::Plain)).unwrap();
         match (config.method, config.norm) {
             (Method::Fool, _) => step_cpu::normalized_step(&mut x, &g, &[1.0], step, len),
             (Method::Fgsm | Method::Pgd, Norm::Linf) => {
@@ -499,12 +511,14 @@ fn every_update_matches_a_host_reference() {
     for config in configs {
         let what = format!("{} {}", config.method, config.norm);
         let want = host_attack(&net, &x0, goal, &config, size);
-        let got = Attacker::new(&net, 1, size, config.clone())
-            .unwrap()
-            .run(std::slice::from_ref(&x0), &[Some(6)], &hidden())
-            .unwrap()
-            .outcomes
-            .remove(0);
+        let got = pollster::block_on(Attacker::new(&net, 1, size, config.clone()).unwrap().run(
+            std::slice::from_ref(&x0),
+            &[Some(6)],
+            &hidden(),
+        ))
+        .unwrap()
+        .outcomes
+        .remove(0);
         assert_eq!(got.iterations, 2, "{what}");
         let delta = |x: &[f32]| -> Vec<f32> { x.iter().zip(&x0).map(|(a, b)| a - b).collect() };
         let sign_based = config.norm == Norm::Linf && config.method != Method::Fool;

@@ -121,7 +121,7 @@ fn fooled_png_read_back_is_the_target() {
         .network(common::ctx(), None)
         .unwrap();
     let x = netlens::preprocess::load_input(&fooled, 224).unwrap();
-    let l = netlens::classify::logits(&net, &[x], (224, 224), 1).unwrap();
+    let l = pollster::block_on(netlens::classify::logits(&net, &[x], (224, 224), 1)).unwrap();
     assert_eq!(
         netlens::classify::argmax(&l[0]),
         6,

@@ -178,7 +178,7 @@ fn classify_reports_a_fifo_in_a_folder_and_classifies_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let photo = "n01443537_goldfish.jpg";
     std::fs::copy(
-        netlens::data::gallery_dir().join(photo),
+        netlens::app::data::gallery_dir().join(photo),
         dir.path().join(photo),
     )
     .unwrap();
@@ -237,7 +237,7 @@ fn classify_refuses_a_fifo_as_weights() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("weights.safetensors");
     mkfifo(&fifo);
-    let photo = netlens::data::gallery_dir().join("n01443537_goldfish.jpg");
+    let photo = netlens::app::data::gallery_dir().join("n01443537_goldfish.jpg");
     let out = netlens(&[
         "--quiet",
         "classify",

@@ -20,11 +20,12 @@ fn vgg16_random_weights_match_cpu_reference() {
     let (logits_ref, grad_ref) =
         reference::forward_backward(&arch, &weights, batch, hw, &input, &seed).unwrap();
     let net = Network::new(ctx(), arch, &weights).unwrap();
-    let (logits, grad) = net
-        .plan(batch, hw)
-        .unwrap()
-        .gradient(&input, &seed, GradientRule::Plain)
-        .unwrap();
+    let (logits, grad) = pollster::block_on(net.plan(batch, hw).unwrap().gradient(
+        &input,
+        &seed,
+        GradientRule::Plain,
+    ))
+    .unwrap();
     assert_close("vgg16 logits", &logits, &logits_ref, 1e-4);
     assert_close("vgg16 input gradient", &grad, &grad_ref, 1e-4);
 }
@@ -92,7 +93,7 @@ fn small_network_matches_cpu_reference() {
         let (logits_ref, grad_ref) =
             reference::forward_backward_with(&arch, &weights, batch, hw, &input, &seed, rule)
                 .unwrap();
-        let (logits, grad) = plan.gradient(&input, &seed, rule).unwrap();
+        let (logits, grad) = pollster::block_on(plan.gradient(&input, &seed, rule)).unwrap();
         assert_close("small net logits", &logits, &logits_ref, 1e-5);
         assert_close(
             &format!("small net input gradient ({rule:?})"),
@@ -116,14 +117,14 @@ fn input_gradient_matches_finite_differences() {
     let x = random(batch * 3 * 110, 12, 1.0);
     let r = random(batch * 7, 13, 1.0);
     let loss = |input: &[f32]| -> f64 {
-        let logits = plan.forward(input).unwrap();
+        let logits = pollster::block_on(plan.forward(input)).unwrap();
         logits
             .iter()
             .zip(&r)
             .map(|(&a, &b)| a as f64 * b as f64)
             .sum()
     };
-    let (_, grad) = plan.gradient(&x, &r, GradientRule::Plain).unwrap();
+    let (_, grad) = pollster::block_on(plan.gradient(&x, &r, GradientRule::Plain)).unwrap();
     let h = 3e-3f32;
     let elements: Vec<usize> = random(40, 14, 1.0)
         .iter()

@@ -396,7 +396,7 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 /// A real gallery photo as it is (JPEG), and a small crop of it as 8-bit RGB, 16-bit gray and
 /// RGBA PNG and as RGB and gray JPEG.
 fn image_seeds() -> Vec<(String, Vec<u8>)> {
-    let path = netlens::data::gallery_dir().join("n01443537_goldfish.jpg");
+    let path = netlens::app::data::gallery_dir().join("n01443537_goldfish.jpg");
     let original = std::fs::read(&path).unwrap();
     let photo = load_rgb(&path).unwrap();
     let small =

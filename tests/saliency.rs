@@ -7,10 +7,10 @@ mod common;
 
 use common::{assert_close, ctx, data_dir, reference, rel_l2};
 use indicatif::ProgressBar;
+use netlens::app::saliency_job::{Job, Mode, beside, run};
 use netlens::model::{Arch, GradientRule, ModelKind, Network, Weights};
 use netlens::preprocess::load_input;
 use netlens::saliency::kernels::{Planes, cpu};
-use netlens::saliency::run::{Job, Mode, beside, run};
 use netlens::saliency::sanity::cascading_randomization;
 use netlens::saliency::{Attributor, Baseline, Method, Settings};
 
@@ -41,15 +41,14 @@ fn saliency_matches_pytorch() {
     let (_, net) = squeezenet();
     let (inputs, labels, want) = reference_inputs();
     let attributor = Attributor::new(&net, (224, 224), 16).unwrap();
-    let maps = attributor
-        .maps(
-            Method::Vanilla,
-            &Settings::default(),
-            &inputs,
-            &labels,
-            &ProgressBar::hidden(),
-        )
-        .unwrap();
+    let maps = pollster::block_on(attributor.maps(
+        Method::Vanilla,
+        &Settings::default(),
+        &inputs,
+        &labels,
+        &ProgressBar::hidden(),
+    ))
+    .unwrap();
     // As for the input gradient (tests/squeezenet.rs): exact per image except the goldfish
     // (image 0), whose first max-pool holds a near-tie (channel 32: 0.4217509 against
     // 0.42175052) that PyTorch and netlens may break differently; the gradient, and so the max
@@ -87,22 +86,30 @@ fn smoothgrad_without_noise_is_the_gradient() {
     let attributor = Attributor::new(&net, (size, size), 16).unwrap();
     let hidden = ProgressBar::hidden();
     let plain = Settings::default();
-    let vanilla = attributor
-        .attributions(Method::Vanilla, &plain, inputs, labels, &hidden)
-        .unwrap();
+    let vanilla = pollster::block_on(attributor.attributions(
+        Method::Vanilla,
+        &plain,
+        inputs,
+        labels,
+        &hidden,
+    ))
+    .unwrap();
     let one = Settings {
         samples: 1,
         noise: 0.0,
         ..Settings::default()
     };
-    let smooth = attributor
-        .attributions(Method::SmoothGrad, &one, inputs, labels, &hidden)
-        .unwrap();
+    let smooth = pollster::block_on(attributor.attributions(
+        Method::SmoothGrad,
+        &one,
+        inputs,
+        labels,
+        &hidden,
+    ))
+    .unwrap();
     assert_close("SmoothGrad (1 sample, no noise)", &smooth, &vanilla, 1e-6);
     let maps = |method, settings: &Settings| {
-        attributor
-            .maps(method, settings, inputs, labels, &hidden)
-            .unwrap()
+        pollster::block_on(attributor.maps(method, settings, inputs, labels, &hidden)).unwrap()
     };
     assert_close(
         "SmoothGrad map (1 sample, no noise)",
@@ -113,9 +120,14 @@ fn smoothgrad_without_noise_is_the_gradient() {
     // Three noise-free samples of each image share one pass (6 slots, two images) and average
     // to the gradient too.
     let three = Settings { samples: 3, ..one };
-    let mean = attributor
-        .attributions(Method::SmoothGrad, &three, inputs, labels, &hidden)
-        .unwrap();
+    let mean = pollster::block_on(attributor.attributions(
+        Method::SmoothGrad,
+        &three,
+        inputs,
+        labels,
+        &hidden,
+    ))
+    .unwrap();
     assert_close("SmoothGrad (3 samples, no noise)", &mean, &vanilla, 1e-5);
 }
 
@@ -137,17 +149,16 @@ fn integrated_gradients_are_complete() {
         baseline: Baseline::Black,
         ..Settings::default()
     };
-    let attr = attributor
-        .attributions(
-            Method::IntegratedGradients,
-            &settings,
-            std::slice::from_ref(&x),
-            &[target],
-            &ProgressBar::hidden(),
-        )
-        .unwrap();
+    let attr = pollster::block_on(attributor.attributions(
+        Method::IntegratedGradients,
+        &settings,
+        std::slice::from_ref(&x),
+        &[target],
+        &ProgressBar::hidden(),
+    ))
+    .unwrap();
     let plan = net.plan(1, (size, size)).unwrap();
-    let f = |v: &[f32]| plan.forward(v).unwrap()[target] as f64;
+    let f = |v: &[f32]| pollster::block_on(plan.forward(v)).unwrap()[target] as f64;
     let delta = f(&x) - f(&settings.baseline.of(&x, (size, size)));
     let sum: f64 = attr.iter().map(|&a| a as f64).sum();
     let error = (sum - delta).abs() / delta.abs();
@@ -165,15 +176,14 @@ fn grad_cam_maps_are_non_negative_image_sized_and_match_cpu() {
     let (inputs, labels, _) = reference_inputs();
     let (inputs, labels) = (&inputs[2..4], &labels[2..4]);
     let attributor = Attributor::new(&net, (224, 224), 16).unwrap();
-    let maps = attributor
-        .maps(
-            Method::GradCam,
-            &Settings::default(),
-            inputs,
-            labels,
-            &ProgressBar::hidden(),
-        )
-        .unwrap();
+    let maps = pollster::block_on(attributor.maps(
+        Method::GradCam,
+        &Settings::default(),
+        inputs,
+        labels,
+        &ProgressBar::hidden(),
+    ))
+    .unwrap();
     assert_eq!(maps.len(), 2 * 224 * 224);
     assert!(maps.iter().all(|&v| v >= 0.0 && v.is_finite()));
     assert!(maps.chunks(224 * 224).all(|m| m.iter().any(|&v| v > 0.0)));
@@ -183,8 +193,7 @@ fn grad_cam_maps_are_non_negative_image_sized_and_match_cpu() {
     let mut seed = vec![0.0; 2000];
     seed[labels[0]] = 1.0;
     seed[1000 + labels[1]] = 1.0;
-    plan.gradient(&inputs.concat(), &seed, GradientRule::Plain)
-        .unwrap();
+    pollster::block_on(plan.gradient(&inputs.concat(), &seed, GradientRule::Plain)).unwrap();
     let act = plan.activation(11);
     assert_eq!(act.shape, [2, 512, 13, 13]);
     let shape = Planes {
@@ -192,8 +201,11 @@ fn grad_cam_maps_are_non_negative_image_sized_and_match_cpu() {
         channels: 512,
         plane: 169,
     };
-    let alpha = cpu::cam_weights(shape, &plan.activation_grad(11).read(ctx()).unwrap());
-    let cam = cpu::cam_map(shape, &act.read(ctx()).unwrap(), &alpha);
+    let alpha = cpu::cam_weights(
+        shape,
+        &pollster::block_on(plan.activation_grad(11).read(ctx())).unwrap(),
+    );
+    let cam = cpu::cam_map(shape, &pollster::block_on(act.read(ctx())).unwrap(), &alpha);
     let want = cpu::upsample_bilinear(2, (13, 13), (224, 224), &cam);
     assert_close("Grad-CAM (GPU) vs CPU from activations", &maps, &want, 1e-5);
 }
@@ -207,15 +219,14 @@ fn grad_cam_on_vgg16_is_image_sized() {
     let net = Network::new(ctx(), arch, &weights).unwrap();
     let attributor = Attributor::new(&net, (64, 64), 16).unwrap();
     let input = common::random(3 * 64 * 64, 3, 2.0);
-    let maps = attributor
-        .maps(
-            Method::GradCam,
-            &Settings::default(),
-            &[input],
-            &[1],
-            &ProgressBar::hidden(),
-        )
-        .unwrap();
+    let maps = pollster::block_on(attributor.maps(
+        Method::GradCam,
+        &Settings::default(),
+        &[input],
+        &[1],
+        &ProgressBar::hidden(),
+    ))
+    .unwrap();
     assert_eq!(maps.len(), 64 * 64);
     assert!(maps.iter().all(|&v| v >= 0.0 && v.is_finite()));
 }
@@ -230,10 +241,10 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
     let settings = Settings::default();
     let methods = [Method::Vanilla, Method::GradCam];
     let hidden = ProgressBar::hidden();
-    let before = attributor
-        .maps(Method::Vanilla, &settings, &inputs, &targets, &hidden)
-        .unwrap();
-    let report = cascading_randomization(
+    let before =
+        pollster::block_on(attributor.maps(Method::Vanilla, &settings, &inputs, &targets, &hidden))
+            .unwrap();
+    let report = pollster::block_on(cascading_randomization(
         &attributor,
         &weights,
         &methods,
@@ -243,7 +254,7 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
         Some(2),
         0,
         &hidden,
-    )
+    ))
     .unwrap();
     eprintln!("{}", report.table());
     let layers: Vec<&str> = report.steps.iter().map(|s| s.layer.as_str()).collect();
@@ -262,9 +273,9 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
         }
     }
     assert_eq!(report.csv().lines().count(), 4);
-    let after = attributor
-        .maps(Method::Vanilla, &settings, &inputs, &targets, &hidden)
-        .unwrap();
+    let after =
+        pollster::block_on(attributor.maps(Method::Vanilla, &settings, &inputs, &targets, &hidden))
+            .unwrap();
     assert_close("maps after the weights are restored", &after, &before, 1e-7);
 }
 
@@ -291,7 +302,7 @@ fn a_run_writes_its_figure_maps_and_manifest() {
         mode: Mode::Figure,
         quiet: true,
     };
-    let outcome = run(ctx(), &job).unwrap();
+    let outcome = pollster::block_on(run(ctx(), &job)).unwrap();
     assert_eq!(outcome.written[0], out);
     let figure = image::open(&out).unwrap();
     // Two rows of a photo and two maps, 224 px cells.
@@ -321,7 +332,9 @@ fn a_run_writes_its_figure_maps_and_manifest() {
         out: dir.path().join("both.png"),
         ..job
     };
-    let err = run(ctx(), &both).unwrap_err().to_string();
+    let err = pollster::block_on(run(ctx(), &both))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("vgg16.safetensors") && err.contains("export_weights.py"),
         "{err}"
@@ -334,7 +347,7 @@ fn a_run_writes_its_figure_maps_and_manifest() {
         ..both
     };
     assert!(
-        run(ctx(), &over)
+        pollster::block_on(run(ctx(), &over))
             .unwrap_err()
             .to_string()
             .contains("refusing")

@@ -21,7 +21,7 @@ fn run(dispatches: &[&Dispatch]) {
 }
 
 fn read(buffer: &wgpu::Buffer, len: usize) -> Vec<f32> {
-    ctx().read(buffer, 0..len).unwrap()
+    pollster::block_on(ctx().read(buffer, 0..len)).unwrap()
 }
 
 #[test]
@@ -132,10 +132,16 @@ fn sampled_inputs_seeds_and_accumulation_match_cpu_over_every_pass() {
         );
         run(&[&advance]);
     }
-    assert_eq!(ctx.read::<u32>(&state, 0..1).unwrap(), [4]);
+    assert_eq!(
+        pollster::block_on(ctx.read::<u32>(&state, 0..1)).unwrap(),
+        [4]
+    );
     // Past the last pass, advancing changes nothing.
     run(&[&advance]);
-    assert_eq!(ctx.read::<u32>(&state, 0..1).unwrap(), [4]);
+    assert_eq!(
+        pollster::block_on(ctx.read::<u32>(&state, 0..1)).unwrap(),
+        [4]
+    );
     // The last pass holds pairs 12..16 of 15: slot 3 is inactive, zero input and seed.
     let last = cpu::smooth_inputs(&job, 3, seed, &images, &sigma);
     assert!(last[3 * job.len..].iter().all(|&v| v == 0.0));

@@ -34,7 +34,8 @@ fn check(algorithm: ConvAlgorithm) {
     for (n, &label) in labels.iter().enumerate() {
         seed[n * 1000 + label as usize] = 1.0;
     }
-    let (logits, grad) = plan.gradient(input, &seed, GradientRule::Plain).unwrap();
+    let (logits, grad) =
+        pollster::block_on(plan.gradient(input, &seed, GradientRule::Plain)).unwrap();
     assert_close(
         &format!("squeezenet logits ({algorithm})"),
         &logits,

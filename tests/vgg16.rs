@@ -27,7 +27,8 @@ fn check(size: usize, grad_tol: f64, algorithm: ConvAlgorithm) {
     let plan = net.plan(1, (size, size)).unwrap();
     let mut seed = vec![0.0; 1000];
     seed[label] = 1.0;
-    let (logits, grad) = plan.gradient(input, &seed, GradientRule::Plain).unwrap();
+    let (logits, grad) =
+        pollster::block_on(plan.gradient(input, &seed, GradientRule::Plain)).unwrap();
     assert_close(
         &format!("vgg16 logits at {size} ({algorithm})"),
         &logits,

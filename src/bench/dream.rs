@@ -37,7 +37,7 @@ impl DreamBench {
 /// Times `steps` class-visualization steps of `net` at 224 × 224 from noise, batch 1, with
 /// `settings` (jitter, penalty, normalized step, clamp and blur, all on the GPU), `reps` times
 /// after one warm-up run; no snapshot is read back until the end.
-pub fn dream_steps(
+pub async fn dream_steps(
     net: &Network,
     settings: crate::dream::Settings,
     steps: usize,
@@ -52,14 +52,14 @@ pub fn dream_steps(
     }]);
     request.iterations = steps;
     request.steps_per_submit = steps;
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = crate::progress::Silent;
     let mut warmup = request.clone();
     warmup.iterations = steps.min(2);
-    dream(net, &warmup, &hidden)?;
+    dream(net, &warmup, &hidden).await?;
     let mut times = Vec::with_capacity(reps);
     let mut commands = CommandCounts::default();
     for _ in 0..reps {
-        let timing = dream(net, &request, &hidden)?.timing;
+        let timing = dream(net, &request, &hidden).await?.timing;
         times.push(timing.loop_ms);
         commands = timing.commands;
     }

@@ -69,7 +69,7 @@ pub fn check_batch(ctx: &GpuContext, arch: &Arch, batch: usize, hw: (usize, usiz
 }
 
 /// Benchmarks `net` at `batch` images of `hw`.
-pub fn bench(
+pub async fn bench(
     net: &Network,
     batch: usize,
     hw: (usize, usize),
@@ -105,13 +105,13 @@ pub fn bench(
         repetitions: reps,
         forward_commands,
         forward_backward_commands,
-        gpu_ms_per_kernel: profile(ctx, &plan)?,
+        gpu_ms_per_kernel: profile(ctx, &plan).await?,
     })
 }
 
 /// GPU time per kernel (shader/entry) of one forward + input-gradient pass, each dispatch in a
 /// compute pass of its own with timestamps at both ends. Empty without TIMESTAMP_QUERY.
-pub fn profile(ctx: &GpuContext, plan: &Plan) -> Result<BTreeMap<String, f64>> {
+pub async fn profile(ctx: &GpuContext, plan: &Plan) -> Result<BTreeMap<String, f64>> {
     let mut totals = BTreeMap::new();
     if !ctx
         .device()
@@ -156,7 +156,7 @@ pub fn profile(ctx: &GpuContext, plan: &Plan) -> Result<BTreeMap<String, f64>> {
         ctx.submit(encoder);
         ctx.wait()?;
     }
-    let words: Vec<u32> = ctx.read_all(&readable)?;
+    let words: Vec<u32> = ctx.read_all(&readable).await?;
     let period_ns = ctx.queue().get_timestamp_period() as f64;
     for (i, d) in dispatches.iter().enumerate() {
         let ticks = |q: usize| words[2 * q] as u64 | (words[2 * q + 1] as u64) << 32;

@@ -1,7 +1,7 @@
 //! Wall-clock timing of GPU submissions: the median over repeated runs and the commands one
 //! run records.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::error::{Error, Result};
 use crate::gpu::counts::count;

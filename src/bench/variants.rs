@@ -34,7 +34,7 @@ pub struct VariantResult {
 /// Every convolution variant on every distinct convolution of `arch` (random weights): checked
 /// against the CPU reference at a reduced input size (at most 8 x 8), then timed at `batch` x `hw`;
 /// the backward from a gradient already masked by the ReLU, as network plans record it.
-pub fn conv_variants(
+pub async fn conv_variants(
     ctx: &GpuContext,
     arch: &crate::model::Arch,
     batch: usize,
@@ -98,8 +98,8 @@ pub fn conv_variants(
                     ],
                 );
                 ctx.submit(encoder);
-                let forward_error = rel_l2(&ctx.read_all(&yb)?, &y_ref);
-                let backward_error = rel_l2(&ctx.read_all(&dxb)?, &dx_ref);
+                let forward_error = rel_l2(&ctx.read_all(&yb).await?, &y_ref);
+                let backward_error = rel_l2(&ctx.read_all(&dxb).await?, &dx_ref);
                 // Timing at the full size.
                 let forward = layer.forward(ctx, batch, (h, w), &x, &y);
                 let backward = layer.backward_input_masked_from(
@@ -140,7 +140,7 @@ pub fn conv_variants(
 /// Every linear-layer kernel on every distinct linear layer of `arch` (random weights, with the
 /// layer's ReLU): checked against the CPU reference at batch 1, then timed at `batch`; the
 /// backward from a gradient already masked by the ReLU, as network plans record it.
-pub fn linear_variants(
+pub async fn linear_variants(
     ctx: &GpuContext,
     arch: &crate::model::Arch,
     batch: usize,
@@ -196,8 +196,8 @@ pub fn linear_variants(
             let mut encoder = ctx.encoder("variant check");
             crate::gpu::record_all(&mut encoder, "variant check", &check);
             ctx.submit(encoder);
-            let forward_error = rel_l2(&ctx.read_all(&yb)?, &y_ref);
-            let backward_error = rel_l2(&ctx.read_all(&dxb)?, &dx_ref);
+            let forward_error = rel_l2(&ctx.read_all(&yb).await?, &y_ref);
+            let backward_error = rel_l2(&ctx.read_all(&dxb).await?, &dx_ref);
             // Timing at `batch`.
             let forward = layer.forward(ctx, batch, &x, &y);
             let backward =

@@ -2,10 +2,10 @@
 //! submission each, snapshots read back between chunks.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use web_time::Instant;
 
+use crate::progress::Progress;
 use image::RgbImage;
-use indicatif::ProgressBar;
 
 use super::kernels::blur_radius;
 use super::schedule::{noise, schedule};
@@ -313,7 +313,11 @@ pub struct DreamResult {
 /// Runs the request on `net`: maximizes each run's objective by normalized gradient ascent with
 /// jitter, penalties, clamping and blur (see the module docs), every step on the GPU; reads the
 /// images back only at the snapshot steps. `progress` advances by steps.
-pub fn dream(net: &Network, request: &Request, progress: &ProgressBar) -> Result<DreamResult> {
+pub async fn dream(
+    net: &Network,
+    request: &Request,
+    progress: &dyn Progress,
+) -> Result<DreamResult> {
     let arch = net.arch();
     request.validate(arch)?;
     let sizes = request.sizes();
@@ -349,7 +353,7 @@ pub fn dream(net: &Network, request: &Request, progress: &ProgressBar) -> Result
     let mut results: Vec<Option<RunResult>> = vec![None; request.runs.len()];
     for (layer, members) in &batches {
         let runs: Vec<&Run> = members.iter().map(|&i| &request.runs[i]).collect();
-        let snapshots = run_batch(net, request, *layer, &runs, progress, &mut timing)?;
+        let snapshots = run_batch(net, request, *layer, &runs, progress, &mut timing).await?;
         for (&i, snaps) in members.iter().zip(snapshots) {
             results[i] = Some(RunResult {
                 label: request.runs[i].label.clone(),
@@ -370,12 +374,12 @@ fn ms(t: Instant) -> f64 {
 }
 
 /// Runs one GPU batch through every octave; returns each run's snapshots.
-fn run_batch(
+async fn run_batch(
     net: &Network,
     request: &Request,
     layer: usize,
     runs: &[&Run],
-    progress: &ProgressBar,
+    progress: &dyn Progress,
     timing: &mut Timing,
 ) -> Result<Vec<Vec<Snapshot>>> {
     let ctx = net.context();
@@ -430,7 +434,7 @@ fn run_batch(
         timing.setup_ms += ms(t);
 
         if octave == 0 && snapshot_steps.first() == Some(&0) {
-            take_snapshot(&stage, runs, 0, &mut snapshots, timing)?;
+            take_snapshot(&stage, runs, 0, &mut snapshots, timing).await?;
         }
         let mut s = 0;
         while s < iterations {
@@ -457,7 +461,7 @@ fn run_batch(
             progress.inc((end - s) as u64);
             s = end;
             if snapshot_steps.contains(&(first + s)) {
-                take_snapshot(&stage, runs, first + s, &mut snapshots, timing)?;
+                take_snapshot(&stage, runs, first + s, &mut snapshots, timing).await?;
             }
         }
         previous = Some(stage);
@@ -467,7 +471,7 @@ fn run_batch(
 
 /// Reads back the images and objectives of a stage after `step` steps; fails with
 /// [`Error::Diverged`] on a non-finite value.
-fn take_snapshot(
+async fn take_snapshot(
     stage: &Stage,
     runs: &[&Run],
     step: usize,
@@ -479,7 +483,7 @@ fn take_snapshot(
     let mut encoder = ctx.encoder("dream snapshot");
     stage.record_snapshot(&mut encoder);
     ctx.submit(encoder);
-    let readout = stage.read_snapshot()?;
+    let readout = stage.read_snapshot().await?;
     let per_image = readout.images.len() / runs.len();
     for (n, run) in runs.iter().enumerate() {
         let image = readout.images[n * per_image..(n + 1) * per_image].to_vec();

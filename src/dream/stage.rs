@@ -319,13 +319,13 @@ impl Stage {
     }
 
     /// Reads the images and objectives after [`Stage::record_snapshot`] was submitted.
-    pub fn read_snapshot(&self) -> Result<Readout> {
-        let images = self.ctx.read_all(&self.x)?;
+    pub async fn read_snapshot(&self) -> Result<Readout> {
+        let images = self.ctx.read_all(&self.x).await?;
         let act = self.plan.activation(self.layer);
         let [batch, c, h, w] = act.shape;
         let plane = h * w;
         if self.last_layer && plane == 1 {
-            let all = act.read(&self.ctx)?;
+            let all = act.read(&self.ctx).await?;
             let logits: Vec<Vec<f32>> = all.chunks(c).map(<[f32]>::to_vec).collect();
             let objectives = (0..batch).map(|n| logits[n][self.channels[n]]).collect();
             return Ok(Readout {
@@ -334,13 +334,15 @@ impl Stage {
                 logits: Some(logits),
             });
         }
-        let objectives = (0..batch)
-            .map(|n| {
-                let start = (n * c + self.channels[n]) * plane;
-                let v = self.ctx.read::<f32>(&act.buffer, start..start + plane)?;
-                Ok((v.iter().map(|&a| a as f64).sum::<f64>() / plane as f64) as f32)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut objectives = Vec::with_capacity(batch);
+        for n in 0..batch {
+            let start = (n * c + self.channels[n]) * plane;
+            let v = self
+                .ctx
+                .read::<f32>(&act.buffer, start..start + plane)
+                .await?;
+            objectives.push((v.iter().map(|&a| a as f64).sum::<f64>() / plane as f64) as f32);
+        }
         Ok(Readout {
             images,
             objectives,

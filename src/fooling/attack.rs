@@ -2,9 +2,11 @@
 //! together; each image's goal is checked on the GPU after every forward pass and a finished
 //! image is frozen through its step scale; the flags are read back only every few steps.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use indicatif::ProgressBar;
+use web_time::Instant;
+
+use crate::progress::Progress;
 
 use crate::classify::{Prediction, softmax, top_k};
 use crate::error::{Error, Result, check_finite};
@@ -404,11 +406,11 @@ impl Attacker {
     /// Attacks every input (normalized CHW images of the attacker's size): toward
     /// `targets[i]`, or with `None` away from the network's top class on the original image.
     /// Batches of [`Attacker::batch`] images run together; `progress` counts steps.
-    pub fn run(
+    pub async fn run(
         &self,
         inputs: &[Vec<f32>],
         targets: &[Option<usize>],
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<AttackRun> {
         let start = Instant::now();
         let len = self.images.len();
@@ -440,7 +442,7 @@ impl Attacker {
             .zip(targets.chunks(self.batch()))
             .enumerate()
         {
-            let (chunk, steps) = self.run_chunk(xs, ts, k, progress)?;
+            let (chunk, steps) = self.run_chunk(xs, ts, k, progress).await?;
             outcomes.extend(chunk);
             steps_run += steps;
         }
@@ -473,17 +475,17 @@ impl Attacker {
             .collect()
     }
 
-    fn run_chunk(
+    async fn run_chunk(
         &self,
         inputs: &[Vec<f32>],
         targets: &[Option<usize>],
         chunk: usize,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<(Vec<Outcome>, usize)> {
         let (ctx, config) = (&self.ctx, &self.config);
         let real = inputs.len();
         let x0 = self.padded(inputs);
-        let clean = self.predictions(&self.plan.forward(&x0)?);
+        let clean = self.predictions(&self.plan.forward(&x0).await?);
         let goals: Vec<Goal> = (0..self.batch())
             .map(|n| match targets.get(n).copied().flatten() {
                 Some(t) => Goal::Target(t),
@@ -518,7 +520,7 @@ impl Attacker {
             }
             ctx.submit(encoder);
             step += n;
-            let state: Vec<u32> = ctx.read(&self.state, 0..real * STATE_LEN)?;
+            let state: Vec<u32> = ctx.read(&self.state, 0..real * STATE_LEN).await?;
             self.check_finite(&state, step, chunk)?;
             progress.inc(n as u64);
             let all_done = state.chunks(STATE_LEN).all(|s| s[1] != NEVER);
@@ -530,10 +532,10 @@ impl Attacker {
         let mut encoder = ctx.encoder("attack final check");
         self.record_step(&mut encoder, true);
         ctx.submit(encoder);
-        let state: Vec<u32> = ctx.read(&self.state, 0..real * STATE_LEN)?;
+        let state: Vec<u32> = ctx.read(&self.state, 0..real * STATE_LEN).await?;
         self.check_finite(&state, step, chunk)?;
-        let finals = self.predictions(&self.plan.logits().read(ctx)?);
-        let images = self.plan.input().read(ctx)?;
+        let finals = self.predictions(&self.plan.logits().read(ctx).await?);
+        let images = self.plan.input().read(ctx).await?;
         let len = self.images.len();
         let side = self.plan.input_size().0;
         let mut rounded_inputs = Vec::with_capacity(real);
@@ -541,7 +543,7 @@ impl Attacker {
             check_finite(&self.input_name(chunk, n), step, image)?;
             rounded_inputs.push(to_input(&to_rgb(image, side), side)?);
         }
-        let rounded = self.predictions(&self.plan.forward(&self.padded(&rounded_inputs))?);
+        let rounded = self.predictions(&self.plan.forward(&self.padded(&rounded_inputs)).await?);
         let outcomes = (0..real)
             .map(|n| {
                 let goal = goals[n];

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 
 use crate::classes::ClassNames;
 use crate::classify::{Prediction, batch_size, logits, logits_with, softmax, top_k};
@@ -200,14 +200,14 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 /// Attacks every input toward every target (`None`: untargeted) on each model in turn, with
 /// `config`, in batches of `batch` images of `size`×`size`; then classifies the rounded results
 /// with every model. `bar` makes the progress bar of each source's attacks from its name.
-pub fn transfer(
+pub async fn transfer(
     models: &[TransferModel<'_>],
     inputs: &[Vec<f32>],
     targets: &[Option<usize>],
     size: usize,
     batch: usize,
     config: &AttackConfig,
-    bar: impl Fn(&str) -> ProgressBar,
+    bar: impl Fn(&str) -> Box<dyn Progress>,
 ) -> Result<TransferTable> {
     if models.is_empty() || inputs.is_empty() || targets.is_empty() {
         return Err(Error::InvalidInput(format!(
@@ -220,15 +220,11 @@ pub fn transfer(
     let pairs: Vec<(usize, Option<usize>)> = (0..inputs.len())
         .flat_map(|i| targets.iter().map(move |&t| (i, t)))
         .collect();
-    let clean: Vec<Vec<Prediction>> = models
-        .iter()
-        .map(|m| {
-            Ok(logits(m.net, inputs, (size, size), batch)?
-                .iter()
-                .map(|l| top_k(&softmax(l), 1)[0])
-                .collect())
-        })
-        .collect::<Result<_>>()?;
+    let mut clean: Vec<Vec<Prediction>> = Vec::with_capacity(models.len());
+    for m in models {
+        let rows = logits(m.net, inputs, (size, size), batch).await?;
+        clean.push(rows.iter().map(|l| top_k(&softmax(l), 1)[0]).collect());
+    }
     // Every source's fakes are evaluated in batches of the same size: one plan per model.
     let hw = (size, size);
     let eval_plans = models
@@ -246,17 +242,17 @@ pub fn transfer(
         )?;
         let xs: Vec<Vec<f32>> = pairs.iter().map(|&(i, _)| inputs[i].clone()).collect();
         let ts: Vec<Option<usize>> = pairs.iter().map(|&(_, t)| t).collect();
-        let run = attacker.run(&xs, &ts, &bar(source.name))?;
+        let run = attacker.run(&xs, &ts, &*bar(source.name)).await?;
         elapsed.push(run.elapsed);
         let rounded: Vec<Vec<f32>> = run
             .outcomes
             .iter()
             .map(|o| to_input(&to_rgb(&o.image, size), size))
             .collect::<Result<_>>()?;
-        let evaluated: Vec<Vec<Vec<f32>>> = eval_plans
-            .iter()
-            .map(|plan| logits_with(plan, &rounded))
-            .collect::<Result<_>>()?;
+        let mut evaluated: Vec<Vec<Vec<f32>>> = Vec::with_capacity(eval_plans.len());
+        for plan in &eval_plans {
+            evaluated.push(logits_with(plan, &rounded).await?);
+        }
         for (k, (&(image, target), outcome)) in pairs.iter().zip(run.outcomes).enumerate() {
             let goal_for = |e: usize| match target {
                 Some(t) => Goal::Target(t),

@@ -91,7 +91,9 @@ impl GpuContext {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
     }
 
-    /// Blocks until all submitted work is done, then reports any GPU error.
+    /// Natively, blocks until all submitted work is done; then reports any GPU error. In a
+    /// browser the device is polled by the browser and this only reports errors: await a
+    /// [`GpuContext::read`] to wait there.
     pub fn wait(&self) -> Result<()> {
         self.device()
             .poll(wgpu::PollType::wait_indefinitely())
@@ -99,8 +101,10 @@ impl GpuContext {
         self.check()
     }
 
-    /// Reads elements `range` of a buffer of 4-byte values back to the host (waits for the GPU).
-    pub fn read<T: bytemuck::Pod>(
+    /// Reads elements `range` of a buffer of 4-byte values back to the host, once the GPU is
+    /// done with it. Natively the wait polls the device on the calling thread; in a browser it
+    /// yields to the event loop until the buffer is mapped.
+    pub async fn read<T: bytemuck::Pod>(
         &self,
         buffer: &wgpu::Buffer,
         range: Range<usize>,
@@ -131,11 +135,9 @@ impl GpuContext {
             bytes,
         );
         self.submit(encoder);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        let failed = pollster::block_on(scope.pop());
+        let (tx, rx) = crate::gpu::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
+        let failed = scope.pop().await;
         self.wait()?;
         if let Some(e) = failed {
             return Err(self.fail(format!(
@@ -143,8 +145,8 @@ impl GpuContext {
                 buffer.size()
             )));
         }
-        rx.recv()
-            .map_err(|_| self.fail("buffer mapping was dropped".to_string()))?
+        rx.await
+            .ok_or_else(|| self.fail("buffer mapping was dropped".to_string()))?
             .map_err(|e| self.fail(format!("mapping a buffer for readback failed: {e}")))?;
         let view = staging
             .get_mapped_range(..)
@@ -156,7 +158,7 @@ impl GpuContext {
     }
 
     /// Reads a whole buffer of 4-byte values back to the host.
-    pub fn read_all<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>> {
-        self.read(buffer, 0..(buffer.size() / 4) as usize)
+    pub async fn read_all<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>> {
+        self.read(buffer, 0..(buffer.size() / 4) as usize).await
     }
 }

@@ -57,11 +57,11 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
 }
 
 /// The adapters of the first backend set (in [`GpuOptions`]' search order) that has any.
-fn find_adapters(options: &GpuOptions) -> (wgpu::Backends, Vec<wgpu::Adapter>) {
+async fn find_adapters(options: &GpuOptions) -> (wgpu::Backends, Vec<wgpu::Adapter>) {
     let order = options.search_order();
     for &backends in &order {
         let instance = new_instance(backends);
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let adapters = instance.enumerate_adapters(backends).await;
         if !adapters.is_empty() {
             return (backends, adapters);
         }
@@ -73,8 +73,9 @@ fn find_adapters(options: &GpuOptions) -> (wgpu::Backends, Vec<wgpu::Adapter>) {
 }
 
 /// Every adapter the given options can see, in the order used for indices.
-pub fn list_adapters(options: &GpuOptions) -> Vec<wgpu::AdapterInfo> {
+pub async fn list_adapters(options: &GpuOptions) -> Vec<wgpu::AdapterInfo> {
     find_adapters(options)
+        .await
         .1
         .iter()
         .map(|a| a.get_info())
@@ -193,7 +194,7 @@ fn adapter_list(infos: &[wgpu::AdapterInfo]) -> String {
 
 /// The `found` part of [`Error::NoAdapter`] when the backends searched have no adapter: what the
 /// other backends have, so that the user can pick one.
-fn found_elsewhere(options: &GpuOptions) -> String {
+async fn found_elsewhere(options: &GpuOptions) -> String {
     let Some(asked) = options.backends else {
         return String::new();
     };
@@ -202,10 +203,12 @@ fn found_elsewhere(options: &GpuOptions) -> String {
     } else {
         ""
     };
-    let others = list_adapters(&GpuOptions {
+    // Boxed: this search runs inside the search of `GpuContext::new`, whose future holds it.
+    let others = Box::pin(list_adapters(&GpuOptions {
         backends: Some(wgpu::Backends::all() - asked),
         adapter: None,
-    });
+    }))
+    .await;
     let hint = match others.first() {
         Some(first) => {
             let backend = format!("{:?}", first.backend).to_lowercase();
@@ -240,13 +243,16 @@ impl std::fmt::Debug for GpuContext {
 
 impl GpuContext {
     /// Opens a headless device on the adapter the options choose.
-    pub fn new(options: &GpuOptions) -> Result<Self> {
-        let (backends, adapters) = find_adapters(options);
+    pub async fn new(options: &GpuOptions) -> Result<Self> {
+        let (backends, adapters) = find_adapters(options).await;
         let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
         let no_adapter = |found: String| Error::NoAdapter {
             backends: backend_names(backends),
             found,
         };
+        if infos.is_empty() {
+            return Err(no_adapter(found_elsewhere(options).await));
+        }
         let index = match &options.adapter {
             Some(wanted) => {
                 let by_index = wanted.parse::<usize>().ok().filter(|&i| i < infos.len());
@@ -257,20 +263,20 @@ impl GpuContext {
                             .iter()
                             .position(|i| i.name.to_lowercase().contains(&wanted_lower))
                     })
-                    .ok_or_else(|| match infos.len() {
-                        0 => no_adapter(found_elsewhere(options)),
-                        n => Error::InvalidInput(format!(
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
                             "no GPU adapter chosen (--adapter / NETLENS_ADAPTER): none matches \
-                             `{wanted}` (an index below {n} or part of a name); the adapters \
+                             `{wanted}` (an index below {} or part of a name); the adapters \
                              (backends tried: {}):\n{}",
+                            infos.len(),
                             backend_names(backends),
                             adapter_list(&infos)
-                        )),
+                        ))
                     })?
             }
             None => (0..infos.len())
                 .min_by_key(|&i| preference(&infos[i]))
-                .ok_or_else(|| no_adapter(found_elsewhere(options)))?,
+                .expect("at least one adapter"),
         };
         let adapter = &adapters[index];
         let info = infos[index].clone();
@@ -279,18 +285,20 @@ impl GpuContext {
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
             | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted_features;
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("netlens"),
-            required_features: features,
-            required_limits: limits,
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::Device {
-            adapter: info.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("netlens"),
+                required_features: features,
+                required_limits: limits,
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Device {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })?;
         log::info!("adapter: {}", describe_adapter(&info));
         Ok(Self::wrap(device, queue, Some(info)))
     }

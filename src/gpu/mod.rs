@@ -4,6 +4,7 @@ mod buffer;
 mod context;
 pub mod counts;
 pub mod kernel;
+mod oneshot;
 pub mod shaders;
 mod tensor;
 

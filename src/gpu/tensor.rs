@@ -36,9 +36,9 @@ impl Tensor {
         self.shape[1] * self.shape[2] * self.shape[3]
     }
 
-    /// Copies the tensor to the host (waits for the GPU).
-    pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        ctx.read(&self.buffer, 0..self.len())
+    /// Copies the tensor to the host once the GPU is done with it.
+    pub async fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        ctx.read(&self.buffer, 0..self.len()).await
     }
 
     /// Overwrites the tensor with host data of the same length.

@@ -553,17 +553,17 @@ impl Plan {
     }
 
     /// Uploads `input`, runs the forward pass and returns the logits.
-    pub fn forward(&self, input: &[f32]) -> Result<Vec<f32>> {
+    pub async fn forward(&self, input: &[f32]) -> Result<Vec<f32>> {
         self.input().write(&self.ctx, input)?;
         let mut encoder = self.ctx.encoder("forward");
         self.record_forward(&mut encoder);
         self.ctx.submit(encoder);
-        self.logits().read(&self.ctx)
+        self.logits().read(&self.ctx).await
     }
 
     /// Uploads `input` and the logits' gradient, runs forward and backward in one compute pass
     /// and returns (logits, input gradient).
-    pub fn gradient(
+    pub async fn gradient(
         &self,
         input: &[f32],
         logits_grad: &[f32],
@@ -575,8 +575,8 @@ impl Plan {
         self.record_gradient(&mut encoder, rule);
         self.ctx.submit(encoder);
         Ok((
-            self.logits().read(&self.ctx)?,
-            self.input_grad().read(&self.ctx)?,
+            self.logits().read(&self.ctx).await?,
+            self.input_grad().read(&self.ctx).await?,
         ))
     }
 }

@@ -11,12 +11,14 @@ use safetensors::tensor::TensorInfo;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "cli")]
+use crate::app::input_file::{SizeLimit, read_limited};
 use crate::error::{Error, Result};
 use crate::hash::splitmix64;
-use crate::input_file::{SizeLimit, read_limited};
 
 /// The largest weights file read: room for VGG16 stored in F64 (1056 MiB), the largest file of a
 /// supported network.
+#[cfg(feature = "cli")]
 const WEIGHTS_FILE_LIMIT: SizeLimit = SizeLimit {
     bytes: 1536 << 20,
     what: "weights files (VGG16 stored as F64 takes 1056 MiB)",
@@ -53,6 +55,7 @@ pub struct Weights {
 impl Weights {
     /// Reads a safetensors file; F32, F16, BF16 and F64 tensors are converted to f32. Only a
     /// regular file of at most 1536 MiB is read (see [`read_limited`]).
+    #[cfg(feature = "cli")]
     pub fn load(path: &Path) -> Result<Weights> {
         let bytes = read_limited(path, WEIGHTS_FILE_LIMIT).map_err(|source| Error::Io {
             path: path.to_path_buf(),
@@ -391,27 +394,33 @@ fn generate(specs: &[(String, Vec<usize>)], key: u64, source: &str) -> Weights {
         }
     }
     let jobs = Mutex::new(jobs);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let job = jobs
-                        .lock()
-                        .expect("no thread panics holding the lock")
-                        .pop();
-                    let Some((base, start, scale, chunk)) = job else {
-                        break;
-                    };
-                    for (j, v) in (start..).zip(chunk.iter_mut()) {
-                        let z = splitmix64(base ^ j);
-                        let s = 2.0 * ((z >> 40) as f64 / (1u64 << 24) as f64) - 1.0;
-                        *v = (s * scale) as f32;
-                    }
-                }
-            });
+    let work = || {
+        loop {
+            let job = jobs
+                .lock()
+                .expect("no thread panics holding the lock")
+                .pop();
+            let Some((base, start, scale, chunk)) = job else {
+                break;
+            };
+            for (j, v) in (start..).zip(chunk.iter_mut()) {
+                let z = splitmix64(base ^ j);
+                let s = 2.0 * ((z >> 40) as f64 / (1u64 << 24) as f64) - 1.0;
+                *v = (s * scale) as f32;
+            }
         }
-    });
+    };
+    // A browser's main thread cannot spawn threads: there the values are drawn on this one.
+    if cfg!(target_arch = "wasm32") {
+        work();
+    } else {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(work);
+            }
+        });
+    }
     let tensors = specs
         .iter()
         .zip(data)
@@ -711,7 +720,7 @@ mod tests {
 
     #[test]
     fn loads_squeezenet() {
-        let path = crate::data::data_dir().join("weights/squeezenet1_1.safetensors");
+        let path = crate::app::data::data_dir().join("weights/squeezenet1_1.safetensors");
         let w = Weights::load(&path).unwrap();
         assert_eq!(w.get("features.0.weight").unwrap().shape, [64, 3, 3, 3]);
         assert_eq!(
@@ -728,7 +737,7 @@ mod tests {
 
     #[test]
     fn formula_matches_vgg16_reference() {
-        let path = crate::data::data_dir().join("reference/vgg16_formula_weights_check.json");
+        let path = crate::app::data::data_dir().join("reference/vgg16_formula_weights_check.json");
         let text = std::fs::read_to_string(&path).unwrap();
         let check: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
         let mut entries: Vec<_> = check.iter().collect();

@@ -1,11 +1,15 @@
 //! The bundled models by name, and where their weights are found.
 
+#[cfg(feature = "cli")]
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+#[cfg(feature = "cli")]
 use crate::gpu::GpuContext;
-use crate::model::{Arch, Network, Weights};
+use crate::model::Arch;
+#[cfg(feature = "cli")]
+use crate::model::{Network, Weights};
 
 /// A model netlens knows by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +50,7 @@ impl ModelKind {
 
     /// The default weights file: `$NETLENS_WEIGHTS` (SqueezeNet) or `$NETLENS_VGG16_WEIGHTS`
     /// (VGG16), else `<data>/weights/squeezenet1_1.safetensors` or `vgg16.safetensors`.
+    #[cfg(feature = "cli")]
     pub fn default_weights(self) -> PathBuf {
         let (var, file) = match self {
             ModelKind::SqueezeNet => ("NETLENS_WEIGHTS", "squeezenet1_1.safetensors"),
@@ -54,11 +59,12 @@ impl ModelKind {
         std::env::var_os(var)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| crate::data::data_dir().join("weights").join(file))
+            .unwrap_or_else(|| crate::app::data::data_dir().join("weights").join(file))
     }
 
     /// Loads the weights from `path` (or the default file), telling how to export them when the
     /// file does not exist.
+    #[cfg(feature = "cli")]
     pub fn load_weights(self, path: Option<&Path>) -> Result<Weights> {
         let path = path
             .map(Path::to_path_buf)
@@ -85,6 +91,7 @@ impl ModelKind {
     }
 
     /// Loads the weights and uploads the network.
+    #[cfg(feature = "cli")]
     pub fn network(self, ctx: &GpuContext, weights: Option<&Path>) -> Result<Network> {
         Network::new(ctx, self.arch(), &self.load_weights(weights)?)
     }

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
@@ -122,27 +122,28 @@ impl<'n> Attributor<'n> {
     /// (normalized CHW). Gradient methods reduce channels as `settings.reduce` says; Grad-CAM maps
     /// are non-negative and upsampled to the input size. The progress bar advances by
     /// [`Attributor::passes`].
-    pub fn maps(
+    pub async fn maps(
         &self,
         method: Method,
         settings: &Settings,
         inputs: &[Vec<f32>],
         targets: &[usize],
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<Vec<f32>> {
         self.run(method, settings, inputs, targets, progress, true)
+            .await
     }
 
     /// The raw attributions [images, 3, h, w] of a gradient method, before channel reduction:
     /// the gradient (vanilla, guided), the mean gradient over noisy samples (SmoothGrad), or
     /// (x − x') times the mean gradient along the path (Integrated Gradients). Grad-CAM has none.
-    pub fn attributions(
+    pub async fn attributions(
         &self,
         method: Method,
         settings: &Settings,
         inputs: &[Vec<f32>],
         targets: &[usize],
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<Vec<f32>> {
         if method == Method::GradCam {
             return Err(Error::InvalidInput(
@@ -150,15 +151,16 @@ impl<'n> Attributor<'n> {
             ));
         }
         self.run(method, settings, inputs, targets, progress, false)
+            .await
     }
 
-    fn run(
+    async fn run(
         &self,
         method: Method,
         settings: &Settings,
         inputs: &[Vec<f32>],
         targets: &[usize],
-        progress: &ProgressBar,
+        progress: &dyn Progress,
         reduce: bool,
     ) -> Result<Vec<f32>> {
         self.check(inputs, targets)?;
@@ -178,10 +180,12 @@ impl<'n> Attributor<'n> {
             };
             let result = match method {
                 Method::Vanilla => {
-                    self.gradient_job(chunk, chunk_targets, GradientRule::Plain, None, progress)?
+                    self.gradient_job(chunk, chunk_targets, GradientRule::Plain, None, progress)
+                        .await?
                 }
                 Method::Guided => {
-                    self.gradient_job(chunk, chunk_targets, GradientRule::Guided, None, progress)?
+                    self.gradient_job(chunk, chunk_targets, GradientRule::Guided, None, progress)
+                        .await?
                 }
                 Method::GradCam => {
                     let layer = settings.cam_layer_index(self.net.arch())?;
@@ -191,10 +195,12 @@ impl<'n> Attributor<'n> {
                         GradientRule::Plain,
                         Some(layer),
                         progress,
-                    )?
+                    )
+                    .await?
                 }
                 Method::SmoothGrad | Method::IntegratedGradients => {
-                    self.sampled_job(method, settings, chunk, chunk_targets, progress)?
+                    self.sampled_job(method, settings, chunk, chunk_targets, progress)
+                        .await?
                 }
             };
             let values: Vec<f32> = if reduce && method != Method::GradCam {
@@ -206,9 +212,9 @@ impl<'n> Attributor<'n> {
                     [&shape.reduce_channels(ctx, settings.reduce, &result, &maps)],
                 );
                 ctx.submit(encoder);
-                ctx.read(&maps, 0..m * plane)?
+                ctx.read(&maps, 0..m * plane).await?
             } else {
-                ctx.read_all(&result)?
+                ctx.read_all(&result).await?
             };
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 let per_image = values.len() / m;
@@ -231,13 +237,13 @@ impl<'n> Attributor<'n> {
     /// Forward and backward passes over the images, `batch` at a time, each image seeded with
     /// its one-hot target; the input gradients [m, 3, h, w], or with `cam_layer` the Grad-CAM
     /// maps of that layer upsampled to the input [m, h, w].
-    fn gradient_job(
+    async fn gradient_job(
         &self,
         inputs: &[Vec<f32>],
         targets: &[usize],
         rule: GradientRule,
         cam_layer: Option<usize>,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<wgpu::Buffer> {
         let ctx = self.context();
         let m = inputs.len();
@@ -320,13 +326,13 @@ impl<'n> Attributor<'n> {
     /// SmoothGrad or Integrated Gradients over the images: every pass fills the batch with
     /// (image, sample) pairs made on the GPU, and the gradients are averaged per image on the
     /// GPU. Returns [m, 3, h, w]: the mean gradient (SmoothGrad) or (x − x') times it (IG).
-    fn sampled_job(
+    async fn sampled_job(
         &self,
         method: Method,
         settings: &Settings,
         inputs: &[Vec<f32>],
         targets: &[usize],
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<wgpu::Buffer> {
         let ctx = self.context();
         let m = inputs.len();

@@ -9,7 +9,6 @@ pub mod figures;
 pub mod kernels;
 pub mod method;
 pub mod plot;
-pub mod run;
 pub mod sanity;
 pub mod stats;
 pub mod views;

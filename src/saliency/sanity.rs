@@ -3,7 +3,7 @@
 //! A method that explains the model must give different maps once the model is destroyed: its
 //! rank correlation with the original maps must drop.
 
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -90,8 +90,8 @@ pub fn layers_from_top(attributor: &Attributor) -> Vec<usize> {
 /// ones by Spearman's rank correlation. The network gets its `original` weights back afterwards,
 /// also when a step fails. The progress bar moves once per method and step.
 #[allow(clippy::too_many_arguments)]
-pub fn cascading_randomization(
-    attributor: &Attributor,
+pub async fn cascading_randomization(
+    attributor: &Attributor<'_>,
     original: &Weights,
     methods: &[Method],
     settings: &Settings,
@@ -99,22 +99,24 @@ pub fn cascading_randomization(
     targets: &[usize],
     depth: Option<usize>,
     seed: u64,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<SanityReport> {
     let net = attributor.network();
     let mut layers = layers_from_top(attributor);
     layers.truncate(depth.unwrap_or(layers.len()));
-    let hidden = ProgressBar::hidden();
-    let all_maps = |step: &mut Vec<Vec<f32>>| -> Result<()> {
-        step.clear();
+    let all_maps = async || -> Result<Vec<Vec<f32>>> {
+        let mut maps = Vec::with_capacity(methods.len());
         for &m in methods {
-            step.push(attributor.maps(m, settings, inputs, targets, &hidden)?);
+            maps.push(
+                attributor
+                    .maps(m, settings, inputs, targets, &crate::progress::Silent)
+                    .await?,
+            );
             progress.inc(1);
         }
-        Ok(())
+        Ok(maps)
     };
-    let mut reference = Vec::new();
-    all_maps(&mut reference)?;
+    let reference = all_maps().await?;
     let plane = reference[0].len() / inputs.len().max(1);
     let compare = |current: &[Vec<f32>]| -> Vec<Vec<f64>> {
         reference
@@ -136,18 +138,18 @@ pub fn cascading_randomization(
     };
     let mut steps = vec![step(0, "none", compare(&reference))];
     let mut randomized = Vec::new();
-    let result = (|| -> Result<()> {
-        let mut current = Vec::new();
+    let result = async {
         for (k, &i) in layers.iter().enumerate() {
             let layer = &net.arch().layers[i];
             let random = Weights::random(&layer.tensor_specs(), seed.wrapping_add(i as u64));
             randomized.push(i);
             net.set_layer_weights(i, &random)?;
-            all_maps(&mut current)?;
+            let current = all_maps().await?;
             steps.push(step(k + 1, layer.name(), compare(&current)));
         }
-        Ok(())
-    })();
+        Ok::<(), crate::Error>(())
+    }
+    .await;
     for &i in &randomized {
         net.set_layer_weights(i, original)?;
     }

@@ -13,13 +13,14 @@ pub mod ops_reference;
 pub fn ctx() -> &'static GpuContext {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
     CTX.get_or_init(|| {
-        GpuContext::new(&GpuOptions::from_env()).expect("a GPU adapter (lavapipe will do)")
+        pollster::block_on(GpuContext::new(&GpuOptions::from_env()))
+            .expect("a GPU adapter (lavapipe will do)")
     })
 }
 
 /// The shared data folder: $NETLENS_DATA, else ../shared beside the checkout.
 pub fn data_dir() -> PathBuf {
-    netlens::data::data_dir()
+    netlens::app::data::data_dir()
 }
 
 /// A reference file's tensors as f32 (integer tensors converted), with shapes.
@@ -66,7 +67,7 @@ pub fn run(dispatches: &[netlens::gpu::Dispatch]) {
 
 /// The whole buffer, as f32.
 pub fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
-    ctx().read_all(buffer).unwrap()
+    pollster::block_on(ctx().read_all(buffer)).unwrap()
 }
 
 /// A storage buffer holding `data`.

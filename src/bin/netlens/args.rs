@@ -29,7 +29,7 @@ impl Global {
 
     /// Opens the device.
     pub fn context(&self) -> Result<GpuContext> {
-        Ok(GpuContext::new(&self.options())?)
+        Ok(pollster::block_on(GpuContext::new(&self.options()))?)
     }
 }
 

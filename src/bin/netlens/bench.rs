@@ -85,7 +85,7 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
         for &conv in &args.conv {
             let net = Network::with_conv_algorithm(&ctx, kind.arch(), &weights, conv)?;
             for &batch in &args.batch {
-                let r = bench(&net, batch, hw, args.warmup, args.reps)?;
+                let r = pollster::block_on(bench(&net, batch, hw, args.warmup, args.reps))?;
                 if !args.json {
                     print_result(&r);
                 }
@@ -93,7 +93,14 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
             }
             if args.conv_variants && variants.is_empty() {
                 let batch = args.batch.first().copied().unwrap_or(1);
-                variants = conv_variants(&ctx, net.arch(), batch, hw, args.warmup, args.reps)?;
+                variants = pollster::block_on(conv_variants(
+                    &ctx,
+                    net.arch(),
+                    batch,
+                    hw,
+                    args.warmup,
+                    args.reps,
+                ))?;
                 if !args.json {
                     println!(
                         "convolution variants (error vs CPU reference at <= 8x8; time at full size):"
@@ -103,7 +110,13 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
             }
             if args.linear_variants && linear.is_empty() {
                 let batch = args.batch.first().copied().unwrap_or(1);
-                linear = linear_variants(&ctx, net.arch(), batch, args.warmup, args.reps)?;
+                linear = pollster::block_on(linear_variants(
+                    &ctx,
+                    net.arch(),
+                    batch,
+                    args.warmup,
+                    args.reps,
+                ))?;
                 if !args.json && !linear.is_empty() {
                     println!(
                         "linear kernels (error vs CPU reference at batch 1; time at batch {batch}):"
@@ -113,7 +126,12 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
             }
             if args.dream_steps > 0 {
                 let settings = Settings::for_model(kind, Parameterization::Pixels);
-                let d = dream_steps(&net, settings, args.dream_steps, args.reps.clamp(1, 5))?;
+                let d = pollster::block_on(dream_steps(
+                    &net,
+                    settings,
+                    args.dream_steps,
+                    args.reps.clamp(1, 5),
+                ))?;
                 if !args.json {
                     let c = d.commands_per_step;
                     println!(

@@ -52,8 +52,8 @@ pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
     let weights = args.model.load_weights()?;
     let ctx = global.context()?;
     let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
-    let bar = netlens::progress::bar(files.len() as u64, "classify", global.quiet);
-    let all = logits_of_files(&net, &files, 224, args.batch, &bar)?;
+    let bar = netlens::app::progress_bar::bar(files.len() as u64, "classify", global.quiet);
+    let all = pollster::block_on(logits_of_files(&net, &files, 224, args.batch, &bar))?;
     bar.finish_and_clear();
     let results: Vec<FileResult> = files
         .iter()

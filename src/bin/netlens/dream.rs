@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use netlens::app::manifest::Manifest;
+use netlens::app::output::{Format, OutputPlan};
 use netlens::classes::ClassNames;
 use netlens::dream::{
     self, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start, Sweep,
 };
-use netlens::manifest::Manifest;
 use netlens::model::Arch;
-use netlens::output::{Format, OutputPlan};
 use netlens::preprocess::load_rgb;
 
 use crate::args::{Global, ModelArgs};
@@ -290,8 +290,8 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
         .model
         .load_weights(args.model.weights.as_deref())?;
     let net = netlens::model::Network::new(&ctx, arch, &weights)?;
-    let progress = netlens::progress::bar(0, "dreaming", global.quiet);
-    let result = dream::dream(&net, &request, &progress)?;
+    let progress = netlens::app::progress_bar::bar(0, "dreaming", global.quiet);
+    let result = pollster::block_on(dream::dream(&net, &request, &progress))?;
 
     let title = args.title.clone().unwrap_or_else(|| {
         let mut t = format!(

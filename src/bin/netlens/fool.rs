@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use netlens::app::manifest::Manifest;
+use netlens::app::output::{Format, OutputPlan, unique_names};
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
 use netlens::fooling::figure::fooling_figure;
 use netlens::fooling::report::{outcomes_csv, records};
 use netlens::fooling::{AttackConfig, Attacker, Method, Outcome, Verdict, balanced_batch};
-use netlens::manifest::Manifest;
 use netlens::model::Network;
-use netlens::output::{Format, OutputPlan, unique_names};
 use netlens::preprocess::{STD, load_input, to_rgb};
 
 use crate::args::{Global, ModelArgs, expand_images};
@@ -128,10 +128,11 @@ fn save_fooled(
         .map(|p| load_input(p, SIZE))
         .collect::<Result<Vec<_>, _>>()?;
     let mut lines = Vec::new();
-    for ((path, o), l) in paths
-        .iter()
-        .zip(outcomes)
-        .zip(logits(net, &reloaded, (SIZE, SIZE), 8)?)
+    for ((path, o), l) in
+        paths
+            .iter()
+            .zip(outcomes)
+            .zip(pollster::block_on(logits(net, &reloaded, (SIZE, SIZE), 8))?)
     {
         let top = argmax(&l);
         lines.push(format!(
@@ -212,8 +213,8 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
     let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
     let batch = balanced_batch(xs.len(), args.job.batch);
     let attacker = Attacker::new(&net, batch, SIZE, config.clone())?;
-    let bar = netlens::progress::bar(0, config.method.name(), global.quiet);
-    let result = attacker.run(&xs, &ts, &bar)?;
+    let bar = netlens::app::progress_bar::bar(0, config.method.name(), global.quiet);
+    let result = pollster::block_on(attacker.run(&xs, &ts, &bar))?;
     let outcomes = &result.outcomes;
     for (label, o) in labels.iter().zip(outcomes) {
         println!("{}", describe(&classes, label, o));

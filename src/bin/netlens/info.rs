@@ -12,7 +12,7 @@ pub struct InfoArgs {}
 
 pub fn run(global: &Global, _args: InfoArgs) -> Result<()> {
     let options = global.options();
-    let adapters = list_adapters(&options);
+    let adapters = pollster::block_on(list_adapters(&options));
     println!("adapters found:");
     if adapters.is_empty() {
         println!("  (none)");

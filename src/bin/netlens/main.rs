@@ -54,7 +54,7 @@ fn main() {
         .init();
     let data = match cli.command {
         Command::Info(_) => Ok(()),
-        _ => netlens::data::check_data_env().map_err(anyhow::Error::from),
+        _ => netlens::app::data::check_data_env().map_err(anyhow::Error::from),
     };
     let result = data.and_then(|()| match cli.command {
         Command::Info(a) => info::run(&cli.global, a),

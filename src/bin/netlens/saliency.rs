@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
+use netlens::app::saliency_job::{Job, Mode};
 use netlens::model::ModelKind;
 use netlens::saliency::figures::Scale;
-use netlens::saliency::run::{Job, Mode};
 use netlens::saliency::{Baseline, Method, Reduce, Settings};
 
 use crate::args::{Global, expand_images};
@@ -101,7 +101,7 @@ pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
         bail!("choose one of --class-mean and --sanity-check");
     }
     let images = if args.images.is_empty() {
-        expand_images(&[netlens::data::gallery_dir()])?
+        expand_images(&[netlens::app::data::gallery_dir()])?
     } else {
         expand_images(&args.images)?
     };
@@ -150,7 +150,7 @@ pub fn run(global: &Global, args: SaliencyArgs) -> Result<()> {
     };
     let plan = job.plan()?;
     let ctx = global.context()?;
-    let outcome = netlens::saliency::run::run_planned(&ctx, &job, plan)?;
+    let outcome = pollster::block_on(netlens::app::saliency_job::run_planned(&ctx, &job, plan))?;
     if !global.quiet {
         print!("{}", outcome.report);
     }

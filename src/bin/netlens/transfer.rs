@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use netlens::app::manifest::Manifest;
+use netlens::app::output::{Format, OutputPlan};
 use netlens::classes::ClassNames;
 use netlens::fooling::{TransferModel, transfer};
-use netlens::manifest::Manifest;
 use netlens::model::{ModelKind, Network, Weights};
-use netlens::output::{Format, OutputPlan};
 use netlens::preprocess::load_input;
 
 use crate::args::{Global, expand_images};
@@ -133,15 +133,15 @@ pub fn run(global: &Global, args: TransferArgs) -> Result<()> {
         .map(|(e, net)| TransferModel { name: &e.name, net })
         .collect();
     let started = Instant::now();
-    let table = transfer(
+    let table = pollster::block_on(transfer(
         &models,
         &inputs,
         &targets,
         SIZE,
         args.job.batch,
         &config,
-        |name| netlens::progress::bar(0, name, global.quiet),
-    )?;
+        |name| Box::new(netlens::app::progress_bar::bar(0, name, global.quiet)),
+    ))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{} images x {} targets, {} ({}):",

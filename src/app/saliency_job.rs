@@ -8,15 +8,15 @@ use std::time::Instant;
 
 use image::RgbImage;
 
+use crate::app::manifest::Manifest;
+use crate::app::output::{Format, OutputPlan};
+use crate::app::progress_bar::bar;
 use crate::classes::ClassNames;
 use crate::classify::{argmax, logits};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::manifest::Manifest;
 use crate::model::{ModelKind, Network, Weights};
-use crate::output::{Format, OutputPlan};
 use crate::preprocess::load_rgb;
-use crate::progress::bar;
 use crate::saliency::engine::Attributor;
 use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
 use crate::saliency::method::{Method, Settings};
@@ -211,12 +211,12 @@ impl Job {
 }
 
 /// Runs a job on `ctx`: [`Job::plan`], then [`run_planned`].
-pub fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
-    run_planned(ctx, job, job.plan()?)
+pub async fn run(ctx: &GpuContext, job: &Job) -> Result<Outcome> {
+    run_planned(ctx, job, job.plan()?).await
 }
 
 /// Runs a job on `ctx`, writing through `plan`, the job's [`Job::plan`].
-pub fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> Result<Outcome> {
+pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> Result<Outcome> {
     let started = Instant::now();
     let classes = ClassNames::load_default()?;
     let forced = job
@@ -271,7 +271,8 @@ pub fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> Result<
     for model in &models {
         let attributor = Attributor::new(&model.net, hw, job.batch)?;
         let t = Instant::now();
-        let predicted: Vec<usize> = logits(&model.net, &subjects.inputs, hw, attributor.batch())?
+        let predicted: Vec<usize> = logits(&model.net, &subjects.inputs, hw, attributor.batch())
+            .await?
             .iter()
             .map(|l| argmax(l))
             .collect();
@@ -318,7 +319,8 @@ pub fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> Result<
                 layers,
                 seed,
                 &progress,
-            )?;
+            )
+            .await?;
             progress.finish_and_clear();
             manifest.timing("sanity", t.elapsed().as_secs_f64() * 1e3);
             manifest.seed = Some(seed);
@@ -336,8 +338,9 @@ pub fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> Result<
         let progress = bar(total, model.kind.name(), job.quiet);
         for &method in &job.methods {
             let t = Instant::now();
-            let m =
-                attributor.maps(method, &job.settings, &subjects.inputs, &targets, &progress)?;
+            let m = attributor
+                .maps(method, &job.settings, &subjects.inputs, &targets, &progress)
+                .await?;
             manifest.timing(
                 &format!("{}.{}", model.kind, method),
                 t.elapsed().as_secs_f64() * 1e3,

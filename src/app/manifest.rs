@@ -21,7 +21,7 @@ pub struct WeightsRecord {
 }
 
 /// A run's record. Build it as the run goes; plan it at [`Manifest::path_for`] the figure with
-/// [`crate::output::OutputPlan::add_last`] and write it with the plan's `save_json`.
+/// [`crate::app::output::OutputPlan::add_last`] and write it with the plan's `save_json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {
     /// The command line, program name first.
