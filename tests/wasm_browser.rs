@@ -16,7 +16,7 @@ use netlens::bench::numerics::rel_l2;
 use netlens::fooling::attack::{Attacker, Verdict};
 use netlens::fooling::config::AttackConfig;
 use netlens::model::{Arch, GradientRule, Network, Weights};
-use netlens::progress::Hidden;
+use netlens::progress::Silent;
 use netlens::{GpuContext, GpuOptions};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -53,7 +53,7 @@ fn reference() -> HashMap<String, Vec<f32>> {
 }
 
 async fn squeezenet() -> Network {
-    let ctx = GpuContext::new_async(&GpuOptions::default())
+    let ctx = GpuContext::new(&GpuOptions::default())
         .await
         .expect("a WebGPU adapter (start Chromium with --enable-unsafe-webgpu)");
     web_sys::console::log_1(&format!("adapter: {}", ctx.adapter_name()).into());
@@ -96,7 +96,9 @@ async fn logits_and_input_gradient_match_pytorch() {
             rel_l2(&grad[range.clone()], &refs["input_grad"][range])
         })
         .collect();
-    web_sys::console::log_1(&format!("input gradient: relative L2 error per image {errors:.2e?}").into());
+    web_sys::console::log_1(
+        &format!("input gradient: relative L2 error per image {errors:.2e?}").into(),
+    );
     assert!(
         errors.iter().filter(|&&e| e <= 1e-3).count() >= batch - 1,
         "more than one image off by over 1e-3: {errors:?}"
@@ -139,11 +141,13 @@ async fn fooling_reaches_its_target() {
     let robin = refs["input"][per_image..2 * per_image].to_vec();
     let attacker = Attacker::new(&net, 1, 224, AttackConfig::fool(1.0, 100)).unwrap();
     let run = attacker
-        .run(&[robin], &[Some(STINGRAY)], &Hidden)
+        .run(&[robin], &[Some(STINGRAY)], &Silent)
         .await
         .unwrap();
     let o = &run.outcomes[0];
-    web_sys::console::log_1(&format!("robin -> stingray: {}", o.verdict.describe(o.iterations)).into());
+    web_sys::console::log_1(
+        &format!("robin -> stingray: {}", o.verdict.describe(o.iterations)).into(),
+    );
     assert_eq!(o.verdict, Verdict::Fooled);
     assert_eq!(o.rounded.prediction.index, STINGRAY);
 }

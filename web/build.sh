@@ -37,6 +37,7 @@ cargo build --manifest-path "$web/Cargo.toml" --release --locked --target wasm32
 # Everything is written beside dist/ first and moved in place at the end, so a failed build
 # leaves the previous page whole.
 staging="$(mktemp -d "$web/.dist.XXXXXX")"
+chmod 755 "$staging"
 trap 'rm -rf "$staging"' EXIT
 wasm-bindgen --target web --no-typescript --out-dir "$staging/pkg" \
   "$web/target/wasm32-unknown-unknown/release/netlens_web.wasm"

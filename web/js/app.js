@@ -167,7 +167,7 @@ function setUpSaliency() {
     const query = $('saliency-class').value.trim();
     const target = query ? state.lens.resolveClass(query) : undefined;
     setStatus($('saliency-caption'), `Computing ${method.selectedOptions[0].text}…`);
-    const map = await state.lens.saliency(state.photo.photo, method.value, target,
+    const map = await state.lens.saliency(state.photo.photo, method.value, target, undefined,
       progressOf($('saliency-progress')));
     state.heat = { photo: state.photo.photo.crop(), map: map.heat() };
     drawSaliency();

@@ -1,7 +1,8 @@
 // One job from the page's URL, reported on the console for scripts and headless browsers:
 //   index.html?job=classify|saliency|fool|dream&image=URL
 //   saliency: method= (vanilla, smoothgrad, gradcam, guided; default vanilla), target= (default
-//   the top class); fool: target= (an index or a name); dream: class=, steps= (default 100).
+//   the top class), samples= (SmoothGrad, default 25); fool: target= (an index or a name);
+//   dream: class=, steps= (default 100).
 // When the job ends the page logs exactly one line `NETLENS_RESULT {json}`; an error logs
 // `NETLENS_RESULT {"error": "..."}`.
 
@@ -49,7 +50,8 @@ const jobs = {
     const { url, photo } = await photoAt(params, 'saliency');
     const method = params.get('method') || 'vanilla';
     const target = params.get('target');
-    const map = await lens.saliency(photo, method, target === null ? undefined : lens.resolveClass(target));
+    const samples = params.has('samples') ? count(params, 'samples') : undefined;
+    const map = await lens.saliency(photo, method, target === null ? undefined : lens.resolveClass(target), samples);
     return { job: 'saliency', image: url, method, target: map.target, map_max: map.max, map_mean: map.mean };
   },
 

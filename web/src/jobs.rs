@@ -2,8 +2,6 @@
 //! returns a promise that resolves when the GPU work is done; results come back as small
 //! objects holding RGBA images and numbers.
 
-use std::rc::Rc;
-
 use js_sys::{Function, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -40,11 +38,7 @@ struct Entry {
 fn promise<T: Into<JsValue>>(
     job: impl std::future::Future<Output = netlens::Result<T>> + 'static,
 ) -> Promise {
-    future_to_promise(async move {
-        job.await
-            .map(Into::into)
-            .map_err(|e| js_error(e).into())
-    })
+    future_to_promise(async move { job.await.map(Into::into).map_err(|e| js_error(e).into()) })
 }
 
 /// The softmax probabilities of one input.
@@ -71,7 +65,10 @@ impl SaliencyMap {
     /// The largest value.
     #[wasm_bindgen(getter)]
     pub fn max(&self) -> f32 {
-        self.values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+        self.values
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max)
     }
 
     /// The mean value.
@@ -202,18 +199,24 @@ impl Lens {
     }
 
     /// The saliency map of `method` (`vanilla`, `smoothgrad`, `gradcam`, `guided`, `ig`) for
-    /// class `target`, or the network's top class when none is given. `progress(done, total)`
-    /// counts GPU passes.
+    /// class `target`, or the network's top class when none is given; SmoothGrad averages
+    /// `samples` noisy copies (default 25). `progress(done, total)` counts GPU passes.
     pub fn saliency(
         &self,
         photo: &Photo,
         method: &str,
         target: Option<u32>,
+        samples: Option<u32>,
         progress: Option<Function>,
     ) -> Result<Promise, JsError> {
         let model = self.loaded()?;
         let method: Method = method.parse().map_err(js_error)?;
         let target = target.map(|t| self.class_index(t)).transpose()?;
+        let mut settings = Settings::default();
+        if let Some(samples) = samples {
+            settings.samples = samples as usize;
+        }
+        settings.check().map_err(js_error)?;
         let input = photo.input.clone();
         Ok(promise(async move {
             let target = match target {
@@ -224,7 +227,7 @@ impl Lens {
             let values = attributor
                 .maps(
                     method,
-                    &Settings::default(),
+                    &settings,
                     &[input.to_vec()],
                     &[target],
                     &Reporter::new(progress),
@@ -253,11 +256,7 @@ impl Lens {
         Ok(promise(async move {
             let attacker = Attacker::new(&model.net, 1, SIZE, config)?;
             let run = attacker
-                .run(
-                    &[input.to_vec()],
-                    &[Some(target)],
-                    &Reporter::new(progress),
-                )
+                .run(&[input.to_vec()], &[Some(target)], &Reporter::new(progress))
                 .await?;
             let o = &run.outcomes[0];
             let name = |i: usize| shared.classes.name(i).to_string();

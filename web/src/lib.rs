@@ -51,8 +51,9 @@ impl Lens {
     /// names, the text of `imagenet_classes.txt`. Rejects, saying why, when WebGPU has no
     /// adapter or the adapter is below the limits the kernels need.
     pub async fn open(classes: String) -> Result<Lens, JsError> {
-        let classes = ClassNames::parse(&classes, "imagenet_classes.txt").map_err(js_error)?;
-        let ctx = GpuContext::new_async(&GpuOptions::default())
+        let classes =
+            ClassNames::parse(&classes, Path::new("imagenet_classes.txt")).map_err(js_error)?;
+        let ctx = GpuContext::new(&GpuOptions::default())
             .await
             .map_err(js_error)?;
         Ok(Lens {

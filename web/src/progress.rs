@@ -45,8 +45,6 @@ impl netlens::progress::Progress for Reporter {
         self.report();
     }
 
-    fn set_message(&self, _message: String) {}
-
     fn finish(&self) {
         self.done.set(self.total.get());
         self.report();

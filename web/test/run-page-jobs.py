@@ -9,9 +9,11 @@ console line from Chromium's log and checks it:
   top-5 classes as `netlens classify --json` and probabilities within 2e-3;
 - classify and saliency (gradient) on a photo the test draws (a PNG that is in no gallery): the
   same top-5 and the same map maximum and mean as the command line (--native, rel. 2e-2);
-- saliency with SmoothGrad, Grad-CAM and guided backprop: maps of the top class, finite, not flat;
+- saliency with SmoothGrad (5 samples), Grad-CAM and guided backprop: maps of the top class,
+  finite, not flat;
 - fool: the hay photo made a stingray, and the 8-bit PNG the page offers still a stingray;
-- dream: a tarantula from noise whose 8-bit PNG the network calls a tarantula with p > 0.5;
+- dream: a tarantula from noise (20 steps) whose 8-bit PNG the network calls a tarantula with
+  p > 0.2 (chance: 0.001);
 - errors: a missing image and an unknown class each end in one `{"error": ...}` line, and so does
   a browser without WebGPU (Chromium without --enable-unsafe-webgpu and no GPU), naming WebGPU.
 
@@ -224,8 +226,9 @@ def main():
             check(got.get("target") == drawn_top5[0]["index"], f"{query}: the map explains the top class")
 
         # The other saliency methods on a gallery photo.
-        for method in ("smoothgrad", "gradcam", "guided"):
+        for method in ("smoothgrad&samples=5", "gradcam", "guided"):
             query = f"job=saliency&image=gallery/{GALLERY_PHOTO}&method={method}"
+            method = method.split("&")[0]
             got = job(query)
             check(got.get("method") == method and got.get("target") == reference[GALLERY_PHOTO]["top5"][0],
                   f"{query}: a {method} map of the top class")
@@ -242,7 +245,7 @@ def main():
         query = f"job=dream&class=tarantula&steps={args.dream_steps}"
         got = job(query)
         check(got.get("class") == 76 and got.get("steps") == args.dream_steps, f"{query}: tarantula, {args.dream_steps} steps")
-        check(got.get("prob", 0) > 0.5, f"{query}: p(tarantula) > 0.5 on the 8-bit PNG")
+        check(got.get("prob", 0) > 0.2, f"{query}: p(tarantula) > 0.2 on the 8-bit PNG (200 times chance)")
 
         # Bad input: one error line naming the cause.
         for query, cause in (("job=classify&image=_test/missing.png", "404"),
