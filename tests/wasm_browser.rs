@@ -10,6 +10,9 @@
 
 use std::collections::HashMap;
 
+#[path = "common/tensors.rs"]
+mod tensors;
+
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 use netlens::bench::numerics::rel_l2;
@@ -35,20 +38,9 @@ const STINGRAY: usize = 6;
 
 /// The reference tensors as f32 (labels converted), by name.
 fn reference() -> HashMap<String, Vec<f32>> {
-    let st = safetensors::SafeTensors::deserialize(REFERENCE).expect("the reference file parses");
-    st.tensors()
+    tensors::parse(REFERENCE)
         .into_iter()
-        .map(|(name, view)| {
-            let data = match view.dtype() {
-                safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec(view.data()),
-                safetensors::Dtype::I64 => bytemuck::pod_collect_to_vec::<u8, i64>(view.data())
-                    .into_iter()
-                    .map(|v| v as f32)
-                    .collect(),
-                other => panic!("{name}: unexpected dtype {other:?}"),
-            };
-            (name, data)
-        })
+        .map(|(name, (_, data))| (name, data))
         .collect()
 }
 

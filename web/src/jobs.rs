@@ -12,7 +12,7 @@ use netlens::dream::{self, Objective, PenaltyTarget, Request, Run, Start};
 use netlens::figure::colormap::Colormap;
 use netlens::fooling::attack::{Attacker, Verdict};
 use netlens::fooling::config::AttackConfig;
-use netlens::fooling::figure::difference_image;
+use netlens::fooling::figure::{DIFFERENCE_GAINS, difference_image};
 use netlens::saliency::engine::Attributor;
 use netlens::saliency::method::{Method, Settings};
 
@@ -22,9 +22,6 @@ use crate::{Lens, Model, js_error};
 
 /// Images per GPU pass of the saliency methods (SmoothGrad's samples run this many at a time).
 const SALIENCY_BATCH: usize = 5;
-
-/// The gain of the magnified difference of a fooling image.
-const DIFFERENCE_GAIN: f32 = 10.0;
 
 /// One class of a top-5 list, as `netlens classify --json` writes it.
 #[derive(Serialize)]
@@ -118,13 +115,14 @@ impl Fooled {
         input_rgba(&self.image)
     }
 
-    /// The difference to the original, ×10 around mid-gray, as RGBA.
+    /// The difference to the original, magnified ×10 around mid-gray as the command line's
+    /// figure draws it, as RGBA.
     pub fn difference(&self) -> Vec<u8> {
         rgba(&difference_image(
             &self.image,
             &self.original,
             SIZE,
-            DIFFERENCE_GAIN,
+            DIFFERENCE_GAINS[1],
         ))
     }
 }

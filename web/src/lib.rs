@@ -65,9 +65,14 @@ impl Lens {
         })
     }
 
-    /// The adapter in one line.
+    /// The adapter in one line (browsers may keep its name to themselves).
     pub fn adapter(&self) -> String {
-        self.shared.ctx.adapter_name()
+        match self.shared.ctx.adapter_info() {
+            Some(info) if info.name.is_empty() => {
+                format!("{:?} (the browser does not name it)", info.device_type)
+            }
+            _ => self.shared.ctx.adapter_name(),
+        }
     }
 
     /// Loads `kind` (`squeezenet` or `vgg16`) from the bytes of a safetensors file named `name`
