@@ -88,8 +88,13 @@ async fn logits_and_input_gradient_match_pytorch() {
             rel_l2(&grad[range.clone()], &refs["input_grad"][range])
         })
         .collect();
+    let shown: Vec<String> = errors.iter().map(|e| format!("{e:.2e}")).collect();
     web_sys::console::log_1(
-        &format!("input gradient: relative L2 error per image {errors:.2e?}").into(),
+        &format!(
+            "input gradient: relative L2 error per image {}",
+            shown.join(", ")
+        )
+        .into(),
     );
     assert!(
         errors.iter().filter(|&&e| e <= 1e-3).count() >= batch - 1,
