@@ -213,7 +213,8 @@ const dreamFields = {
 
 function resetDreamSettings() {
   const defaults = new DreamSettings(state.lens);
-  for (const [key, id] of Object.entries(dreamFields)) $(id).value = defaults[key];
+  // Numbers held as f32 (lr, L2, blur) are shown at f32 precision: 0.001, not 0.0010000000474974513.
+  for (const [key, id] of Object.entries(dreamFields)) $(id).value = Number(defaults[key].toPrecision(7));
   defaults.free();
 }
 
