@@ -75,7 +75,7 @@ fn workgroup_top(tid: u32, value: f32, index: u32) -> u32 {
 fn check_goal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let n = wid.x;
     let base = n * params.len;
-    var value = -3.4028235e38;
+    var value = -0x1.fffffep+127f; // -f32::MAX exactly: Chrome refuses a decimal literal above it
     var index = NEVER;
     var nonfinite = 0u;
     for (var k = tid; k < params.len; k += 256u) {
@@ -137,7 +137,7 @@ fn seed_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     var others = 0.0;
     var total = 1.0;
     if cross_entropy {
-        var m = -3.4028235e38;
+        var m = -0x1.fffffep+127f; // -f32::MAX
         for (var k = tid; k < params.len; k += 256u) {
             m = max(m, sl_logits[base + k]);
         }

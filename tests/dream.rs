@@ -13,7 +13,7 @@ use netlens::dream::fourier::{self, Colours, Planes, Side};
 use netlens::dream::kernels::{self, Images, RollDirection, StepRow, TransformPass};
 use netlens::dream::{
     Diversity, DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings,
-    Snapshot, Start, Transforms, dream,
+    Snapshot, Start, Transforms, dream, dream_with,
 };
 use netlens::model::{Arch, ModelKind, Network, Weights};
 
@@ -335,6 +335,35 @@ fn the_fourier_parameterization_starts_from_the_photo_and_raises_the_score() {
         s[0].objective, s[1].objective
     );
     assert!(s[1].objective > s[0].objective + 1.0);
+}
+
+/// `dream_with` hands each snapshot to its observer as it is read back, with its run's index: the
+/// snapshots the result holds, in step order (what a live preview shows is what the run keeps).
+#[test]
+fn dream_with_shows_every_snapshot_as_it_is_read() {
+    let runs = vec![
+        class_run(TARANTULA, Settings::default()),
+        class_run(1, Settings::default()),
+    ];
+    let mut request = quick(runs, 56, 4);
+    request.snapshots = vec![0, 2];
+    let mut seen = Vec::new();
+    let mut observe = |run: usize, s: &Snapshot| seen.push((run, s.step, s.image.clone()));
+    let result = pollster::block_on(dream_with(
+        squeezenet(),
+        &request,
+        &ProgressBar::hidden(),
+        &mut observe,
+    ))
+    .unwrap();
+    let mut kept = Vec::new();
+    for step in [0, 2, 4] {
+        for (run, r) in result.runs.iter().enumerate() {
+            let s = r.snapshots.iter().find(|s| s.step == step).unwrap();
+            kept.push((run, step, s.image.clone()));
+        }
+    }
+    assert_eq!(seen, kept);
 }
 
 #[test]

@@ -33,6 +33,6 @@ mod stage;
 
 pub use run::{
     DreamResult, FOURIER_NOISE_STD, Objective, PenaltyTarget, Request, Run, RunResult, Snapshot,
-    Start, Timing, dream,
+    Start, Timing, dream, dream_with,
 };
 pub use settings::{Diversity, Parameterization, Settings, Sweep, SweepParam, Transforms};

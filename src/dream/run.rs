@@ -476,6 +476,17 @@ pub async fn dream(
     request: &Request,
     progress: &dyn Progress,
 ) -> Result<DreamResult> {
+    dream_with(net, request, progress, &mut |_, _| {}).await
+}
+
+/// [`dream`], handing each snapshot to `observe(run, snapshot)` as soon as it is read back
+/// (`run` indexes [`Request::runs`]), before the loop goes on: a live preview.
+pub async fn dream_with(
+    net: &Network,
+    request: &Request,
+    progress: &dyn Progress,
+    observe: &mut dyn FnMut(usize, &Snapshot),
+) -> Result<DreamResult> {
     let arch = net.arch();
     request.validate(arch)?;
     let sizes = request.sizes();
@@ -512,7 +523,17 @@ pub async fn dream(
     let mut results: Vec<Option<RunResult>> = vec![None; request.runs.len()];
     for (layer, members) in &batches {
         let runs: Vec<&Run> = members.iter().map(|&i| &request.runs[i]).collect();
-        let snapshots = run_batch(net, request, *layer, &runs, progress, &mut timing).await?;
+        let mut observe_batch = |n: usize, snapshot: &Snapshot| observe(members[n], snapshot);
+        let snapshots = run_batch(
+            net,
+            request,
+            *layer,
+            &runs,
+            progress,
+            &mut observe_batch,
+            &mut timing,
+        )
+        .await?;
         for (&i, snaps) in members.iter().zip(snapshots) {
             results[i] = Some(RunResult {
                 label: request.runs[i].label.clone(),
@@ -532,13 +553,15 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// Runs one GPU batch through every octave; returns each run's snapshots.
+/// Runs one GPU batch through every octave; returns each run's snapshots, also handed to
+/// `observe(n, snapshot)` (`n` indexes `runs`) as they are read back.
 async fn run_batch(
     net: &Network,
     request: &Request,
     layer: usize,
     runs: &[&Run],
     progress: &dyn Progress,
+    observe: &mut dyn FnMut(usize, &Snapshot),
     timing: &mut Timing,
 ) -> Result<Vec<Vec<Snapshot>>> {
     let ctx = net.context();
@@ -615,7 +638,7 @@ async fn run_batch(
         timing.setup_ms += ms(t);
 
         if octave == 0 && snapshot_steps.first() == Some(&0) {
-            take_snapshot(&stage, runs, 0, &mut snapshots, timing).await?;
+            take_snapshot(&stage, runs, 0, &mut snapshots, observe, timing).await?;
         }
         let mut s = 0;
         while s < iterations {
@@ -642,7 +665,7 @@ async fn run_batch(
             progress.inc((end - s) as u64);
             s = end;
             if snapshot_steps.contains(&(first + s)) {
-                take_snapshot(&stage, runs, first + s, &mut snapshots, timing).await?;
+                take_snapshot(&stage, runs, first + s, &mut snapshots, observe, timing).await?;
             }
         }
         previous = Some(stage);
@@ -650,13 +673,14 @@ async fn run_batch(
     Ok(snapshots)
 }
 
-/// Reads back the images and objectives of a stage after `step` steps; fails with
-/// [`Error::Diverged`] on a non-finite value.
+/// Reads back the images and objectives of a stage after `step` steps, hands each to
+/// `observe(n, snapshot)`; fails with [`Error::Diverged`] on a non-finite value.
 async fn take_snapshot(
     stage: &Stage,
     runs: &[&Run],
     step: usize,
     snapshots: &mut [Vec<Snapshot>],
+    observe: &mut dyn FnMut(usize, &Snapshot),
     timing: &mut Timing,
 ) -> Result<()> {
     let t = Instant::now();
@@ -693,7 +717,7 @@ async fn take_snapshot(
             (Some(l), Objective::Class(c)) => (Some(softmax(l)[c]), Some(argmax(l))),
             _ => (None, None),
         };
-        snapshots[n].push(Snapshot {
+        let snapshot = Snapshot {
             step,
             size: stage.size(),
             image,
@@ -701,7 +725,9 @@ async fn take_snapshot(
             probability,
             top1,
             similarity: readout.similarity.as_ref().and_then(|s| s[n]),
-        });
+        };
+        observe(n, &snapshot);
+        snapshots[n].push(snapshot);
     }
     timing.snapshot_ms += ms(t);
     Ok(())

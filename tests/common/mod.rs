@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use netlens::{GpuContext, GpuOptions};
 
 pub mod ops_reference;
+pub mod tensors;
 
 /// One GPU context per test binary (adapter from NETLENS_BACKEND / NETLENS_ADAPTER).
 pub fn ctx() -> &'static GpuContext {
@@ -27,21 +28,7 @@ pub fn data_dir() -> PathBuf {
 pub fn reference(file: &str) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
     let path = data_dir().join("reference").join(file);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let data: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec(view.data()),
-                safetensors::Dtype::I64 => bytemuck::pod_collect_to_vec::<u8, i64>(view.data())
-                    .into_iter()
-                    .map(|v| v as f32)
-                    .collect(),
-                other => panic!("{name}: unexpected dtype {other:?}"),
-            };
-            (name, (view.shape().to_vec(), data))
-        })
-        .collect()
+    tensors::parse(&bytes)
 }
 
 // Not every test binary uses both.
