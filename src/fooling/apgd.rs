@@ -6,13 +6,13 @@
 //! at the first iterate its network no longer classifies as it should.
 
 use crate::classify::argmax;
-use crate::dream::schedule::Rng;
 use crate::error::Result;
 use crate::fooling::config::Norm;
 use crate::fooling::kernels::Goal;
 use crate::fooling::oracle::{Gradients, Objective};
 use crate::fooling::pixels::{eps_unit, l2_norm, project};
 use crate::fooling::robustness::Found;
+use crate::hash::Rng;
 
 /// APGD's settings.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

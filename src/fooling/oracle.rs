@@ -185,7 +185,7 @@ pub(crate) mod linear {
     impl Linear {
         /// `classes` random rows over `len` pixels, seeded.
         pub fn random(classes: usize, len: usize, seed: u64) -> Self {
-            let mut rng = crate::dream::schedule::Rng::new(seed, 7);
+            let mut rng = crate::hash::Rng::new(seed, 7);
             let w = (0..classes)
                 .map(|_| (0..len).map(|_| rng.normal() as f32).collect())
                 .collect();

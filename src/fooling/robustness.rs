@@ -20,6 +20,7 @@ use image::RgbImage;
 
 use crate::classify::argmax;
 use crate::error::{Error, Result};
+use crate::figure::LinePlot;
 use crate::fooling::apgd::{ApgdConfig, apgd};
 use crate::fooling::attack::Attacker;
 use crate::fooling::config::{AttackConfig, Method, Norm};
@@ -29,7 +30,6 @@ use crate::fooling::oracle::{NetworkOracle, Scores};
 use crate::fooling::pixels::{distances, from_input, to_input};
 use crate::fooling::square::{SquareConfig, square};
 use crate::model::Network;
-use crate::saliency::plot::LinePlot;
 
 /// Slack (pixel levels) on the budget check, for the float rounding of projections.
 pub const TOLERANCE: f32 = 1e-3;

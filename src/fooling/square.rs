@@ -8,7 +8,6 @@
 //! implemented: [`square`] refuses an L2 budget.
 
 use crate::classify::argmax;
-use crate::dream::schedule::Rng;
 use crate::error::{Error, Result};
 use crate::fooling::config::Norm;
 use crate::fooling::kernels::Goal;
@@ -16,6 +15,7 @@ use crate::fooling::kernels::cpu::margin;
 use crate::fooling::oracle::Scores;
 use crate::fooling::pixels::eps_unit;
 use crate::fooling::robustness::Found;
+use crate::hash::Rng;
 
 /// Square's settings.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

@@ -5,10 +5,10 @@
 use image::RgbImage;
 use image::imageops::FilterType;
 
+use crate::figure::LinePlot;
 use crate::figure::{BEIGE, BLACK, Cell, Colormap, Figure};
 use crate::saliency::faithfulness::Report;
 use crate::saliency::method::Method;
-use crate::saliency::plot::LinePlot;
 use crate::saliency::sanity::SanityReport;
 use crate::saliency::stats::normalized;
 

@@ -10,7 +10,6 @@ pub mod figures;
 pub mod kernels;
 pub mod method;
 pub mod perturbation;
-pub mod plot;
 pub mod sanity;
 pub mod stats;
 pub mod views;

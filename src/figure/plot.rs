@@ -1,6 +1,6 @@
 //! A small line plot drawn with the image crate and the figure fonts: categorical x axis, one
-//! line with markers per series, a legend; for the sanity check's correlation curves and the
-//! faithfulness curves.
+//! line with markers per series, a legend; for the sanity check's correlation curves, the
+//! faithfulness curves and robust accuracy against the budget.
 
 use image::{Rgb, RgbImage};
 
