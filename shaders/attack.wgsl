@@ -186,7 +186,7 @@ fn seed_margin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let base = n * params.len;
     let goal = sm_goal[n];
     let wanted = goal & ~AWAY;
-    var value = -3.4028235e38;
+    var value = -0x1.fffffep+127f; // -f32::MAX
     var index = NEVER;
     for (var k = tid; k < params.len; k += 256u) {
         let v = sm_logits[base + k];

@@ -176,6 +176,25 @@ mod tests {
         }
     }
 
+    /// Browsers' WGSL compilers refuse a decimal literal that rounds to a value above f32::MAX
+    /// (`3.4028235e38`, say), which naga accepts: every decimal float literal must be below it.
+    #[test]
+    fn decimal_float_literals_are_representable_in_f32() {
+        for shader in Shader::ALL {
+            let source = shader.source();
+            let literals = source
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '+' || c == '-'))
+                .filter(|t| t.contains('e') && t.contains('.') && !t.contains("0x"))
+                .filter_map(|t| t.trim_start_matches(['-', '+']).parse::<f64>().ok());
+            for value in literals {
+                assert!(
+                    value <= f32::MAX as f64,
+                    "{shader:?} has the literal {value:e}, above f32::MAX"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_shader_file_is_compiled() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
