@@ -12,7 +12,9 @@
 // - decorrelated_to_image / image_grad_to_decorrelated / image_to_decorrelated: its colour
 //   decorrelation and sigmoid, forward, backward and inverse.
 // - gram_matrices / gram_dots / gram_grad / gram_backprop: the diversity term (see below).
-// Upscaling between octaves uses saliency.wgsl's upsample_bilinear.
+// Upscaling between octaves is the resample op (resample.wgsl).
+// The uniform blocks (ImageParams, MatmulParams, PlaneParams, ColourParams, GramParams) are
+// declared in Rust (src/dream/) and put before this file.
 //
 // Images are NCHW f32. "The step row" is a per-image vec4<i32> (ox, oy, blur, 0) the host copies
 // from its schedule into a small buffer before each step: the roll offsets, and whether to blur.
@@ -29,19 +31,6 @@ fn wrap(v: i32, n: u32) -> u32 {
 fn reflect(v: i32, n: u32) -> u32 {
     let m = wrap(v, 2u * n);
     return select(m, 2u * n - 1u - m, m >= n);
-}
-
-struct ImageParams {
-    batch: u32,
-    channels: u32,
-    h: u32,
-    w: u32,
-    // roll: +1 shifts by the step row's offsets, -1 shifts back.
-    sign: i32,
-    // blur: the filter radius; the weights are [batch][2 * radius + 1].
-    radius: u32,
-    _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> image: ImageParams;
@@ -239,13 +228,6 @@ fn blur_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 // left_multiply: dst[p] = op(M) src[p], right_multiply: dst[p] = src[p] op(M), for every plane p
 // of [planes, rows, cols]; M is square (rows x rows, or cols x cols), op(M) = M or its transpose.
 // 16 x 16 output tiles per workgroup; z runs over planes.
-struct MatmulParams {
-    planes: u32,
-    rows: u32,
-    cols: u32,
-    transpose: u32,
-}
-
 const TILE: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> mm: MatmulParams;
@@ -309,13 +291,6 @@ fn right_multiply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 }
 
 // plane_multiply: dst[i] = src[i] * factor[i mod plane] (the spectrum's 1/frequency scale).
-struct PlaneParams {
-    len: u32,
-    plane: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<uniform> pm: PlaneParams;
 @group(0) @binding(1) var<storage, read> pm_factor: array<f32>;
 @group(0) @binding(2) var<storage, read> pm_src: array<f32>;
@@ -332,19 +307,6 @@ fn plane_multiply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 // Colour: per pixel of [batch, 3, pixels], rgb = sigmoid(mix · t) and x = (rgb - mean) / std,
 // with `mix` the rows m0..m2 (the decorrelation matrix, or its inverse for the inverse map).
-struct ColourParams {
-    batch: u32,
-    pixels: u32,
-    // image_to_decorrelated: colours are clamped to [eps, 1 - eps] before the logit.
-    eps: f32,
-    _pad0: u32,
-    m0: vec4<f32>,
-    m1: vec4<f32>,
-    m2: vec4<f32>,
-    mean: vec4<f32>,
-    deviation: vec4<f32>,
-}
-
 @group(0) @binding(0) var<uniform> colour: ColourParams;
 
 // The three channel indices of pixel i of [batch, pixels].
@@ -431,13 +393,6 @@ fn image_to_decorrelated(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 //   U[n] = sum_j k[n, j] Ĝ[j], c[n] = sum_j k[n, j] cos(n, j),
 //   Ĝ = G / |G|, |G| = sqrt(max(|G|^2, 1e-10)) (Lucid's l2_normalize);
 // - gram_backprop: dA[n] += 2 V[n] A[n] / P, the gradient through G (V is symmetric).
-struct GramParams {
-    batch: u32,
-    channels: u32,
-    plane: u32,
-    _pad: u32,
-}
-
 const GRAM_EPS: f32 = 1e-10;
 
 @group(0) @binding(0) var<uniform> gram: GramParams;

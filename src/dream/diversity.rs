@@ -8,16 +8,17 @@
 //! references in [`cpu`].
 
 use crate::error::Result;
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
 
-/// Uniform block of the Gram kernels.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct GramParams {
-    batch: u32,
-    channels: u32,
-    plane: u32,
-    _pad: u32,
+uniform_block! {
+    /// Uniform block of the Gram kernels.
+    pub(crate) struct GramParams {
+        batch: u32,
+        channels: u32,
+        plane: u32,
+        _pad: u32,
+    }
 }
 
 /// A batch of activations [batch, channels, plane] whose Gram matrices the kernels work on.
@@ -69,7 +70,7 @@ impl Gram {
             batch: self.batch as u32,
             channels: self.channels as u32,
             plane: self.plane as u32,
-            _pad: 0,
+            ..GramParams::default()
         }
     }
 

@@ -18,6 +18,7 @@
 //! transposed: `dL/dt = Mᵀ (dL/dx / std ⊙ s(1 − s))`, `dL/dP = S ⊙ (F_h (dL/dT) F_wᵀ)`. A photo is
 //! brought in by the inverse (`t = M⁻¹ logit(rgb)`, `P = (F_h T F_wᵀ) / S`).
 
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 use crate::preprocess::{MEAN, STD};
 
@@ -99,36 +100,41 @@ pub fn spectrum_scale(h: usize, w: usize) -> Vec<f32> {
     out
 }
 
-/// Uniform block of the matrix products.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct MatmulParams {
-    planes: u32,
-    rows: u32,
-    cols: u32,
-    transpose: u32,
+uniform_block! {
+    /// Uniform block of the matrix products.
+    pub(crate) struct MatmulParams {
+        planes: u32,
+        rows: u32,
+        cols: u32,
+        transpose: u32,
+    }
 }
 
-/// Uniform block of `plane_multiply`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct PlaneParams {
-    len: u32,
-    plane: u32,
-    _pad: [u32; 2],
+uniform_block! {
+    /// Uniform block of `plane_multiply`.
+    pub(crate) struct PlaneParams {
+        len: u32,
+        plane: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
-/// Uniform block of the colour kernels.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ColourParams {
-    batch: u32,
-    pixels: u32,
-    eps: f32,
-    _pad: u32,
-    mix: [[f32; 4]; 3],
-    mean: [f32; 4],
-    deviation: [f32; 4],
+uniform_block! {
+    /// Uniform block of the colour kernels: `mix` rows m0..m2 (the decorrelation matrix, or
+    /// its inverse for the inverse map), then the normalization's mean and deviation.
+    pub(crate) struct ColourParams {
+        batch: u32,
+        pixels: u32,
+        /// image_to_decorrelated: colours are clamped to [eps, 1 - eps] before the logit.
+        eps: f32,
+        _pad: u32,
+        m0: [f32; 4],
+        m1: [f32; 4],
+        m2: [f32; 4],
+        mean: [f32; 4],
+        deviation: [f32; 4],
+    }
 }
 
 /// Which side a square matrix multiplies every plane from.
@@ -206,7 +212,7 @@ impl Planes {
             &PlaneParams {
                 len: self.len() as u32,
                 plane: (self.rows * self.cols) as u32,
-                _pad: [0; 2],
+                ..PlaneParams::default()
             },
             &[factor, src, dst],
             grid_for(self.len()),
@@ -238,10 +244,12 @@ impl Colours {
                 batch: self.batch as u32,
                 pixels: self.pixels as u32,
                 eps: LOGIT_EPS,
-                _pad: 0,
-                mix: mix.map(pad),
+                m0: pad(mix[0]),
+                m1: pad(mix[1]),
+                m2: pad(mix[2]),
                 mean: pad(MEAN),
                 deviation: pad(STD),
+                ..ColourParams::default()
             },
             buffers,
             grid_for(self.batch * self.pixels),

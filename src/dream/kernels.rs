@@ -1,8 +1,9 @@
 //! The pixel-space kernels of a dreaming step (`shaders/dream.wgsl`): the jitter roll, the random
 //! scale and rotation with its adjoint, the L2 and total-variation penalty gradients, the
-//! separable Gaussian blur, and the bilinear resize between octaves (saliency's upsampling
-//! kernel); with their CPU references in [`cpu`].
+//! separable Gaussian blur, and the bilinear resize between octaves (the resample op); with their
+//! CPU references in [`cpu`].
 
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 use crate::ops::step::ImageBatch;
 
@@ -21,17 +22,20 @@ pub struct StepRow {
     pub pad: i32,
 }
 
-/// Uniform block shared by the pixel-space kernels.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ImageParams {
-    batch: u32,
-    channels: u32,
-    h: u32,
-    w: u32,
-    sign: i32,
-    radius: u32,
-    _pad: [u32; 2],
+uniform_block! {
+    /// Uniform block shared by the pixel-space kernels.
+    pub(crate) struct ImageParams {
+        batch: u32,
+        channels: u32,
+        h: u32,
+        w: u32,
+        /// roll: +1 shifts by the step row's offsets, -1 shifts back.
+        sign: i32,
+        /// blur: the filter radius; the weights are [batch][2 * radius + 1].
+        radius: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 /// Which way [`Images::roll`] shifts.
@@ -107,7 +111,7 @@ impl Images {
             w: self.w as u32,
             sign,
             radius: radius as u32,
-            _pad: [0; 2],
+            ..ImageParams::default()
         }
     }
 

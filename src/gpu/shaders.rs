@@ -102,7 +102,7 @@ impl Shader {
 
     /// The WGSL declarations of the uniform blocks declared in Rust that the shader reads.
     fn uniform_blocks(self) -> &'static [&'static str] {
-        use crate::ops;
+        use crate::{dream, ops};
         match self {
             Shader::Conv => &[ops::conv::ConvParams::WGSL],
             Shader::Winograd => &[ops::winograd::WinogradParams::WGSL],
@@ -111,7 +111,14 @@ impl Shader {
             Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],
             Shader::Step => &[ops::step::StepParams::WGSL],
             Shader::Resample => &[ops::resample::ResampleParams::WGSL],
-            Shader::Saliency | Shader::Attack | Shader::Dream => &[],
+            Shader::Dream => &[
+                dream::kernels::ImageParams::WGSL,
+                dream::fourier::MatmulParams::WGSL,
+                dream::fourier::PlaneParams::WGSL,
+                dream::fourier::ColourParams::WGSL,
+                dream::diversity::GramParams::WGSL,
+            ],
+            Shader::Saliency | Shader::Attack => &[],
         }
     }
 

@@ -3,13 +3,14 @@
 //! that read it.
 
 /// Declares a uniform block: the Rust struct (`Pod`, `Zeroable`, `Default`) and `Name::WGSL`,
-/// the same struct in WGSL. Fields are 4-byte scalars (`u32`, `i32`, `f32`), so the two layouts
-/// agree field for field.
+/// the same struct in WGSL. Fields are 4-byte scalars (`u32`, `i32`, `f32`) or `[f32; 4]`
+/// (WGSL's `vec4<f32>`); the build fails unless every field sits at an offset WGSL's alignment
+/// allows (16 bytes for a vector), so the two layouts agree field for field.
 macro_rules! uniform_block {
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
-            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ident ),* $(,)?
+            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:tt ),* $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -23,14 +24,41 @@ macro_rules! uniform_block {
             /// The block's declaration in WGSL.
             pub(crate) const WGSL: &'static str = concat!(
                 "struct ", stringify!($name), " {\n",
-                $( "    ", stringify!($field), ": ", stringify!($ty), ",\n", )*
+                $( "    ", stringify!($field), ": ", $crate::gpu::uniform::wgsl_type!($ty), ",\n", )*
                 "}\n"
             );
         }
+
+        const _: () = {
+            $( assert!(
+                core::mem::offset_of!($name, $field) % $crate::gpu::uniform::wgsl_align!($ty) == 0,
+                "a uniform field is not aligned as WGSL aligns it"
+            ); )*
+        };
     };
 }
 
-pub(crate) use uniform_block;
+/// The WGSL spelling of a uniform field's Rust type.
+macro_rules! wgsl_type {
+    ([f32; 4]) => {
+        "vec4<f32>"
+    };
+    ($scalar:ident) => {
+        stringify!($scalar)
+    };
+}
+
+/// The alignment in bytes WGSL gives a uniform field of this Rust type.
+macro_rules! wgsl_align {
+    ([f32; 4]) => {
+        16
+    };
+    ($scalar:ident) => {
+        4
+    };
+}
+
+pub(crate) use {uniform_block, wgsl_align, wgsl_type};
 
 #[cfg(test)]
 mod tests {
@@ -40,6 +68,10 @@ mod tests {
             /// A count.
             count: u32,
             rate: f32,
+            _pad0: u32,
+            _pad1: u32,
+            /// A vector.
+            colour: [f32; 4],
         }
     }
 
@@ -47,13 +79,13 @@ mod tests {
     fn the_wgsl_declaration_lists_the_fields_in_order() {
         assert_eq!(
             Example::WGSL,
-            "struct Example {\n    count: u32,\n    rate: f32,\n}\n"
+            "struct Example {\n    count: u32,\n    rate: f32,\n    _pad0: u32,\n    _pad1: u32,\n    colour: vec4<f32>,\n}\n"
         );
         let example = Example {
             count: 3,
             ..Example::default()
         };
-        assert_eq!(bytemuck::bytes_of(&example).len(), 8);
+        assert_eq!(bytemuck::bytes_of(&example).len(), 32);
         assert_eq!(example.rate, 0.0);
     }
 }
