@@ -59,6 +59,16 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
 
 // masked_grad (reading dz) and store_grad (writing dx) are in relu_backward.wgsl.
 
+// Forward: writes output channel `co` at `offset` in the plane of image n: the sum plus the bias
+// (`aux`), through the ReLU when the layer has one, into the channel slice of dst.
+fn store_output(n: u32, co: u32, offset: u32, out_hw: u32, sum: f32) {
+    var v = sum + aux[co];
+    if params.relu != 0u {
+        v = max(v, 0.0);
+    }
+    dst[(n * params.out_total + params.out_offset + co) * out_hw + offset] = v;
+}
+
 // The value tap (kh, kw) of channel c multiplies for the pixel at (row, col), the channel's plane
 // of `plane` values starting at base + c * plane. Forward: the input at (row + kh, col + kw).
 // Backward: dz at the output position whose tap (kh, kw) reaches the padded input position
@@ -146,21 +156,17 @@ fn tile_product(
 
 // Forward: one 64 (output channels) x 64 (output pixels) tile. `aux` holds the bias.
 @compute @workgroup_size(256)
-fn forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
-) {
+fn forward(ids: WorkgroupIds) {
     let pixels = params.batch * params.out_h * params.out_w;
     let taps = KERNEL_H * KERNEL_W;
     let k_total = params.in_c * taps;
-    let m0 = wid.y * TILE;
-    let p0 = (wid.x + wid.z * nwg.x) * TILE;
-    let tx = tid % 16u;
-    let ty = tid / 16u;
+    let m0 = ids.wid.y * TILE;
+    let p0 = (ids.wid.x + ids.wid.z * ids.nwg.x) * TILE;
+    let tx = ids.lid % 16u;
+    let ty = ids.lid / 16u;
 
     // The output pixel this invocation gathers for tile_b, fixed over the whole K loop.
-    let load_p = p0 + tid % TILE;
+    let load_p = p0 + ids.lid % TILE;
     let load_valid = load_p < pixels;
     let out_hw = params.out_h * params.out_w;
     let n = load_p / out_hw;
@@ -170,47 +176,35 @@ fn forward(
     let in_hw = params.in_h * params.in_w;
     let src_base = n * params.in_c * in_hw;
 
-    let acc = tile_product(tid, m0, params.out_c, k_total, load_valid, ih0, iw0, src_base, in_hw, false);
+    let acc = tile_product(ids.lid, m0, params.out_c, k_total, load_valid, ih0, iw0, src_base, in_hw, false);
 
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + ty + 16u * i;
         if m >= params.out_c {
             continue;
         }
-        let bias = aux[m];
         for (var j = 0u; j < 4u; j++) {
             let p = p0 + tx + 16u * j;
-            if p >= pixels {
-                continue;
+            if p < pixels {
+                store_output(p / out_hw, m, p % out_hw, out_hw, acc[i][j]);
             }
-            var v = acc[i][j] + bias;
-            if params.relu != 0u {
-                v = max(v, 0.0);
-            }
-            let pn = p / out_hw;
-            let prem = p % out_hw;
-            dst[(pn * params.out_total + params.out_offset + m) * out_hw + prem] = v;
         }
     }
 }
 
 // Backward: one 64 (input channels) x 64 (input pixels) tile of dx. `src` is dy, `aux` is y.
 @compute @workgroup_size(256)
-fn backward_input(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
-) {
+fn backward_input(ids: WorkgroupIds) {
     let in_hw = params.in_h * params.in_w;
     let pixels = params.batch * in_hw;
     let taps = KERNEL_H * KERNEL_W;
     let k_total = params.out_c * taps;
-    let m0 = wid.y * TILE;
-    let p0 = (wid.x + wid.z * nwg.x) * TILE;
-    let tx = tid % 16u;
-    let ty = tid / 16u;
+    let m0 = ids.wid.y * TILE;
+    let p0 = (ids.wid.x + ids.wid.z * ids.nwg.x) * TILE;
+    let tx = ids.lid % 16u;
+    let ty = ids.lid / 16u;
 
-    let load_p = p0 + tid % TILE;
+    let load_p = p0 + ids.lid % TILE;
     let load_valid = load_p < pixels;
     let n = load_p / in_hw;
     let rem = load_p % in_hw;
@@ -219,7 +213,7 @@ fn backward_input(
     let out_hw = params.out_h * params.out_w;
     let dy_base = (n * params.out_total + params.out_offset) * out_hw;
 
-    let acc = tile_product(tid, m0, params.in_c, k_total, load_valid, ih_p, iw_p, dy_base, out_hw, true);
+    let acc = tile_product(ids.lid, m0, params.in_c, k_total, load_valid, ih_p, iw_p, dy_base, out_hw, true);
 
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + ty + 16u * i;
@@ -389,67 +383,47 @@ fn block_product(px: PixelBlock, channels: u32, c_blocks: u32, cb: u32, backward
     return sums;
 }
 
-@compute @workgroup_size(64)
-fn forward_blocked(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let out_hw = params.out_h * params.out_w;
-    let pixels = params.batch * out_hw;
-    let p0 = block_index(wid, nwg, lid);
+// The register-blocked pass: forward (output channels, output pixels) or backward (input
+// channels, input pixels), 8 channels (workgroup y) by BLOCK_PIXELS pixels per invocation.
+fn blocked(ids: WorkgroupIds, backward: bool) {
+    let hw = select(params.out_h * params.out_w, params.in_h * params.in_w, backward);
+    let pixels = params.batch * hw;
+    let p0 = block_index(ids.wid, ids.nwg, ids.lid);
     if p0 >= pixels {
         return;
     }
-    let c_blocks = (params.out_c + 7u) / 8u; // vec4 pairs per weight row
-    let cb = wid.y;
-    let px = pixel_block(p0, pixels, false);
-    let sums = block_product(px, params.in_c, c_blocks, cb, false);
+    // The channels this pass writes, and those it sums over.
+    let channels = select(params.out_c, params.in_c, backward);
+    let summed = select(params.in_c, params.out_c, backward);
+    let c_blocks = (channels + 7u) / 8u; // vec4 pairs per weight row
+    let cb = ids.wid.y;
+    let px = pixel_block(p0, pixels, backward);
+    let sums = block_product(px, summed, c_blocks, cb, backward);
     for (var j = 0u; j < BLOCK_PIXELS; j++) {
         if !px.valid[j] {
             continue;
         }
         for (var i = 0u; i < 8u; i++) {
-            let co = cb * 8u + i;
-            if co >= params.out_c {
+            let c = cb * 8u + i;
+            if c >= channels {
                 break;
             }
-            var v = select(sums.hi[j], sums.lo[j], i < 4u)[i & 3u] + aux[co];
-            if params.relu != 0u {
-                v = max(v, 0.0);
+            let sum = select(sums.hi[j], sums.lo[j], i < 4u)[i & 3u];
+            if backward {
+                store_grad((px.n[j] * params.in_c + c) * hw + px.plane_offset[j], sum);
+            } else {
+                store_output(px.n[j], c, px.plane_offset[j], hw, sum);
             }
-            dst[(px.n[j] * params.out_total + params.out_offset + co) * out_hw + px.plane_offset[j]] = v;
         }
     }
 }
 
 @compute @workgroup_size(64)
-fn backward_input_blocked(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let in_hw = params.in_h * params.in_w;
-    let pixels = params.batch * in_hw;
-    let p0 = block_index(wid, nwg, lid);
-    if p0 >= pixels {
-        return;
-    }
-    let c_blocks = (params.in_c + 7u) / 8u;
-    let cb = wid.y;
-    let px = pixel_block(p0, pixels, true);
-    let sums = block_product(px, params.out_c, c_blocks, cb, true);
-    for (var j = 0u; j < BLOCK_PIXELS; j++) {
-        if !px.valid[j] {
-            continue;
-        }
-        for (var i = 0u; i < 8u; i++) {
-            let ci = cb * 8u + i;
-            if ci >= params.in_c {
-                break;
-            }
-            let index = (px.n[j] * params.in_c + ci) * in_hw + px.plane_offset[j];
-            store_grad(index, select(sums.hi[j], sums.lo[j], i < 4u)[i & 3u]);
-        }
-    }
+fn forward_blocked(ids: WorkgroupIds) {
+    blocked(ids, false);
+}
+
+@compute @workgroup_size(64)
+fn backward_input_blocked(ids: WorkgroupIds) {
+    blocked(ids, true);
 }

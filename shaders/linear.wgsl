@@ -37,19 +37,15 @@ var<workgroup> partial: array<f32, 2048>; // [MAX_BATCH_BLOCK][256]
 // One workgroup per output row: the invocations split the dot product, then reduce.
 // `src` is x, `aux` is the full bias, `dst` is y.
 @compute @workgroup_size(256)
-fn forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
-) {
-    let r = wid.x + wid.y * nwg.x;
+fn forward(ids: WorkgroupIds) {
+    let r = ids.wid.x + ids.wid.y * ids.nwg.x;
     if r >= params.rows {
         return;
     }
     let w_row = r * params.in_features;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
         var acc: array<f32, MAX_BATCH_BLOCK>;
-        for (var i = tid; i < params.in_features; i += 256u) {
+        for (var i = ids.lid; i < params.in_features; i += 256u) {
             let w = weights[w_row + i];
             for (var b = 0u; b < BATCH_BLOCK; b++) {
                 let n = n0 + b;
@@ -58,23 +54,19 @@ fn forward(
                 }
             }
         }
-        reduce_and_store(acc, n0, params.row0 + r, tid);
+        reduce_and_store(acc, n0, params.row0 + r, ids.lid);
     }
 }
 
 // `forward` reading four weights and four inputs per load.
 @compute @workgroup_size(256)
-fn forward_vec4(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
-) {
-    let r = wid.x + wid.y * nwg.x;
+fn forward_vec4(ids: WorkgroupIds) {
+    let r = ids.wid.x + ids.wid.y * ids.nwg.x;
     if r >= params.rows {
         return;
     }
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
-        reduce_and_store(partial_dots_vec4(r, n0, tid), n0, params.row0 + r, tid);
+        reduce_and_store(partial_dots_vec4(r, n0, ids.lid), n0, params.row0 + r, ids.lid);
     }
 }
 
@@ -137,13 +129,9 @@ const ROW_GROUPS: u32 = 4u;
 // A workgroup covers 64 input features; the 4 invocations of a feature take every 4th row of
 // the chunk, then their partial sums are added in workgroup memory. `dst` is dx.
 @compute @workgroup_size(256)
-fn backward_input(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
-) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + tid % 64u;
-    let group = tid / 64u;
+fn backward_input(ids: WorkgroupIds) {
+    let i = (ids.wid.x + ids.wid.y * ids.nwg.x) * 64u + ids.lid % 64u;
+    let group = ids.lid / 64u;
     let valid = i < params.in_features;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
         var acc: array<f32, MAX_BATCH_BLOCK>;
@@ -159,7 +147,7 @@ fn backward_input(
             }
         }
         for (var b = 0u; b < BATCH_BLOCK; b++) {
-            partial[b * 256u + tid] = acc[b];
+            partial[b * 256u + ids.lid] = acc[b];
         }
         workgroupBarrier();
         if valid && group == 0u {
@@ -167,8 +155,8 @@ fn backward_input(
                 let n = n0 + b;
                 if n < params.batch {
                     let index = n * params.in_features + i;
-                    var v = partial[b * 256u + tid] + partial[b * 256u + tid + 64u]
-                        + partial[b * 256u + tid + 128u] + partial[b * 256u + tid + 192u];
+                    var v = partial[b * 256u + ids.lid] + partial[b * 256u + ids.lid + 64u]
+                        + partial[b * 256u + ids.lid + 128u] + partial[b * 256u + ids.lid + 192u];
                     if params.accumulate != 0u {
                         v += dst[index];
                     }
@@ -188,14 +176,10 @@ var<workgroup> partial4: array<vec4<f32>, 256>;
 // `backward_input` with four input features per invocation, read as one vec4 of a weight row:
 // a workgroup covers 16 vec4 columns (64 features) and splits the chunk's rows over 16 groups.
 @compute @workgroup_size(256)
-fn backward_input_vec4(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
-) {
+fn backward_input_vec4(ids: WorkgroupIds) {
     let in4 = params.in_features / 4u;
-    let i4 = (wid.x + wid.y * nwg.x) * 16u + tid % 16u;
-    let group = tid / 16u;
+    let i4 = (ids.wid.x + ids.wid.y * ids.nwg.x) * 16u + ids.lid % 16u;
+    let group = ids.lid / 16u;
     let valid = i4 < in4;
     for (var n0 = 0u; n0 < params.batch; n0 += BATCH_BLOCK) {
         var acc: array<vec4<f32>, MAX_BATCH_BLOCK>;
@@ -211,13 +195,13 @@ fn backward_input_vec4(
             }
         }
         for (var b = 0u; b < BATCH_BLOCK; b++) {
-            partial4[tid] = acc[b];
+            partial4[ids.lid] = acc[b];
             workgroupBarrier();
             let n = n0 + b;
             if valid && group == 0u && n < params.batch {
-                var v = partial4[tid];
+                var v = partial4[ids.lid];
                 for (var g = 1u; g < VEC4_ROW_GROUPS; g++) {
-                    v += partial4[g * 16u + tid];
+                    v += partial4[g * 16u + ids.lid];
                 }
                 let index = n * in4 + i4;
                 if params.accumulate != 0u {

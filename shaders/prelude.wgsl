@@ -12,3 +12,10 @@ fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn relu_grad(g: f32, y: f32, guided: u32) -> f32 {
     return select(0.0, g, y > 0.0 && (guided == 0u || g > 0.0));
 }
+
+// The ids of a workgroup-tiled kernel's invocation, taken as one entry-point argument.
+struct WorkgroupIds {
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+}

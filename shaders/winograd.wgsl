@@ -36,13 +36,9 @@ override MASK_DX: u32 = 0u;
 // accumulate and MASK_DX are 0) are in relu_backward.wgsl.
 
 @compute @workgroup_size(64)
-fn winograd(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
+fn winograd(ids: WorkgroupIds) {
     let tiles_per_image = params.tiles_h * params.tiles_w;
-    let tile = (wid.x + wid.z * nwg.x) * 64u + lid;
+    let tile = (ids.wid.x + ids.wid.z * ids.nwg.x) * 64u + ids.lid;
     if tile >= params.batch * tiles_per_image {
         return;
     }
@@ -50,7 +46,7 @@ fn winograd(
     let t = tile % tiles_per_image;
     let oy = (t / params.tiles_w) * 2u;
     let ox = (t % params.tiles_w) * 2u;
-    let cb = wid.y;
+    let cb = ids.wid.y;
     let c_blocks = (params.out_c + 7u) / 8u;
 
     // The 4x4 input patch: row offsets and column indices, zero outside the image (padding).
