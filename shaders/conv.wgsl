@@ -30,10 +30,7 @@ const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> params: ConvParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> weights: array<f32>;
-@group(0) @binding(3) var<storage, read> aux: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+// src, weights (weights4 for the register-blocked kernels), aux and dst: layer_bindings.wgsl.
 
 var<workgroup> tile_a: array<f32, 1024>; // [TILE_K][TILE]
 var<workgroup> tile_b: array<f32, 1024>; // [TILE_K][TILE]
@@ -91,7 +88,7 @@ fn tap_value(base: u32, plane: u32, c: u32, row: i32, col: i32, kh: u32, kw: u32
     return v;
 }
 
-// The K loop of `forward` and `backward_input`: this invocation's 4 x 4 block (rows ty + 16 i,
+// The K loop of `tiled`: this invocation's 4 x 4 block (rows ty + 16 i,
 // columns tx + 16 j of the workgroup's 64 x 64 tile) of C = A^T B. A is the weights packed
 // [K][padded(channels)], the tile's rows from channel m0; B is `tap_value` at this invocation's
 // load pixel (row, col; planes of `plane` values from base), zero where load_valid is false.
@@ -154,70 +151,43 @@ fn tile_product(
     return acc;
 }
 
-// Forward: one 64 (output channels) x 64 (output pixels) tile. `aux` holds the bias.
-@compute @workgroup_size(256)
-fn forward(ids: WorkgroupIds) {
-    let pixels = params.batch * params.out_h * params.out_w;
-    let taps = KERNEL_H * KERNEL_W;
-    let k_total = params.in_c * taps;
+// The tiled pass: forward, one 64 (output channels) x 64 (output pixels) tile of y, `aux` the
+// bias; backward, one 64 (input channels) x 64 (input pixels) tile of dx, `src` dy, `aux` y.
+fn tiled(ids: WorkgroupIds, backward: bool) {
+    let in_hw = params.in_h * params.in_w;
+    let out_hw = params.out_h * params.out_w;
+    // The pixels and the channels this pass writes, and the length of its sums.
+    let hw = select(out_hw, in_hw, backward);
+    let width = select(params.out_w, params.in_w, backward);
+    let pixels = params.batch * hw;
+    let channels = select(params.out_c, params.in_c, backward);
+    let k_total = select(params.in_c, params.out_c, backward) * KERNEL_H * KERNEL_W;
     let m0 = ids.wid.y * TILE;
     let p0 = (ids.wid.x + ids.wid.z * ids.nwg.x) * TILE;
-    let tx = ids.lid % 16u;
-    let ty = ids.lid / 16u;
 
-    // The output pixel this invocation gathers for tile_b, fixed over the whole K loop.
+    // The pixel this invocation gathers for tile_b, fixed over the whole K loop: forward, the
+    // corner of its window in the input; backward, its padded position, read from dy's slice.
     let load_p = p0 + ids.lid % TILE;
-    let load_valid = load_p < pixels;
-    let out_hw = params.out_h * params.out_w;
-    let n = load_p / out_hw;
-    let rem = load_p % out_hw;
-    let ih0 = i32((rem / params.out_w) * STRIDE) - i32(params.pad);
-    let iw0 = i32((rem % params.out_w) * STRIDE) - i32(params.pad);
-    let in_hw = params.in_h * params.in_w;
-    let src_base = n * params.in_c * in_hw;
-
-    let acc = tile_product(ids.lid, m0, params.out_c, k_total, load_valid, ih0, iw0, src_base, in_hw, false);
-
-    for (var i = 0u; i < 4u; i++) {
-        let m = m0 + ty + 16u * i;
-        if m >= params.out_c {
-            continue;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let p = p0 + tx + 16u * j;
-            if p < pixels {
-                store_output(p / out_hw, m, p % out_hw, out_hw, acc[i][j]);
-            }
-        }
+    let n = load_p / hw;
+    let row = (load_p % hw) / width;
+    let col = load_p % width;
+    var row0 = i32(row) + i32(params.pad);
+    var col0 = i32(col) + i32(params.pad);
+    var base = (n * params.out_total + params.out_offset) * out_hw;
+    var plane = out_hw;
+    if !backward {
+        row0 = i32(row * STRIDE) - i32(params.pad);
+        col0 = i32(col * STRIDE) - i32(params.pad);
+        base = n * params.in_c * in_hw;
+        plane = in_hw;
     }
-}
+    let acc = tile_product(ids.lid, m0, channels, k_total, load_p < pixels, row0, col0, base, plane, backward);
 
-// Backward: one 64 (input channels) x 64 (input pixels) tile of dx. `src` is dy, `aux` is y.
-@compute @workgroup_size(256)
-fn backward_input(ids: WorkgroupIds) {
-    let in_hw = params.in_h * params.in_w;
-    let pixels = params.batch * in_hw;
-    let taps = KERNEL_H * KERNEL_W;
-    let k_total = params.out_c * taps;
-    let m0 = ids.wid.y * TILE;
-    let p0 = (ids.wid.x + ids.wid.z * ids.nwg.x) * TILE;
     let tx = ids.lid % 16u;
     let ty = ids.lid / 16u;
-
-    let load_p = p0 + ids.lid % TILE;
-    let load_valid = load_p < pixels;
-    let n = load_p / in_hw;
-    let rem = load_p % in_hw;
-    let ih_p = i32(rem / params.in_w) + i32(params.pad);
-    let iw_p = i32(rem % params.in_w) + i32(params.pad);
-    let out_hw = params.out_h * params.out_w;
-    let dy_base = (n * params.out_total + params.out_offset) * out_hw;
-
-    let acc = tile_product(ids.lid, m0, params.in_c, k_total, load_valid, ih_p, iw_p, dy_base, out_hw, true);
-
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + ty + 16u * i;
-        if m >= params.in_c {
+        if m >= channels {
             continue;
         }
         for (var j = 0u; j < 4u; j++) {
@@ -225,12 +195,23 @@ fn backward_input(ids: WorkgroupIds) {
             if p >= pixels {
                 continue;
             }
-            let pn = p / in_hw;
-            let prem = p % in_hw;
-            let index = (pn * params.in_c + m) * in_hw + prem;
-            store_grad(index, acc[i][j]);
+            if backward {
+                store_grad((p / hw * params.in_c + m) * hw + p % hw, acc[i][j]);
+            } else {
+                store_output(p / hw, m, p % hw, hw, acc[i][j]);
+            }
         }
     }
+}
+
+@compute @workgroup_size(256)
+fn forward(ids: WorkgroupIds) {
+    tiled(ids, false);
+}
+
+@compute @workgroup_size(256)
+fn backward_input(ids: WorkgroupIds) {
+    tiled(ids, true);
 }
 
 // Backward for layers with few input channels (the image layer, Cin <= 4): one invocation per input
@@ -300,8 +281,6 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 // padded to a multiple of 8). Workgroups of 64 along the pixel axis (x, then z), channel blocks on
 // y. Fewer pixels per invocation give more invocations: the host picks BLOCK_PIXELS per layer so
 // that small layers still fill a large GPU.
-
-@group(0) @binding(2) var<storage, read> weights4: array<vec4<f32>>;
 
 const MAX_BLOCK_PIXELS: u32 = 4u;
 

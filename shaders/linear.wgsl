@@ -20,16 +20,10 @@ override BATCH_BLOCK: u32 = 8u;
 override MASK_RELU: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: LinearParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-// This chunk's rows of W, row-major [rows][in_features].
-@group(0) @binding(2) var<storage, read> weights: array<f32>;
-@group(0) @binding(3) var<storage, read> aux: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
-
-// The same bindings seen as vec4, for the `_vec4` kernels (in_features a multiple of 4, so that
-// every row and every image starts on a vec4).
+// src, weights (this chunk's rows of W, row-major [rows][in_features]), aux and dst:
+// layer_bindings.wgsl, where weights4 is also declared. src and dst seen as vec4, for the `_vec4`
+// kernels (in_features a multiple of 4, so that every row and every image starts on a vec4):
 @group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> weights4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> dst4: array<vec4<f32>>;
 
 var<workgroup> partial: array<f32, 2048>; // [MAX_BATCH_BLOCK][256]

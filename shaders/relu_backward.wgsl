@@ -1,7 +1,7 @@
 // Gradient reads and stores through a ReLU, for the convolution kernels' backward passes
-// (conv.wgsl, winograd.wgsl), compiled after the prelude. The module binds `src` (the gradient
-// read), `aux` (y or x) and `dst` (the gradient written), has a `params` with `guided` and
-// `accumulate`, and declares the overrides MASK_RELU and MASK_DX.
+// (conv.wgsl, winograd.wgsl), compiled after the prelude and layer_bindings.wgsl (`src` the
+// gradient read, `aux` y or x, `dst` the gradient written). The module has a `params` with
+// `guided` and `accumulate`, and declares the overrides MASK_RELU and MASK_DX.
 
 // The gradient read at `index`, masked by the ReLU of the forward output y (`aux`) when
 // MASK_RELU is set.

@@ -26,11 +26,8 @@ override MASK_RELU: u32 = 0u;
 override MASK_DX: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: WinogradParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-// U packed as [in_c][16][ceil(out_c / 8)][2] vec4: 8 output channels per (channel, position).
-@group(0) @binding(2) var<storage, read> weights4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> aux: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+// src, weights4, aux and dst: layer_bindings.wgsl. The weights are U packed as
+// [in_c][16][ceil(out_c / 8)][2] vec4: 8 output channels per (channel, position).
 
 // masked_grad (reading the input) and store_grad (writing the output, forward too: there
 // accumulate and MASK_DX are 0) are in relu_backward.wgsl.

@@ -125,13 +125,13 @@ impl Shader {
     /// `shaders/prelude.wgsl` and the shader's files.
     fn files(self) -> &'static str {
         match self {
-            Shader::Conv => wgsl!("relu_backward", "conv"),
-            Shader::Winograd => wgsl!("relu_backward", "winograd"),
+            Shader::Conv => wgsl!("layer_bindings", "relu_backward", "conv"),
+            Shader::Winograd => wgsl!("layer_bindings", "relu_backward", "winograd"),
             Shader::Relu => wgsl!("relu"),
             Shader::Pool => wgsl!("pool"),
-            Shader::Linear => wgsl!("linear"),
+            Shader::Linear => wgsl!("layer_bindings", "linear"),
             // Appended to linear.wgsl, whose declarations and helpers it uses.
-            Shader::LinearSubgroups => wgsl!("linear", "linear_subgroups"),
+            Shader::LinearSubgroups => wgsl!("layer_bindings", "linear", "linear_subgroups"),
             Shader::Step => wgsl!("workgroup_sum", "step"),
             Shader::Saliency => wgsl!("bilinear", "saliency"),
             Shader::Attack => wgsl!("workgroup_sum", "attack"),
