@@ -82,24 +82,18 @@ fn check_conv(op: &str, stride: usize, pad: usize) {
     }
 }
 
+/// Every convolution case of the PyTorch references (name, stride, padding): 3×3 stride 1,
+/// 1×1, 3×3 stride 2 and 3×3 stride 1 on three channels.
 #[test]
-fn conv3x3_s1_p1() {
-    check_conv("conv3x3_s1_p1", 1, 1);
-}
-
-#[test]
-fn conv1x1() {
-    check_conv("conv1x1", 1, 0);
-}
-
-#[test]
-fn conv3x3_s2_p0_three_channels() {
-    check_conv("conv3x3_s2_p0", 2, 0);
-}
-
-#[test]
-fn conv3x3_s1_p1_three_channels() {
-    check_conv("conv3x3_s1_p1_c3", 1, 1);
+fn conv_matches_pytorch() {
+    for (op, stride, pad) in [
+        ("conv3x3_s1_p1", 1, 1),
+        ("conv1x1", 1, 0),
+        ("conv3x3_s2_p0", 2, 0),
+        ("conv3x3_s1_p1_c3", 1, 1),
+    ] {
+        check_conv(op, stride, pad);
+    }
 }
 
 /// The fused ReLU and the accumulate flag, against the CPU reference on random data, with odd

@@ -105,7 +105,7 @@ impl Shader {
         use crate::{dream, ops};
         match self {
             Shader::Conv => &[ops::conv::ConvParams::WGSL],
-            Shader::Winograd => &[ops::winograd::WinogradParams::WGSL],
+            Shader::Winograd => &[ops::conv::winograd::WinogradParams::WGSL],
             Shader::Relu => &[ops::relu::ReluParams::WGSL],
             Shader::Pool => &[ops::pool::PoolParams::WGSL],
             Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],

@@ -10,7 +10,6 @@ pub mod pool;
 pub mod relu;
 pub mod resample;
 pub mod step;
-pub mod winograd;
 
 /// How a backward kernel writes its result and treats ReLUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 //! Each 2×2 output tile costs 16 multiplications per channel pair instead of 36, for a transform
 //! of the input patch shared by 8 output channels.
 
+use super::{ConvGeometry, ConvParams, GradMask};
 use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
-use crate::ops::conv::{ConvGeometry, ConvParams, GradMask};
 
 uniform_block! {
     /// Uniform block of `winograd.wgsl`.
