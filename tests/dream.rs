@@ -9,7 +9,7 @@ mod common;
 use common::{assert_close, ctx, data_dir, random, read, run, upload};
 use indicatif::ProgressBar;
 use netlens::dream::diversity::{self, Gram};
-use netlens::dream::fourier::{self, Colours, Planes, Side};
+use netlens::dream::fourier::{self, Colours, MatrixStack, Side};
 use netlens::dream::kernels::{self, Images, RollDirection, StepRow, TransformPass};
 use netlens::dream::{
     Diversity, DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings,
@@ -103,7 +103,7 @@ fn pixel_kernels_match_cpu() {
 #[test]
 fn fourier_kernels_match_cpu() {
     let ctx = ctx();
-    let shape = Planes {
+    let shape = MatrixStack {
         planes: 3,
         rows: 20,
         cols: 37,

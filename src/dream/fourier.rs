@@ -148,7 +148,7 @@ pub enum Side {
 
 /// A stack of `planes` matrices of `rows` × `cols` (an image batch has batch · 3 planes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Planes {
+pub struct MatrixStack {
     /// Number of planes.
     pub planes: usize,
     /// Rows per plane.
@@ -157,7 +157,7 @@ pub struct Planes {
     pub cols: usize,
 }
 
-impl Planes {
+impl MatrixStack {
     /// Values in all planes.
     pub fn len(&self) -> usize {
         self.planes * self.rows * self.cols
@@ -290,12 +290,12 @@ impl Colours {
 
 /// Plain-Rust references of the kernels.
 pub mod cpu {
-    use super::{Planes, Side, colour_mix, inverse3};
+    use super::{MatrixStack, Side, colour_mix, inverse3};
     use crate::preprocess::{MEAN, STD};
 
     /// `dst[p]` = op(M) `src[p]` or `src[p]` op(M) (f64 accumulation).
     pub fn multiply(
-        shape: &Planes,
+        shape: &MatrixStack,
         side: Side,
         transpose: bool,
         m: &[f32],
@@ -411,7 +411,7 @@ mod tests {
         for n in [1, 2, 5, 8, 9] {
             let f = basis(n);
             let eye = cpu::multiply(
-                &Planes {
+                &MatrixStack {
                     planes: 1,
                     rows: n,
                     cols: n,

@@ -2,7 +2,7 @@
 //! here once, then steps and snapshots are only recorded.
 
 use super::diversity::{DiversityParts, Gram, mean_similarity};
-use super::fourier::{Colours, Planes, Side, basis, spectrum_scale};
+use super::fourier::{Colours, MatrixStack, Side, basis, spectrum_scale};
 use super::kernels::{Images, RollDirection, StepRow, TransformPass, blur_radius, blur_weights};
 use super::run::Objective;
 use super::settings::{Diversity, Parameterization, Settings};
@@ -233,7 +233,7 @@ impl Stage {
                 blur.extend(images.blur(&ctx, radius, &current, &taps, &x, &tmp));
             }
             Parameterization::Fourier => {
-                let planes = Planes {
+                let planes = MatrixStack {
                     planes: batch * 3,
                     rows: h,
                     cols: w,
