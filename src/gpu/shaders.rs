@@ -102,6 +102,7 @@ impl Shader {
 
     /// The WGSL declarations of the uniform blocks declared in Rust that the shader reads.
     fn uniform_blocks(self) -> &'static [&'static str] {
+        use crate::fooling::kernels::{ImageParams, LogitsParams};
         use crate::ops;
         match self {
             Shader::Conv => &[ops::conv::ConvParams::WGSL],
@@ -111,7 +112,8 @@ impl Shader {
             Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],
             Shader::Step => &[ops::step::StepParams::WGSL],
             Shader::Resample => &[ops::resample::ResampleParams::WGSL],
-            Shader::Saliency | Shader::Attack | Shader::Dream => &[],
+            Shader::Attack => &[LogitsParams::WGSL, ImageParams::WGSL],
+            Shader::Saliency | Shader::Dream => &[],
         }
     }
 
@@ -125,9 +127,9 @@ impl Shader {
             Shader::Linear => wgsl!("linear"),
             // Appended to linear.wgsl, whose declarations and helpers it uses.
             Shader::LinearSubgroups => wgsl!("linear", "linear_subgroups"),
-            Shader::Step => wgsl!("workgroup_sum", "step"),
+            Shader::Step => wgsl!("workgroup_sum", "image_batch", "step"),
             Shader::Saliency => wgsl!("bilinear", "saliency"),
-            Shader::Attack => wgsl!("workgroup_sum", "attack"),
+            Shader::Attack => wgsl!("workgroup_sum", "image_batch", "attack"),
             Shader::Dream => wgsl!("workgroup_sum", "dream"),
             Shader::Resample => wgsl!("bilinear", "resample"),
         }
