@@ -6,97 +6,120 @@
 // normalized NCHW; `unit[c]` is the size of one pixel level (1/255 of the 0..1 range) in
 // channel c, 1 / (255 std[c]).
 
-struct AttackParams {
-    batch: u32,
-    // Values per image (channels * plane), or classes per image for the logits kernels.
-    len: u32,
-    // Elements per channel (h * w), for per-channel constants.
-    plane: u32,
-    // Kernel flags (see each kernel).
-    mode: u32,
-    // Step size, radius or momentum decay, depending on the kernel.
-    rate: f32,
-    // Guards divisions by norms that may be zero.
-    eps: f32,
-    seed: u32,
-    _pad: u32,
-}
+// `LogitsParams` and `ImageParams`, the uniform blocks of the logits and the image kernels, are
+// declared in src/fooling/kernels.rs (uniform_block!).
 
-@group(0) @binding(0) var<uniform> params: AttackParams;
+@group(0) @binding(0) var<uniform> logit_params: LogitsParams;
+// `params`, read by the helpers of image_batch.wgsl.
+@group(0) @binding(0) var<uniform> params: ImageParams;
 
 // A goal's high bit marks an untargeted goal: move away from the class in the low bits.
 const AWAY: u32 = 0x80000000u;
 // `first` of an image that has not reached its goal yet.
 const NEVER: u32 = 0xffffffffu;
 
-fn channel(i: u32) -> u32 {
-    return (i % params.len) / params.plane;
+// The logits kernels (check_goal, seed_loss, seed_margin) run one workgroup per image and bind
+// the logits at 1 and the goals at 2.
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> goals: array<u32>;
+
+// An image of the logits kernels.
+struct LogitsImage {
+    // Its index (the workgroup's).
+    n: u32,
+    // The index of its first logit.
+    base: u32,
+    // Its goal, as Goal::encode writes it.
+    goal: u32,
+    // The goal's class.
+    wanted: u32,
+    // +1 to reach the goal's class, -1 to leave it.
+    sign: f32,
+}
+
+// Image n of the logits kernels.
+fn logits_image(n: u32) -> LogitsImage {
+    let goal = goals[n];
+    let sign = select(1.0, -1.0, (goal & AWAY) != 0u);
+    return LogitsImage(n, n * logit_params.classes, goal, goal & ~AWAY, sign);
+}
+
+// A candidate for an image's top class: the largest logit seen and its class `index` (NEVER:
+// none), and whether a NaN or an infinity was seen.
+struct Candidate {
+    value: f32,
+    index: u32,
+    nonfinite: bool,
+}
+
+// Invocation tid's candidate among the classes tid, tid + 256, ... of the logits from `base`:
+// the largest logit (the first on ties), leaving out the class `skip` and, when `finite_only`,
+// non-finite logits.
+fn candidate(tid: u32, base: u32, skip: u32, finite_only: bool) -> Candidate {
+    // -f32::MAX exactly: Chrome refuses a decimal literal above it.
+    var c = Candidate(-0x1.fffffep+127f, NEVER, false);
+    for (var k = tid; k < logit_params.classes; k += 256u) {
+        let v = logits[base + k];
+        // An all-ones exponent is an infinity or a NaN.
+        let finite = (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+        c.nonfinite = c.nonfinite || !finite;
+        if k != skip && (finite || !finite_only) && (c.index == NEVER || v > c.value) {
+            c.value = v;
+            c.index = k;
+        }
+    }
+    return c;
 }
 
 var<workgroup> best_value: array<f32, 256>;
-var<workgroup> best_index: array<u32, 256>;
+var<workgroup> best_class: array<u32, 256>;
 // `workgroup_sum` and its `partial`: workgroup_sum.wgsl.
 
-// The index of the largest of the candidates (value, index) of the invocations of a workgroup
-// of 256, the first on ties, NEVER when no invocation has one; every invocation gets it.
-fn workgroup_top(tid: u32, value: f32, index: u32) -> u32 {
-    best_value[tid] = value;
-    best_index[tid] = index;
+// The best of the candidates of the invocations of a workgroup of 256: the largest value, the
+// first class on ties, class NEVER when no invocation has one; every invocation gets it (with
+// its own `nonfinite`).
+fn workgroup_top(tid: u32, mine: Candidate) -> Candidate {
+    best_value[tid] = mine.value;
+    best_class[tid] = mine.index;
     workgroupBarrier();
     for (var step = 128u; step > 0u; step >>= 1u) {
         if tid < step {
             let v = best_value[tid + step];
-            let k = best_index[tid + step];
-            let mine = best_index[tid];
-            if k != NEVER && (mine == NEVER || v > best_value[tid] || (v == best_value[tid] && k < mine)) {
+            let k = best_class[tid + step];
+            let held = best_class[tid];
+            if k != NEVER && (held == NEVER || v > best_value[tid] || (v == best_value[tid] && k < held)) {
                 best_value[tid] = v;
-                best_index[tid] = k;
+                best_class[tid] = k;
             }
         }
         workgroupBarrier();
     }
-    let top = best_index[0];
+    let top = Candidate(best_value[0], best_class[0], mine.nonfinite);
     workgroupBarrier();
     return top;
 }
 
-// check_goal: one workgroup per image. Finds the top class of the logits (the first on ties)
+// check_goal: finds the top class of the logits (the first on ties, non-finite logits left out)
 // and updates the image's state [count, first, reached, nonfinite]: reached = whether the top
 // class is the target (or, for an untargeted goal, differs from the class to leave); first =
 // the count at which the goal was first reached; nonfinite = 1 once a logit was NaN or
-// infinite. mode bit 0: freeze an image once it reaches its goal (scale = 0); bit 1: count the
+// infinite. `freeze`: freeze an image once it reaches its goal (scale = 0); `count`: count the
 // step about to be taken (count += 1 while scale != 0).
-@group(0) @binding(1) var<storage, read> cg_logits: array<f32>;
-@group(0) @binding(2) var<storage, read> cg_goal: array<u32>;
 @group(0) @binding(3) var<storage, read_write> cg_state: array<u32>;
 @group(0) @binding(4) var<storage, read_write> cg_scale: array<f32>;
 
 @compute @workgroup_size(256)
 fn check_goal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let n = wid.x;
-    let base = n * params.len;
-    var value = -0x1.fffffep+127f; // -f32::MAX exactly: Chrome refuses a decimal literal above it
-    var index = NEVER;
-    var nonfinite = 0u;
-    for (var k = tid; k < params.len; k += 256u) {
-        let v = cg_logits[base + k];
-        // An all-ones exponent is an infinity or a NaN.
-        if (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u {
-            nonfinite = 1u;
-        } else if index == NEVER || v > value {
-            value = v;
-            index = k;
-        }
-    }
-    let top = workgroup_top(tid, value, index);
+    let image = logits_image(wid.x);
+    let mine = candidate(tid, image.base, NEVER, true);
+    let top = workgroup_top(tid, mine);
     // Any invocation that saw a non-finite value makes the sum positive.
-    let bad = workgroup_sum(tid, f32(nonfinite));
+    let bad = workgroup_sum(tid, f32(mine.nonfinite));
     if tid == 0u {
-        let goal = cg_goal[n];
-        let wanted = goal & ~AWAY;
-        var reached = top == wanted;
-        if (goal & AWAY) != 0u {
-            reached = top != wanted;
+        let n = image.n;
+        var reached = top.index == image.wanted;
+        if (image.goal & AWAY) != 0u {
+            reached = top.index != image.wanted;
         }
         let s = n * 4u;
         if bad > 0.0 {
@@ -107,108 +130,81 @@ fn check_goal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         if reached && cg_state[s + 1u] == NEVER {
             cg_state[s + 1u] = cg_state[s];
         }
-        if reached && (params.mode & 1u) != 0u {
+        if reached && logit_params.freeze != 0u {
             cg_scale[n] = 0.0;
         }
-        if (params.mode & 2u) != 0u && cg_scale[n] != 0.0 {
+        if logit_params.count != 0u && cg_scale[n] != 0.0 {
             cg_state[s] += 1u;
         }
     }
 }
 
-// seed_loss: one workgroup per image; writes the gradient of the loss to ascend with respect to
-// the logits. Targeted: ascend the target's logit (mode bit 0 clear) or its log-probability
-// (bit 0 set: one-hot minus softmax). Untargeted: the same with the sign flipped, descending the
-// score of the class to leave. The goal class's 1 - p is computed as the other classes' share,
-// which keeps its precision when p is close to 1.
-@group(0) @binding(1) var<storage, read> sl_logits: array<f32>;
-@group(0) @binding(2) var<storage, read> sl_goal: array<u32>;
-@group(0) @binding(3) var<storage, read_write> sl_grad: array<f32>;
+// seed_loss and seed_margin: the gradient of the loss with respect to the logits.
+@group(0) @binding(3) var<storage, read_write> logits_grad: array<f32>;
 
+// seed_loss: writes the gradient of the loss to ascend with respect to the logits. Targeted:
+// ascend the target's logit (`cross_entropy` 0) or its log-probability (`cross_entropy` 1:
+// one-hot minus softmax). Untargeted: the same with the sign flipped, descending the score of
+// the class to leave. The goal class's 1 - p is computed as the other classes' share, which
+// keeps its precision when p is close to 1.
 @compute @workgroup_size(256)
 fn seed_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let n = wid.x;
-    let base = n * params.len;
-    let goal = sl_goal[n];
-    let wanted = goal & ~AWAY;
-    let sign = select(1.0, -1.0, (goal & AWAY) != 0u);
-    let cross_entropy = (params.mode & 1u) != 0u;
+    let image = logits_image(wid.x);
+    let base = image.base;
+    let wanted = image.wanted;
+    let cross_entropy = logit_params.cross_entropy != 0u;
     var max_logit = 0.0;
     var others = 0.0;
     var total = 1.0;
     if cross_entropy {
-        var m = -0x1.fffffep+127f; // -f32::MAX
-        for (var k = tid; k < params.len; k += 256u) {
-            m = max(m, sl_logits[base + k]);
-        }
-        best_value[tid] = m;
-        workgroupBarrier();
-        for (var step = 128u; step > 0u; step >>= 1u) {
-            if tid < step {
-                best_value[tid] = max(best_value[tid], best_value[tid + step]);
-            }
-            workgroupBarrier();
-        }
-        max_logit = best_value[0];
+        max_logit = workgroup_top(tid, candidate(tid, base, NEVER, false)).value;
         var acc = 0.0;
-        for (var k = tid; k < params.len; k += 256u) {
+        for (var k = tid; k < logit_params.classes; k += 256u) {
             if k != wanted {
-                acc += exp(sl_logits[base + k] - max_logit);
+                acc += exp(logits[base + k] - max_logit);
             }
         }
         others = workgroup_sum(tid, acc);
-        total = others + exp(sl_logits[base + wanted] - max_logit);
+        total = others + exp(logits[base + wanted] - max_logit);
     }
-    for (var k = tid; k < params.len; k += 256u) {
+    for (var k = tid; k < logit_params.classes; k += 256u) {
         var g = select(0.0, 1.0, k == wanted);
         if cross_entropy {
             if k == wanted {
                 g = others / total;
             } else {
-                g = -exp(sl_logits[base + k] - max_logit) / total;
+                g = -exp(logits[base + k] - max_logit) / total;
             }
         }
-        sl_grad[base + k] = sign * g;
+        logits_grad[base + k] = image.sign * g;
     }
 }
 
-// seed_margin: one workgroup per image; writes the gradient of minus the goal's margin (the
-// loss Carlini-Wagner and Square lower) with respect to the logits. j = the top class other than
-// the goal class (the first on ties). Untargeted (leave y): the margin is z_y - z_j, the seed
-// e_j - e_y; targeted (reach t): the margin is z_j - z_t, the seed e_t - e_j.
-@group(0) @binding(1) var<storage, read> sm_logits: array<f32>;
-@group(0) @binding(2) var<storage, read> sm_goal: array<u32>;
-@group(0) @binding(3) var<storage, read_write> sm_grad: array<f32>;
-
+// seed_margin: writes the gradient of minus the goal's margin (the loss Carlini-Wagner and
+// Square lower) with respect to the logits. j = the top class other than the goal class (the
+// first on ties). Untargeted (leave y): the margin is z_y - z_j, the seed e_j - e_y; targeted
+// (reach t): the margin is z_j - z_t, the seed e_t - e_j.
 @compute @workgroup_size(256)
 fn seed_margin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let n = wid.x;
-    let base = n * params.len;
-    let goal = sm_goal[n];
-    let wanted = goal & ~AWAY;
-    var value = -0x1.fffffep+127f; // -f32::MAX
-    var index = NEVER;
-    for (var k = tid; k < params.len; k += 256u) {
-        let v = sm_logits[base + k];
-        if k != wanted && (index == NEVER || v > value) {
-            value = v;
-            index = k;
-        }
-    }
-    let other = workgroup_top(tid, value, index);
-    let sign = select(1.0, -1.0, (goal & AWAY) != 0u);
-    for (var k = tid; k < params.len; k += 256u) {
+    let image = logits_image(wid.x);
+    let other = workgroup_top(tid, candidate(tid, image.base, image.wanted, false)).index;
+    for (var k = tid; k < logit_params.classes; k += 256u) {
         var g = 0.0;
-        if k == wanted {
-            g = sign;
+        if k == image.wanted {
+            g = image.sign;
         } else if k == other {
-            g = -sign;
+            g = -image.sign;
         }
-        sm_grad[base + k] = g;
+        logits_grad[image.base + k] = g;
     }
 }
 
-// sign_step: x[n, c] += rate * scale[n] * unit[c] * sign(g[n, c]) (a step of `rate` pixel levels).
+// The image kernels bind their buffers from 1 and, but for project_l2 and sum_abs (one
+// workgroup per image), run one invocation per value (`batch_values`, `channel`:
+// image_batch.wgsl).
+
+// sign_step: x[n, c] += step * scale[n] * unit[c] * sign(g[n, c]) (a step of `step` pixel
+// levels).
 @group(0) @binding(1) var<storage, read> ss_g: array<f32>;
 @group(0) @binding(2) var<storage, read> ss_scale: array<f32>;
 @group(0) @binding(3) var<storage, read> ss_unit: array<f32>;
@@ -217,11 +213,11 @@ fn seed_margin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 @compute @workgroup_size(256)
 fn sign_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
     let n = i / params.len;
-    ss_x[i] += params.rate * ss_scale[n] * ss_unit[channel(i)] * sign(ss_g[i]);
+    ss_x[i] += params.step * ss_scale[n] * ss_unit[channel(i)] * sign(ss_g[i]);
 }
 
 // scale_channels: v[n, c] *= w[c], in place.
@@ -231,13 +227,13 @@ fn sign_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(256)
 fn scale_channels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
     sc_v[i] *= sc_w[channel(i)];
 }
 
-// project_linf: x = clamp(x, x0 - r, x0 + r) with r = rate * unit[c] (rate pixel levels).
+// project_linf: x = clamp(x, x0 - r, x0 + r) with r = radius * unit[c] (radius pixel levels).
 @group(0) @binding(1) var<storage, read> pi_x0: array<f32>;
 @group(0) @binding(2) var<storage, read> pi_unit: array<f32>;
 @group(0) @binding(3) var<storage, read_write> pi_x: array<f32>;
@@ -245,16 +241,15 @@ fn scale_channels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 @compute @workgroup_size(256)
 fn project_linf(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
-    let r = params.rate * pi_unit[channel(i)];
+    let r = params.radius * pi_unit[channel(i)];
     let x0 = pi_x0[i];
     pi_x[i] = clamp(pi_x[i], x0 - r, x0 + r);
 }
 
-// project_l2: one workgroup per image; shrinks x - x0 onto the ball of radius `rate` pixel
-// levels (the L2 norm of (x - x0) / unit[c]) when it lies outside.
+// project_l2: one workgroup per image; shrinks x - x0 onto the ball of `radius` pixel levels (the L2 norm of (x - x0) / unit[c]) when it lies outside.
 @group(0) @binding(1) var<storage, read> pl_x0: array<f32>;
 @group(0) @binding(2) var<storage, read> pl_unit: array<f32>;
 @group(0) @binding(3) var<storage, read_write> pl_x: array<f32>;
@@ -264,38 +259,28 @@ fn project_l2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let base = wid.x * params.len;
     var acc = 0.0;
     for (var i = tid; i < params.len; i += 256u) {
-        let d = (pl_x[base + i] - pl_x0[base + i]) / pl_unit[i / params.plane];
+        let d = (pl_x[base + i] - pl_x0[base + i]) / pl_unit[channel(i)];
         acc = fma(d, d, acc);
     }
     let norm = sqrt(workgroup_sum(tid, acc));
-    if norm <= params.rate {
+    if norm <= params.radius {
         return;
     }
-    let factor = params.rate / norm;
+    let factor = params.radius / norm;
     for (var i = tid; i < params.len; i += 256u) {
         let x0 = pl_x0[base + i];
         pl_x[base + i] = x0 + (pl_x[base + i] - x0) * factor;
     }
 }
 
-// sum_abs: sums[n] = sum_i |v[n, i]|, one workgroup per image.
-@group(0) @binding(1) var<storage, read> sa_v: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sa_sums: array<f32>;
-
+// sum_abs: sums[n] = sum_i |v[n, i]| (`image_sum`: image_batch.wgsl).
 @compute @workgroup_size(256)
 fn sum_abs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let base = wid.x * params.len;
-    var acc = 0.0;
-    for (var i = tid; i < params.len; i += 256u) {
-        acc += abs(sa_v[base + i]);
-    }
-    let total = workgroup_sum(tid, acc);
-    if tid == 0u {
-        sa_sums[wid.x] = total;
-    }
+    image_sum(wid.x, tid, false);
 }
 
-// momentum: m = rate * m + g / (l1[n] + eps), MI-FGSM's accumulation of L1-normalized gradients.
+// momentum: m = decay * m + g / (l1[n] + eps), MI-FGSM's accumulation of L1-normalized
+// gradients.
 @group(0) @binding(1) var<storage, read> mo_g: array<f32>;
 @group(0) @binding(2) var<storage, read> mo_l1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> mo_m: array<f32>;
@@ -303,11 +288,11 @@ fn sum_abs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 @compute @workgroup_size(256)
 fn momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
     let n = i / params.len;
-    mo_m[i] = fma(params.rate, mo_m[i], mo_g[i] / (mo_l1[n] + params.eps));
+    mo_m[i] = fma(params.decay, mo_m[i], mo_g[i] / (mo_l1[n] + params.norm_eps));
 }
 
 // PCG hash (O'Neill's RXS-M-XS output on one LCG step).
@@ -322,19 +307,19 @@ fn uniform01(h: u32) -> f32 {
     return f32(h >> 8u) / 16777216.0;
 }
 
-// noise: v[i] = a random number drawn from (seed, i): uniform in [-1, 1) (mode 0) or standard
-// normal by Box-Muller (mode 1).
+// noise: v[i] = a random number drawn from (seed, i): uniform in [-1, 1) (`gaussian` 0) or
+// standard normal by Box-Muller (`gaussian` 1).
 @group(0) @binding(1) var<storage, read_write> no_v: array<f32>;
 
 @compute @workgroup_size(256)
 fn noise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
     let key = pcg(params.seed);
     let u1 = uniform01(pcg(key ^ (2u * i)));
-    if params.mode == 0u {
+    if params.gaussian == 0u {
         no_v[i] = 2.0 * u1 - 1.0;
     } else {
         let u2 = uniform01(pcg(key ^ (2u * i + 1u)));
@@ -354,7 +339,7 @@ fn noise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(256)
 fn quantize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
     let c = channel(i);

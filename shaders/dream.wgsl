@@ -13,7 +13,7 @@
 //   decorrelation and sigmoid, forward, backward and inverse.
 // - gram_matrices / gram_dots / gram_grad / gram_backprop: the diversity term (see below).
 // Upscaling between octaves is the resample op (resample.wgsl).
-// The uniform blocks (ImageParams, MatmulParams, PlaneParams, ColourParams, GramParams) are
+// The uniform blocks (PixelParams, MatmulParams, PlaneParams, ColourParams, GramParams) are
 // declared in Rust (src/dream/) and put before this file.
 //
 // Images are NCHW f32. "The step row" is a per-image vec4<i32> (ox, oy, blur, 0) the host copies
@@ -33,7 +33,7 @@ fn reflect(v: i32, n: u32) -> u32 {
     return select(m, 2u * n - 1u - m, m >= n);
 }
 
-@group(0) @binding(0) var<uniform> image: ImageParams;
+@group(0) @binding(0) var<uniform> image: PixelParams;
 
 // roll: dst[n, c, y, x] = src[n, c, (y - sign * oy) mod h, (x - sign * ox) mod w] (numpy's roll).
 @group(0) @binding(1) var<storage, read> roll_step: array<vec4<i32>>;

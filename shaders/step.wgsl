@@ -6,24 +6,11 @@
 
 @group(0) @binding(0) var<uniform> params: StepParams;
 
-// sum_squares: sums[n] = sum_i src[n, i]^2, one workgroup per image (`workgroup_sum`:
-// workgroup_sum.wgsl).
-@group(0) @binding(1) var<storage, read> sq_src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sq_sums: array<f32>;
-
+// sum_squares: sums[n] = sum_i src[n, i]^2, one workgroup per image (`image_sum`,
+// `batch_values` and `channel`: image_batch.wgsl).
 @compute @workgroup_size(256)
 fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let n = wid.x;
-    let base = n * params.len;
-    var acc = 0.0;
-    for (var i = tid; i < params.len; i += 256u) {
-        let v = sq_src[base + i];
-        acc = fma(v, v, acc);
-    }
-    let total = workgroup_sum(tid, acc);
-    if tid == 0u {
-        sq_sums[n] = total;
-    }
+    image_sum(wid.x, tid, true);
 }
 
 // normalized_step: x[n] += rate * scale[n] * g[n] / (||g[n]|| + eps), with ||g[n]||^2 given.
@@ -36,7 +23,7 @@ fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 @compute @workgroup_size(256)
 fn normalized_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
     let n = i / params.len;
@@ -51,7 +38,7 @@ fn normalized_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 @compute @workgroup_size(256)
 fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
     axpy_y[i] = fma(params.rate, axpy_x[i], axpy_y[i]);
@@ -64,9 +51,9 @@ fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn clamp_channels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= batch_values() {
         return;
     }
-    let b = cl_bounds[(i % params.len) / params.plane];
+    let b = cl_bounds[channel(i)];
     cl_x[i] = clamp(cl_x[i], b.x, b.y);
 }

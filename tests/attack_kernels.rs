@@ -3,9 +3,9 @@
 mod common;
 
 use common::{assert_close, ctx, random, read, run, upload};
-use netlens::fooling::Loss;
 use netlens::fooling::config::{level_table, pixel_unit};
 use netlens::fooling::kernels::{CheckMode, Goal, LogitsBatch, Noise, cpu};
+use netlens::fooling::{Loss, Norm};
 use netlens::ops::step::ImageBatch;
 use netlens::preprocess::{MEAN, STD, to_input, to_rgb};
 
@@ -160,7 +160,7 @@ fn projections_match_cpu_and_stay_in_the_ball() {
     let (x0b, ub) = (upload(&x0), upload(&unit));
 
     let xb = upload(&x);
-    run(&[WIDE.project_linf(ctx, 4.0, &x0b, &ub, &xb)]);
+    run(&[WIDE.project(ctx, Norm::Linf, 4.0, &x0b, &ub, &xb)]);
     let mut want = x.clone();
     cpu::project_linf(&mut want, &x0, &unit, 4.0, WIDE.plane);
     let got = read(&xb);
@@ -171,7 +171,7 @@ fn projections_match_cpu_and_stay_in_the_ball() {
 
     let xb = upload(&x);
     let radius = 300.0;
-    run(&[WIDE.project_l2(ctx, radius, &x0b, &ub, &xb)]);
+    run(&[WIDE.project(ctx, Norm::L2, radius, &x0b, &ub, &xb)]);
     let mut want = x.clone();
     cpu::project_l2(&mut want, &x0, &unit, radius, WIDE.plane);
     let got = read(&xb);

@@ -24,7 +24,7 @@ pub struct StepRow {
 
 uniform_block! {
     /// Uniform block shared by the pixel-space kernels.
-    pub(crate) struct ImageParams {
+    pub(crate) struct PixelParams {
         batch: u32,
         channels: u32,
         h: u32,
@@ -103,15 +103,15 @@ impl Images {
         }
     }
 
-    fn params(&self, sign: i32, radius: usize) -> ImageParams {
-        ImageParams {
+    fn params(&self, sign: i32, radius: usize) -> PixelParams {
+        PixelParams {
             batch: self.batch as u32,
             channels: self.channels as u32,
             h: self.h as u32,
             w: self.w as u32,
             sign,
             radius: radius as u32,
-            ..ImageParams::default()
+            ..PixelParams::default()
         }
     }
 
@@ -119,7 +119,7 @@ impl Images {
         &self,
         ctx: &GpuContext,
         entry: &'static str,
-        params: ImageParams,
+        params: PixelParams,
         buffers: &[&wgpu::Buffer],
     ) -> Dispatch {
         ctx.dispatch_with(

@@ -290,10 +290,7 @@ impl Attacker {
             &self.norms,
         );
         let step = c.step_size();
-        let project = match c.norm {
-            Norm::Linf => b.project_linf(ctx, c.eps, x0, unit, x),
-            Norm::L2 => b.project_l2(ctx, c.eps, x0, unit, x),
-        };
+        let project = b.project(ctx, c.norm, c.eps, x0, unit, x);
         let clamp = b.clamp_channels(ctx, &self.bounds, x);
         // L2 steps are measured in pixel levels: with u = unit[c], the gradient with respect to
         // the pixels is g·u, and a step of `step` levels along it moves x by step·u·(g·u)/‖g·u‖.

@@ -3,7 +3,10 @@
 //! around the original image, L1 norms and momentum, random noise and 8-bit quantization. Each
 //! has a plain-Rust reference in [`cpu`].
 
-use crate::fooling::config::Loss;
+use Invocations::{PerImage, PerValue};
+
+use crate::fooling::config::{Loss, Norm};
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
 use crate::ops::step::{ImageBatch, NORM_EPS};
 
@@ -51,18 +54,50 @@ impl Goal {
     }
 }
 
-/// Uniform block of `attack.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct AttackParams {
-    batch: u32,
-    len: u32,
-    plane: u32,
-    mode: u32,
-    rate: f32,
-    eps: f32,
-    seed: u32,
-    _pad: u32,
+uniform_block! {
+    /// Uniform block of the logits kernels of `attack.wgsl` (goal checks and loss seeds).
+    pub(crate) struct LogitsParams {
+        /// Number of images.
+        batch: u32,
+        /// Classes per image.
+        classes: u32,
+        /// check_goal: freeze an image (scale 0) once it reaches its goal (1) or not (0).
+        freeze: u32,
+        /// check_goal: count the step about to be taken (1) or not (0).
+        count: u32,
+        /// seed_loss: seed the cross-entropy (1) or the logit (0).
+        cross_entropy: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+}
+
+uniform_block! {
+    /// Uniform block of the image kernels of `attack.wgsl`.
+    pub(crate) struct ImageParams {
+        /// Number of images.
+        batch: u32,
+        /// Values per image (channels · plane).
+        len: u32,
+        /// Elements per channel (h · w), for per-channel constants.
+        plane: u32,
+        /// sign_step: the step, in pixel levels.
+        step: f32,
+        /// project_linf, project_l2: the radius of the ball, in pixel levels.
+        radius: f32,
+        /// momentum: the decay of the accumulated gradient.
+        decay: f32,
+        /// momentum: guards the division by an L1 norm that may be zero.
+        norm_eps: f32,
+        /// noise: the seed of the draws.
+        seed: u32,
+        /// noise: standard normal draws (1) or uniform ones (0).
+        gaussian: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 /// Flags of [`LogitsBatch::check_goal`].
@@ -92,30 +127,25 @@ pub struct LogitsBatch {
     pub classes: usize,
 }
 
-fn params(batch: usize, len: usize, plane: usize, mode: u32, rate: f32, seed: u32) -> AttackParams {
-    AttackParams {
-        batch: batch as u32,
-        len: len as u32,
-        plane: plane.max(1) as u32,
-        mode,
-        rate,
-        eps: NORM_EPS,
-        seed,
-        _pad: 0,
-    }
-}
-
-fn dispatch(
-    ctx: &GpuContext,
-    entry: &'static str,
-    p: AttackParams,
-    buffers: &[&wgpu::Buffer],
-    workgroups: [u32; 3],
-) -> Dispatch {
-    ctx.dispatch_with(Kernel::new(Shader::Attack, entry), &p, buffers, workgroups)
-}
-
 impl LogitsBatch {
+    /// A dispatch of the logits kernel `entry` (one workgroup per image) with the flags of
+    /// `flags` and the batch's sizes.
+    fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        entry: &'static str,
+        flags: LogitsParams,
+        buffers: &[&wgpu::Buffer],
+    ) -> Dispatch {
+        let params = LogitsParams {
+            batch: self.batch as u32,
+            classes: self.classes as u32,
+            ..flags
+        };
+        let kernel = Kernel::new(Shader::Attack, entry);
+        ctx.dispatch_with(kernel, &params, buffers, grid(self.batch as u32))
+    }
+
     /// Finds each image's top class (first on ties) and updates its state
     /// `[count, first, reached, nonfinite]` (u32 ×4 per image) and its step scale: see
     /// [`cpu::check_goal`]. `goals` holds [`Goal::encode`]d values.
@@ -128,14 +158,12 @@ impl LogitsBatch {
         state: &wgpu::Buffer,
         scale: &wgpu::Buffer,
     ) -> Dispatch {
-        let flags = u32::from(mode.freeze) | (u32::from(mode.count) << 1);
-        dispatch(
-            ctx,
-            "check_goal",
-            params(self.batch, self.classes, 1, flags, 0.0, 0),
-            &[logits, goals, state, scale],
-            grid(self.batch as u32),
-        )
+        let flags = LogitsParams {
+            freeze: mode.freeze.into(),
+            count: mode.count.into(),
+            ..Default::default()
+        };
+        self.dispatch(ctx, "check_goal", flags, &[logits, goals, state, scale])
     }
 
     /// Writes the gradient of `loss` with respect to the logits into `grad` (see
@@ -148,14 +176,11 @@ impl LogitsBatch {
         goals: &wgpu::Buffer,
         grad: &wgpu::Buffer,
     ) -> Dispatch {
-        let mode = u32::from(loss == Loss::CrossEntropy);
-        dispatch(
-            ctx,
-            "seed_loss",
-            params(self.batch, self.classes, 1, mode, 0.0, 0),
-            &[logits, goals, grad],
-            grid(self.batch as u32),
-        )
+        let flags = LogitsParams {
+            cross_entropy: (loss == Loss::CrossEntropy).into(),
+            ..Default::default()
+        };
+        self.dispatch(ctx, "seed_loss", flags, &[logits, goals, grad])
     }
 
     /// Writes the gradient of minus each goal's margin with respect to the logits into `grad`
@@ -167,86 +192,97 @@ impl LogitsBatch {
         goals: &wgpu::Buffer,
         grad: &wgpu::Buffer,
     ) -> Dispatch {
-        dispatch(
-            ctx,
-            "seed_margin",
-            params(self.batch, self.classes, 1, 0, 0.0, 0),
-            &[logits, goals, grad],
-            grid(self.batch as u32),
-        )
+        let flags = LogitsParams::default();
+        self.dispatch(ctx, "seed_margin", flags, &[logits, goals, grad])
     }
+}
+
+/// How many invocations an image kernel runs.
+#[derive(Clone, Copy, Debug)]
+enum Invocations {
+    /// One per value of the batch.
+    PerValue,
+    /// A workgroup per image.
+    PerImage,
 }
 
 /// The attack kernels on a batch of images.
 impl ImageBatch {
-    fn attack_params(&self, mode: u32, rate: f32, seed: u32) -> AttackParams {
-        params(self.batch, self.len(), self.plane, mode, rate, seed)
+    /// A dispatch of the image kernel `entry` of `attack.wgsl` over `invocations`, with the
+    /// settings of `settings` and the batch's sizes.
+    fn dispatch_attack(
+        &self,
+        ctx: &GpuContext,
+        entry: &'static str,
+        invocations: Invocations,
+        settings: ImageParams,
+        buffers: &[&wgpu::Buffer],
+    ) -> Dispatch {
+        let params = ImageParams {
+            batch: self.batch as u32,
+            len: self.len() as u32,
+            plane: self.plane.max(1) as u32,
+            norm_eps: NORM_EPS,
+            ..settings
+        };
+        let workgroups = match invocations {
+            PerValue => grid_for(self.batch * self.len()),
+            PerImage => grid(self.batch as u32),
+        };
+        let kernel = Kernel::new(Shader::Attack, entry);
+        ctx.dispatch_with(kernel, &params, buffers, workgroups)
     }
 
-    fn per_element(&self) -> [u32; 3] {
-        grid_for(self.batch * self.len())
-    }
-
-    fn per_image(&self) -> [u32; 3] {
-        grid(self.batch as u32)
-    }
-
-    /// x[n, c] += rate · `scale[n]` · `unit[c]` · sign(g[n, c]).
+    /// x[n, c] += step · `scale[n]` · `unit[c]` · sign(g[n, c]).
     pub fn sign_step(
         &self,
         ctx: &GpuContext,
-        rate: f32,
+        step: f32,
         g: &wgpu::Buffer,
         scale: &wgpu::Buffer,
         unit: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = self.attack_params(0, rate, 0);
-        dispatch(
-            ctx,
-            "sign_step",
-            p,
-            &[g, scale, unit, x],
-            self.per_element(),
-        )
+        let settings = ImageParams {
+            step,
+            ..Default::default()
+        };
+        let buffers = [g, scale, unit, x];
+        self.dispatch_attack(ctx, "sign_step", PerValue, settings, &buffers)
     }
 
     /// v[n, c] *= `w[c]`, in place.
     pub fn scale_channels(&self, ctx: &GpuContext, w: &wgpu::Buffer, v: &wgpu::Buffer) -> Dispatch {
-        let p = self.attack_params(0, 0.0, 0);
-        dispatch(ctx, "scale_channels", p, &[w, v], self.per_element())
+        let settings = ImageParams::default();
+        self.dispatch_attack(ctx, "scale_channels", PerValue, settings, &[w, v])
     }
 
-    /// x = clamp(x, x0 − radius · `unit[c]`, x0 + radius · `unit[c]`).
-    pub fn project_linf(
+    /// Brings x within `radius` pixel levels of x0 in `norm`: in L∞, x = clamp(x,
+    /// x0 − radius · `unit[c]`, x0 + radius · `unit[c]`); in L2, x − x0 shrunk onto the ball of
+    /// `radius` in the norm `‖(x − x0) / unit[c]‖₂`.
+    pub fn project(
         &self,
         ctx: &GpuContext,
+        norm: Norm,
         radius: f32,
         x0: &wgpu::Buffer,
         unit: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = self.attack_params(0, radius, 0);
-        dispatch(ctx, "project_linf", p, &[x0, unit, x], self.per_element())
-    }
-
-    /// Shrinks x − x0 onto the ball of `radius` in the norm `‖(x − x0) / unit[c]‖₂`.
-    pub fn project_l2(
-        &self,
-        ctx: &GpuContext,
-        radius: f32,
-        x0: &wgpu::Buffer,
-        unit: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-    ) -> Dispatch {
-        let p = self.attack_params(0, radius, 0);
-        dispatch(ctx, "project_l2", p, &[x0, unit, x], self.per_image())
+        let (entry, invocations) = match norm {
+            Norm::Linf => ("project_linf", PerValue),
+            Norm::L2 => ("project_l2", PerImage),
+        };
+        let settings = ImageParams {
+            radius,
+            ..Default::default()
+        };
+        self.dispatch_attack(ctx, entry, invocations, settings, &[x0, unit, x])
     }
 
     /// `sums[n]` = `‖v[n]‖₁`.
     pub fn sum_abs(&self, ctx: &GpuContext, v: &wgpu::Buffer, sums: &wgpu::Buffer) -> Dispatch {
-        let p = self.attack_params(0, 0.0, 0);
-        dispatch(ctx, "sum_abs", p, &[v, sums], self.per_image())
+        self.dispatch_attack(ctx, "sum_abs", PerImage, ImageParams::default(), &[v, sums])
     }
 
     /// m = decay · m + g / (`l1[n]` + eps).
@@ -258,14 +294,21 @@ impl ImageBatch {
         l1: &wgpu::Buffer,
         m: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = self.attack_params(0, decay, 0);
-        dispatch(ctx, "momentum", p, &[g, l1, m], self.per_element())
+        let settings = ImageParams {
+            decay,
+            ..Default::default()
+        };
+        self.dispatch_attack(ctx, "momentum", PerValue, settings, &[g, l1, m])
     }
 
     /// Fills v with random numbers drawn from (seed, element index).
     pub fn noise(&self, ctx: &GpuContext, kind: Noise, seed: u32, v: &wgpu::Buffer) -> Dispatch {
-        let p = self.attack_params(u32::from(kind == Noise::Gaussian), 0.0, seed);
-        dispatch(ctx, "noise", p, &[v], self.per_element())
+        let settings = ImageParams {
+            seed,
+            gaussian: (kind == Noise::Gaussian).into(),
+            ..Default::default()
+        };
+        self.dispatch_attack(ctx, "noise", PerValue, settings, &[v])
     }
 
     /// dst = the normalized input of the 8-bit image of x; `stats` holds (std, mean) per
@@ -278,14 +321,8 @@ impl ImageBatch {
         levels: &wgpu::Buffer,
         dst: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = self.attack_params(0, 0.0, 0);
-        dispatch(
-            ctx,
-            "quantize",
-            p,
-            &[x, stats, levels, dst],
-            self.per_element(),
-        )
+        let buffers = [x, stats, levels, dst];
+        self.dispatch_attack(ctx, "quantize", PerValue, ImageParams::default(), &buffers)
     }
 }
 

@@ -30,17 +30,52 @@ pub trait Scores {
     async fn logits(&mut self, images: &[&[f32]]) -> Result<Vec<Vec<f32>>>;
 }
 
+/// Images, the goal of each and the loss whose gradients a [`Gradients`] model is asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct GradientQuery<'a> {
+    /// Pixel-domain CHW images.
+    pub images: &'a [&'a [f32]],
+    /// The goal of each image, as many as images ([`GradientQuery::new`] checks).
+    pub goals: &'a [Goal],
+    /// The loss whose gradient is asked for.
+    pub objective: Objective,
+}
+
+impl<'a> GradientQuery<'a> {
+    /// The query, or an error when `images` and `goals` differ in number.
+    pub fn new(images: &'a [&'a [f32]], goals: &'a [Goal], objective: Objective) -> Result<Self> {
+        if images.len() != goals.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} images but {} goals",
+                images.len(),
+                goals.len()
+            )));
+        }
+        Ok(Self {
+            images,
+            goals,
+            objective,
+        })
+    }
+}
+
 /// A classifier that also gives input gradients.
 #[allow(async_fn_in_trait)]
 pub trait Gradients: Scores {
     /// For each image: its logits and the gradient of `objective` for its goal with respect to
-    /// its pixels.
+    /// its pixels. Fails when images and goals differ in number.
     async fn gradients(
         &mut self,
         images: &[&[f32]],
         goals: &[Goal],
         objective: Objective,
-    ) -> Result<Vec<(Vec<f32>, Vec<f32>)>>;
+    ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        self.answer(GradientQuery::new(images, goals, objective)?)
+            .await
+    }
+
+    /// [`Gradients::gradients`] of a checked query.
+    async fn answer(&mut self, query: GradientQuery<'_>) -> Result<Vec<(Vec<f32>, Vec<f32>)>>;
 }
 
 /// A network on the GPU for one input size and batch, with its loss seeds recorded between the
@@ -127,19 +162,12 @@ impl Scores for NetworkOracle {
 }
 
 impl Gradients for NetworkOracle {
-    async fn gradients(
-        &mut self,
-        images: &[&[f32]],
-        goals: &[Goal],
-        objective: Objective,
-    ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
-        if images.len() != goals.len() {
-            return Err(Error::InvalidInput(format!(
-                "{} images but {} goals",
-                images.len(),
-                goals.len()
-            )));
-        }
+    async fn answer(&mut self, query: GradientQuery<'_>) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let GradientQuery {
+            images,
+            goals,
+            objective,
+        } = query;
         let ctx = &self.ctx;
         let mut out = Vec::with_capacity(images.len());
         for (chunk, gs) in images.chunks(self.batch()).zip(goals.chunks(self.batch())) {
@@ -219,20 +247,16 @@ pub(crate) mod linear {
     }
 
     impl Gradients for Linear {
-        async fn gradients(
-            &mut self,
-            images: &[&[f32]],
-            goals: &[Goal],
-            objective: Objective,
-        ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
-            self.gradient_queries += images.len();
+        async fn answer(&mut self, query: GradientQuery<'_>) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+            self.gradient_queries += query.images.len();
             let classes = self.b.len();
-            Ok(images
+            Ok(query
+                .images
                 .iter()
-                .zip(goals)
+                .zip(query.goals)
                 .map(|(x, &goal)| {
                     let logits = self.row(x);
-                    let seed = match objective {
+                    let seed = match query.objective {
                         Objective::CrossEntropy => {
                             cpu::seed_loss(&logits, classes, &[goal], Loss::CrossEntropy)
                         }

@@ -415,18 +415,13 @@ pub async fn evaluate(
         )));
     }
     let mut oracle = NetworkOracle::new(net, config.batch, set.size)?;
-    let refs: Vec<&[f32]> = set.images.iter().map(Vec::as_slice).collect();
     let predictions: Vec<usize> = oracle
-        .logits(&refs)
+        .logits(&set.originals(0..n))
         .await?
         .iter()
         .map(|l| argmax(l))
         .collect();
     let labels = set.labels.clone().unwrap_or_else(|| predictions.clone());
-    let goal = |label: usize| match config.target {
-        Some(t) => Goal::Target(t),
-        None => Goal::Away(label),
-    };
     let attacked: Vec<usize> = (0..n)
         .filter(|&i| predictions[i] == labels[i] && config.target != Some(labels[i]))
         .collect();
@@ -439,18 +434,22 @@ pub async fn evaluate(
             attacks: BTreeMap::new(),
         })
         .collect();
+    let mut run = RobustnessRun {
+        net,
+        oracle,
+        set,
+        labels,
+        config,
+    };
     progress.set_length((config.attacks.len() * config.eps.len()) as u64);
     for &attack in &config.attacks {
         let mut broken: BTreeMap<usize, (f32, f32)> = BTreeMap::new();
         let cw = match attack {
             RobustAttack::Cw => {
                 let started = Instant::now();
-                let x0s: Vec<&[f32]> = attacked.iter().map(|&i| refs[i]).collect();
-                let goals: Vec<Goal> = attacked.iter().map(|&i| goal(labels[i])).collect();
-                let out = carlini_wagner(&mut oracle, &x0s, &goals, &config.cw).await?;
+                let found = run.carlini_wagner(&attacked).await?;
                 log::info!("cw: {:.1} s", started.elapsed().as_secs_f64());
-                let found: Findings = out.into_iter().map(|(f, q, _)| (f, q)).collect();
-                Some(verified(&mut oracle, &attacked, &refs, found, &labels, &goal).await?)
+                Some(run.verified(&attacked, found).await?)
             }
             _ => None,
         };
@@ -472,19 +471,8 @@ pub async fn evaluate(
                     })
                     .collect(),
                 None => {
-                    let found = run_attack(
-                        attack,
-                        net,
-                        &mut oracle,
-                        set,
-                        &standing,
-                        &labels,
-                        &goal,
-                        config,
-                        eps,
-                    )
-                    .await?;
-                    verified(&mut oracle, &standing, &refs, found, &labels, &goal).await?
+                    let found = run.attack(attack, &standing, eps).await?;
+                    run.verified(&standing, found).await?
                 }
             };
             for Checked {
@@ -537,112 +525,144 @@ pub async fn evaluate(
     Ok(records)
 }
 
-/// Checks each found image on the network (one forward pass each, not counted as a query): only
-/// an image that really reaches its goal counts.
-async fn verified(
-    oracle: &mut NetworkOracle,
-    indices: &[usize],
-    originals: &[&[f32]],
-    found: Findings,
-    labels: &[usize],
-    goal: &impl Fn(usize) -> Goal,
-) -> Result<Vec<Checked>> {
-    let hits: Vec<(usize, &Found)> = found
-        .iter()
-        .enumerate()
-        .filter_map(|(k, (f, _))| f.as_ref().map(|f| (k, f)))
-        .collect();
-    let images: Vec<&[f32]> = hits.iter().map(|(_, f)| f.image.as_slice()).collect();
-    let logits = if images.is_empty() {
-        Vec::new()
-    } else {
-        oracle.logits(&images).await?
-    };
-    let mut confirmed = vec![None; found.len()];
-    for ((k, f), l) in hits.iter().zip(&logits) {
-        let i = indices[*k];
-        if goal(labels[i]).reached_by(argmax(l)) {
-            confirmed[*k] = Some(distances(&f.image, originals[i]));
-        }
+impl LabelledImages {
+    /// The images `indices`.
+    fn originals(&self, indices: impl IntoIterator<Item = usize>) -> Vec<&[f32]> {
+        indices
+            .into_iter()
+            .map(|i| self.images[i].as_slice())
+            .collect()
     }
-    Ok(indices
-        .iter()
-        .zip(confirmed)
-        .zip(&found)
-        .map(|((&index, distances), (_, queries))| Checked {
-            index,
-            distances,
-            queries: *queries,
-        })
-        .collect())
 }
 
-/// Runs one budgeted attack at `eps` on the images `indices`.
-#[allow(clippy::too_many_arguments)]
-async fn run_attack(
-    attack: RobustAttack,
-    net: &Network,
-    oracle: &mut NetworkOracle,
-    set: &LabelledImages,
-    indices: &[usize],
-    labels: &[usize],
-    goal: &impl Fn(usize) -> Goal,
-    config: &RobustnessConfig,
-    eps: f32,
-) -> Result<Findings> {
-    if indices.is_empty() {
-        return Ok(Vec::new());
+/// What the attacks of a robustness run work with: the network and its oracle, the images and
+/// their labels, and the settings.
+struct RobustnessRun<'a> {
+    net: &'a Network,
+    oracle: NetworkOracle,
+    set: &'a LabelledImages,
+    /// The class each image should have (its label, or the network's clean prediction).
+    labels: Vec<usize>,
+    config: &'a RobustnessConfig,
+}
+
+impl RobustnessRun<'_> {
+    /// The goals of the images `indices`: the target, or away from each one's label.
+    fn goals(&self, indices: &[usize]) -> Vec<Goal> {
+        indices.iter().map(|&i| self.goal(i)).collect()
     }
-    let x0s: Vec<&[f32]> = indices.iter().map(|&i| set.images[i].as_slice()).collect();
-    let goals: Vec<Goal> = indices.iter().map(|&i| goal(labels[i])).collect();
-    let seed = config.seed ^ u64::from(eps.to_bits());
-    match attack {
-        RobustAttack::Fgsm | RobustAttack::Pgd => {
-            let method = if attack == RobustAttack::Fgsm {
-                Method::Fgsm
-            } else {
-                Method::Pgd
-            };
-            let mut c = AttackConfig::standard(method, config.norm, eps);
-            if method == Method::Pgd {
-                c.steps = config.pgd_steps;
-                c.step = 2.5 * eps / config.pgd_steps as f32;
+
+    /// The goal of image `i`.
+    fn goal(&self, i: usize) -> Goal {
+        match self.config.target {
+            Some(t) => Goal::Target(t),
+            None => Goal::Away(self.labels[i]),
+        }
+    }
+
+    /// Checks each found image on the network (one forward pass each, not counted as a
+    /// query): only an image that really reaches its goal counts.
+    async fn verified(&mut self, indices: &[usize], found: Findings) -> Result<Vec<Checked>> {
+        let hits: Vec<(usize, &Found)> = found
+            .iter()
+            .enumerate()
+            .filter_map(|(k, (f, _))| f.as_ref().map(|f| (k, f)))
+            .collect();
+        let images: Vec<&[f32]> = hits.iter().map(|(_, f)| f.image.as_slice()).collect();
+        let logits = if images.is_empty() {
+            Vec::new()
+        } else {
+            self.oracle.logits(&images).await?
+        };
+        let mut confirmed = vec![None; found.len()];
+        for ((k, f), l) in hits.iter().zip(&logits) {
+            let i = indices[*k];
+            if self.goal(i).reached_by(argmax(l)) {
+                confirmed[*k] = Some(distances(&f.image, &self.set.images[i]));
             }
-            c.stop_when_reached = true;
-            c.seed = seed;
-            let batch = crate::fooling::attack::balanced_batch(indices.len(), config.batch);
-            let attacker = Attacker::new(net, batch, set.size, c)?;
-            let inputs: Vec<Vec<f32>> = x0s.iter().map(|x| to_input(x)).collect();
-            let targets: Vec<Option<usize>> = vec![config.target; indices.len()];
-            let run = attacker
-                .run(&inputs, &targets, &crate::progress::Silent)
-                .await?;
-            Ok(run
-                .outcomes
-                .into_iter()
-                .map(|o| {
-                    let found = o.reached.then(|| Found::new(from_input(&o.image)));
-                    (found, o.iterations.max(1))
-                })
-                .collect())
         }
-        RobustAttack::Apgd => {
-            let c = ApgdConfig {
-                norm: config.norm,
-                eps,
-                iterations: config.apgd_iterations,
-                seed,
-            };
-            apgd(oracle, &x0s, &goals, &c).await
+        Ok(indices
+            .iter()
+            .zip(confirmed)
+            .zip(&found)
+            .map(|((&index, distances), (_, queries))| Checked {
+                index,
+                distances,
+                queries: *queries,
+            })
+            .collect())
+    }
+
+    /// Carlini-Wagner, which has no budget, on the images `indices`.
+    async fn carlini_wagner(&mut self, indices: &[usize]) -> Result<Findings> {
+        let x0s = self.set.originals(indices.iter().copied());
+        let goals = self.goals(indices);
+        let out = carlini_wagner(&mut self.oracle, &x0s, &goals, &self.config.cw).await?;
+        Ok(out.into_iter().map(|(f, q, _)| (f, q)).collect())
+    }
+
+    /// Runs one budgeted attack at `eps` on the images `indices`.
+    async fn attack(
+        &mut self,
+        attack: RobustAttack,
+        indices: &[usize],
+        eps: f32,
+    ) -> Result<Findings> {
+        if indices.is_empty() {
+            return Ok(Vec::new());
         }
-        RobustAttack::Square => {
-            let mut c = SquareConfig::standard(config.norm, eps, config.queries);
-            c.seed = seed;
-            square(oracle, &x0s, &goals, set.size, &c).await
+        let (config, set) = (self.config, self.set);
+        let x0s = set.originals(indices.iter().copied());
+        let goals = self.goals(indices);
+        let seed = config.seed ^ u64::from(eps.to_bits());
+        match attack {
+            RobustAttack::Fgsm | RobustAttack::Pgd => {
+                let method = if attack == RobustAttack::Fgsm {
+                    Method::Fgsm
+                } else {
+                    Method::Pgd
+                };
+                let mut c = AttackConfig::standard(method, config.norm, eps);
+                if method == Method::Pgd {
+                    c.steps = config.pgd_steps;
+                    c.step = 2.5 * eps / config.pgd_steps as f32;
+                }
+                c.stop_when_reached = true;
+                c.seed = seed;
+                let batch = crate::fooling::attack::balanced_batch(indices.len(), config.batch);
+                let attacker = Attacker::new(self.net, batch, set.size, c)?;
+                let inputs: Vec<Vec<f32>> = x0s.iter().map(|x| to_input(x)).collect();
+                let targets: Vec<Option<usize>> = vec![config.target; indices.len()];
+                let run = attacker
+                    .run(&inputs, &targets, &crate::progress::Silent)
+                    .await?;
+                Ok(run
+                    .outcomes
+                    .into_iter()
+                    .map(|o| {
+                        let found = o.reached.then(|| Found::new(from_input(&o.image)));
+                        (found, o.iterations.max(1))
+                    })
+                    .collect())
+            }
+            RobustAttack::Apgd => {
+                let c = ApgdConfig {
+                    norm: config.norm,
+                    eps,
+                    iterations: config.apgd_iterations,
+                    seed,
+                };
+                apgd(&mut self.oracle, &x0s, &goals, &c).await
+            }
+            RobustAttack::Square => {
+                let mut c = SquareConfig::standard(config.norm, eps, config.queries);
+                c.seed = seed;
+                square(&mut self.oracle, &x0s, &goals, set.size, &c).await
+            }
+            RobustAttack::Cw => Err(Error::InvalidInput(
+                "Carlini-Wagner has no budget; it runs once per image".into(),
+            )),
         }
-        RobustAttack::Cw => Err(Error::InvalidInput(
-            "Carlini-Wagner has no budget; it runs once per image".into(),
-        )),
     }
 }
 

@@ -102,6 +102,7 @@ impl Shader {
 
     /// The WGSL declarations of the uniform blocks declared in Rust that the shader reads.
     fn uniform_blocks(self) -> &'static [&'static str] {
+        use crate::fooling::kernels::{ImageParams, LogitsParams};
         use crate::{dream, ops};
         match self {
             Shader::Conv => &[ops::conv::ConvParams::WGSL],
@@ -112,13 +113,14 @@ impl Shader {
             Shader::Step => &[ops::step::StepParams::WGSL],
             Shader::Resample => &[ops::resample::ResampleParams::WGSL],
             Shader::Dream => &[
-                dream::kernels::ImageParams::WGSL,
+                dream::kernels::PixelParams::WGSL,
                 dream::fourier::MatmulParams::WGSL,
                 dream::fourier::PlaneParams::WGSL,
                 dream::fourier::ColourParams::WGSL,
                 dream::diversity::GramParams::WGSL,
             ],
-            Shader::Saliency | Shader::Attack => &[],
+            Shader::Attack => &[LogitsParams::WGSL, ImageParams::WGSL],
+            Shader::Saliency => &[],
         }
     }
 
@@ -132,9 +134,9 @@ impl Shader {
             Shader::Linear => wgsl!("layer_bindings", "linear"),
             // Appended to linear.wgsl, whose declarations and helpers it uses.
             Shader::LinearSubgroups => wgsl!("layer_bindings", "linear", "linear_subgroups"),
-            Shader::Step => wgsl!("workgroup_sum", "step"),
+            Shader::Step => wgsl!("workgroup_sum", "image_batch", "step"),
             Shader::Saliency => wgsl!("bilinear", "saliency"),
-            Shader::Attack => wgsl!("workgroup_sum", "attack"),
+            Shader::Attack => wgsl!("workgroup_sum", "image_batch", "attack"),
             Shader::Dream => wgsl!("workgroup_sum", "dream"),
             Shader::Resample => wgsl!("bilinear", "resample"),
         }

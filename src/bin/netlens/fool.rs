@@ -13,8 +13,9 @@ use netlens::classify::{argmax, logits};
 use netlens::fooling::figure::fooling_figure;
 use netlens::fooling::report::{outcomes_csv, records};
 use netlens::fooling::{AttackConfig, Attacker, Method, Outcome, Verdict, balanced_batch};
+use netlens::gpu::GpuContext;
 use netlens::merge::Job;
-use netlens::model::Network;
+use netlens::model::{Network, Weights};
 use netlens::preprocess::{STD, load_input, to_rgb};
 
 use crate::args::{Global, ModelArgs, ShardArgs, expand_images, shard_results, weights_identity};
@@ -54,6 +55,23 @@ pub fn short_label(path: &Path) -> String {
         Some((synset, rest)) if synset.starts_with('n') && synset.len() == 9 => rest.to_string(),
         _ => stem,
     }
+}
+
+/// The manifest of an attack run of `model` with `weights` on `files`: the GPU, the weights,
+/// `config` and the images.
+pub fn attack_manifest(
+    ctx: &GpuContext,
+    model: &ModelArgs,
+    weights: &Weights,
+    config: &impl serde::Serialize,
+    files: &[PathBuf],
+) -> Manifest {
+    let mut manifest = Manifest::new(ctx);
+    manifest
+        .weights(model.model.name(), weights)
+        .param("config", config)
+        .param("images", files);
+    manifest
 }
 
 /// `path` with `suffix` added to its stem and extension `ext`.
@@ -206,11 +224,8 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
         .collect();
 
     let ctx = global.context()?;
-    let mut manifest = Manifest::new(&ctx);
+    let mut manifest = attack_manifest(&ctx, &args.model, &weights, &config, &files);
     manifest
-        .weights(args.model.model.name(), &weights)
-        .param("config", &config)
-        .param("images", &files)
         .param("targets", &ts)
         .param("batch", args.job.batch)
         .param("shard", shard);

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use netlens::app::manifest::Manifest;
 use netlens::app::output::{Format, OutputPlan};
 use netlens::classes::ClassNames;
 use netlens::fooling::Norm;
@@ -21,7 +20,7 @@ use netlens::model::Network;
 use netlens::preprocess::load_input;
 
 use crate::args::{Global, ModelArgs, ShardArgs, expand_images, shard_results, weights_identity};
-use crate::fool::sibling;
+use crate::fool::{attack_manifest, sibling};
 
 /// The input size of the networks.
 const SIZE: usize = 224;
@@ -172,12 +171,8 @@ pub fn run(global: &Global, args: RobustnessArgs) -> Result<()> {
     };
 
     let ctx = global.context()?;
-    let mut manifest = Manifest::new(&ctx);
-    manifest
-        .weights(args.model.model.name(), &weights)
-        .param("config", &config)
-        .param("images", &files)
-        .param("shard", shard);
+    let mut manifest = attack_manifest(&ctx, &args.model, &weights, &config, &files);
+    manifest.param("shard", shard);
     manifest.seed = Some(config.seed);
     let net = Network::new(&ctx, args.model.model.arch(), &weights)?;
     let bar = netlens::app::progress_bar::bar(0, "robustness", global.quiet);
