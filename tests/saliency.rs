@@ -11,7 +11,7 @@ use netlens::app::saliency_job::{Job, Mode, beside, run};
 use netlens::model::{Arch, GradientRule, ModelKind, Network, Weights};
 use netlens::preprocess::load_input;
 use netlens::saliency::kernels::{Planes, cpu};
-use netlens::saliency::sanity::cascading_randomization;
+use netlens::saliency::sanity::{Cascade, cascading_randomization};
 use netlens::saliency::{Attributor, Baseline, Method, Settings};
 
 fn squeezenet() -> (Weights, Network) {
@@ -244,15 +244,18 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
     let before =
         pollster::block_on(attributor.maps(Method::Vanilla, &settings, &inputs, &targets, &hidden))
             .unwrap();
+    let cascade = Cascade {
+        original: &weights,
+        depth: Some(2),
+        seed: 0,
+    };
     let report = pollster::block_on(cascading_randomization(
         &attributor,
-        &weights,
+        cascade,
         &methods,
         &settings,
         &inputs,
         &targets,
-        Some(2),
-        0,
         &hidden,
     ))
     .unwrap();

@@ -22,7 +22,7 @@ use crate::saliency::engine::Attributor;
 use crate::saliency::faithfulness::{self, Protocol};
 use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
 use crate::saliency::method::{Method, Settings};
-use crate::saliency::sanity::{SanityReport, cascading_randomization};
+use crate::saliency::sanity::{Cascade, SanityReport, cascading_randomization};
 use crate::saliency::views::{View, crop, to_centre_frame};
 
 /// The input size of every run.
@@ -336,15 +336,18 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
                 job.quiet,
             );
             let t = Instant::now();
+            let cascade = Cascade {
+                original: &model.weights,
+                depth: layers,
+                seed,
+            };
             let sanity = cascading_randomization(
                 &attributor,
-                &model.weights,
+                cascade,
                 &job.methods,
                 &job.settings,
                 &subjects.inputs,
                 &targets,
-                layers,
-                seed,
                 &progress,
             )
             .await?;
