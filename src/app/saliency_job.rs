@@ -550,8 +550,10 @@ async fn measure_faithfulness(
         &images,
         &subjects.inputs,
         targets,
-        &names,
-        &maps,
+        faithfulness::MethodMaps {
+            names: &names,
+            maps: &maps,
+        },
         &progress,
     )
     .await?;

@@ -111,7 +111,18 @@ impl Shader {
             Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],
             Shader::Step => &[ops::step::StepParams::WGSL],
             Shader::Resample => &[ops::resample::ResampleParams::WGSL],
-            Shader::Saliency | Shader::Attack | Shader::Dream => &[],
+            Shader::Saliency => {
+                use crate::saliency::kernels::{
+                    AttributionParams, CamParams, PerturbParams, SampleParams,
+                };
+                &[
+                    AttributionParams::WGSL,
+                    CamParams::WGSL,
+                    SampleParams::WGSL,
+                    PerturbParams::WGSL,
+                ]
+            }
+            Shader::Attack | Shader::Dream => &[],
         }
     }
 
