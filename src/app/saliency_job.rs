@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::{ModelKind, Network, Weights};
 use crate::preprocess::load_rgb;
-use crate::saliency::engine::Attributor;
+use crate::saliency::engine::{Attributor, Request};
 use crate::saliency::faithfulness::{self, Protocol};
 use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
 use crate::saliency::method::{Method, Settings};
@@ -384,11 +384,10 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
             .map(|&m| attributor.passes(m, &job.settings, n))
             .sum();
         let progress = bar(total, model.kind.name(), job.quiet);
+        let request = Request::new(&job.settings, &subjects.inputs, &targets, &progress);
         for &method in &job.methods {
             let t = Instant::now();
-            let m = attributor
-                .maps(method, &job.settings, &subjects.inputs, &targets, &progress)
-                .await?;
+            let m = attributor.maps(method, &request).await?;
             manifest.timing(
                 &format!("{}.{}", model.kind, method),
                 t.elapsed().as_secs_f64() * 1e3,
@@ -520,13 +519,10 @@ async fn measure_faithfulness(
         + orders * faithfulness::passes(attributor, n, protocol.steps);
     let progress = bar(total, "faithfulness", job.quiet);
     let mut maps = Vec::new();
+    let request = Request::new(&job.settings, &subjects.inputs, targets, &progress);
     for &method in &job.methods {
         let t = Instant::now();
-        maps.push(
-            attributor
-                .maps(method, &job.settings, &subjects.inputs, targets, &progress)
-                .await?,
-        );
+        maps.push(attributor.maps(method, &request).await?);
         manifest.timing(&method.to_string(), t.elapsed().as_secs_f64() * 1e3);
     }
     let names: Vec<String> = job.methods.iter().map(|m| m.to_string()).collect();

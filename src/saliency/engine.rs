@@ -21,10 +21,10 @@ pub(crate) const IMAGES_PER_JOB: usize = 32;
 /// Passes recorded into one submission; the progress bar moves after each submission.
 pub(crate) const PASSES_PER_SUBMIT: usize = 4;
 
-/// One job's images (normalized CHW), the class each is attributed to, the methods' settings
-/// and the progress bar to move.
+/// What to attribute: images (normalized CHW), the class each is attributed to, the methods'
+/// settings and the progress bar to move.
 #[derive(Clone, Copy)]
-pub(crate) struct Job<'a> {
+pub struct Request<'a> {
     /// The methods' settings.
     pub settings: &'a Settings,
     /// The images.
@@ -35,9 +35,9 @@ pub(crate) struct Job<'a> {
     pub progress: &'a dyn Progress,
 }
 
-impl<'a> Job<'a> {
-    /// The job of `inputs` for `targets` with `settings`, moving `progress`.
-    fn new(
+impl<'a> Request<'a> {
+    /// The request for `inputs` and their `targets` with `settings`, moving `progress`.
+    pub fn new(
         settings: &'a Settings,
         inputs: &'a [Vec<f32>],
         targets: &'a [usize],
@@ -166,46 +166,30 @@ impl<'n> Attributor<'n> {
     }
 
     /// Attribution maps [images, h, w] of `method` for class `targets[i]` of image `inputs[i]`
-    /// (normalized CHW). Gradient methods reduce channels as `settings.reduce` says; the CAM maps
-    /// are non-negative and upsampled to the input size; occlusion's are score drops (logits),
-    /// negative where hiding a patch raises the score. The progress bar advances by
+    /// (the `request`'s). Gradient methods reduce channels as `settings.reduce` says; the CAM
+    /// maps are non-negative and upsampled to the input size; occlusion's are score drops
+    /// (logits), negative where hiding a patch raises the score. The progress bar advances by
     /// [`Attributor::passes`].
-    pub async fn maps(
-        &self,
-        method: Method,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-    ) -> Result<Vec<f32>> {
-        let all = Job::new(settings, inputs, targets, progress);
-        self.run(method, &all, true).await
+    pub async fn maps(&self, method: Method, request: &Request<'_>) -> Result<Vec<f32>> {
+        self.run(method, request, true).await
     }
 
     /// The raw attributions [images, 3, h, w] of a gradient method, before channel reduction:
     /// the gradient (vanilla, guided), the mean gradient over noisy samples (SmoothGrad), or
     /// (x − x') times the mean gradient along the path (Integrated Gradients). The methods that
     /// make maps directly (Grad-CAM, Grad-CAM++, Score-CAM, occlusion) have none.
-    pub async fn attributions(
-        &self,
-        method: Method,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-    ) -> Result<Vec<f32>> {
+    pub async fn attributions(&self, method: Method, request: &Request<'_>) -> Result<Vec<f32>> {
         if !method.per_channel() {
             return Err(Error::InvalidInput(format!(
                 "{} makes maps, not per-channel input attributions",
                 method.title()
             )));
         }
-        let all = Job::new(settings, inputs, targets, progress);
-        self.run(method, &all, false).await
+        self.run(method, request, false).await
     }
 
     /// The maps (`reduce`) or attributions of `method` for `all`, a job at a time.
-    async fn run(&self, method: Method, all: &Job<'_>, reduce: bool) -> Result<Vec<f32>> {
+    async fn run(&self, method: Method, all: &Request<'_>, reduce: bool) -> Result<Vec<f32>> {
         self.check(all.inputs, all.targets)?;
         all.settings.check()?;
         let ctx = self.context();
@@ -216,7 +200,7 @@ impl<'n> Attributor<'n> {
             .chunks(IMAGES_PER_JOB)
             .zip(all.targets.chunks(IMAGES_PER_JOB))
         {
-            let chunk = Job {
+            let chunk = Request {
                 inputs,
                 targets,
                 ..*all
@@ -274,7 +258,7 @@ impl<'n> Attributor<'n> {
     /// or Grad-CAM++) the maps of that layer upsampled to the input [m, h, w].
     fn gradient_job(
         &self,
-        chunk: &Job,
+        chunk: &Request,
         rule: GradientRule,
         cam: Option<(usize, Method)>,
     ) -> Result<wgpu::Buffer> {
@@ -370,7 +354,7 @@ impl<'n> Attributor<'n> {
     /// SmoothGrad or Integrated Gradients over the images: every pass fills the batch with
     /// (image, sample) pairs made on the GPU, and the gradients are averaged per image on the
     /// GPU. Returns [m, 3, h, w]: the mean gradient (SmoothGrad) or (x − x') times it (IG).
-    fn sampled_job(&self, method: Method, chunk: &Job) -> Result<wgpu::Buffer> {
+    fn sampled_job(&self, method: Method, chunk: &Request) -> Result<wgpu::Buffer> {
         let ctx = self.context();
         let (settings, inputs) = (chunk.settings, chunk.inputs);
         let m = inputs.len();
