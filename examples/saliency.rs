@@ -12,7 +12,7 @@ use netlens::figure::{BEIGE, BLACK, Cell, Colormap, Figure};
 use netlens::model::ModelKind;
 use netlens::preprocess::{load_input, to_rgb};
 use netlens::saliency::stats::normalized;
-use netlens::saliency::{Attributor, Method, Settings};
+use netlens::saliency::{Attributor, Method, Request, Settings};
 use netlens::{GpuContext, GpuOptions};
 
 fn main() -> netlens::Result<()> {
@@ -47,10 +47,11 @@ fn main() -> netlens::Result<()> {
     let attributor = Attributor::new(&net, (224, 224), 16)?;
     let settings = Settings::default();
     let hidden = ProgressBar::hidden();
+    let request = Request::new(&settings, &inputs, &targets, &hidden);
     let methods = [Method::Vanilla, Method::GradCam];
     let maps = methods
         .iter()
-        .map(|&m| pollster::block_on(attributor.maps(m, &settings, &inputs, &targets, &hidden)))
+        .map(|&m| pollster::block_on(attributor.maps(m, &request)))
         .collect::<netlens::Result<Vec<_>>>()?;
 
     let plane = 224 * 224;

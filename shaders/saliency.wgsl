@@ -13,38 +13,12 @@
 // pair is one perturbed input, and `class_scores` keeps one score per pair.
 // Each entry point binds its buffers at 0, 1, 2, ... in the order declared for it.
 
-struct Params {
-    // Values per image (channels * plane) and per channel (h * w).
-    len: u32,
-    plane: u32,
-    channels: u32,
-    // Images in the job, samples per image, network slots per pass, classes.
-    images: u32,
-    samples: u32,
-    batch: u32,
-    classes: u32,
-    // Channel reduction: 0 = max |g|, 1 = sum |g|.
-    reduce: u32,
-    // SmoothGrad's noise seed (64 bits).
-    seed_lo: u32,
-    seed_hi: u32,
-    // Weight of each gradient in the accumulation (1 / samples).
-    weight: f32,
-    // Bilinear upsampling: source and destination sizes.
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    // Occlusion: patch side, step between patches, patches per row.
-    patch_size: u32,
-    stride: u32,
-    windows_x: u32,
-    // class_scores: 1 = softmax probability of the target, 0 = its logit.
-    softmax: u32,
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+// The uniform blocks, one per kernel family, are declared in src/saliency/kernels.rs
+// (uniform_block!): each entry point reads its family's block at binding 0.
+@group(0) @binding(0) var<uniform> attribution: AttributionParams;
+@group(0) @binding(0) var<uniform> cam: CamParams;
+@group(0) @binding(0) var<uniform> job: SampleParams;
+@group(0) @binding(0) var<uniform> perturb: PerturbParams;
 
 // --- channel reduction -------------------------------------------------------------------------
 
@@ -55,16 +29,16 @@ struct Params {
 @compute @workgroup_size(256)
 fn reduce_channels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.plane {
+    if i >= attribution.images * attribution.plane {
         return;
     }
-    let n = i / params.plane;
-    let p = i % params.plane;
-    let base = n * params.len + p;
+    let n = i / attribution.plane;
+    let p = i % attribution.plane;
+    let base = n * attribution.len + p;
     var acc = 0.0;
-    for (var c = 0u; c < params.channels; c++) {
-        let v = abs(rc_src[base + c * params.plane]);
-        if params.reduce == 0u {
+    for (var c = 0u; c < attribution.channels; c++) {
+        let v = abs(rc_src[base + c * attribution.plane]);
+        if attribution.reduce == 0u {
             acc = max(acc, v);
         } else {
             acc += v;
@@ -75,15 +49,21 @@ fn reduce_channels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 // --- sampled methods ---------------------------------------------------------------------------
 
-// The pair in slot k of the current pass, or `NO_PAIR` for an inactive slot.
+// The pair in slot k of pass `pass_index` of a job of `pairs` pairs in passes of `batch` slots,
+// or `NO_PAIR` for an inactive slot.
 const NO_PAIR = 0xffffffffu;
 
-fn pair_of_slot(pass_index: u32, k: u32) -> u32 {
-    let p = pass_index * params.batch + k;
-    if p >= params.images * params.samples {
+fn pair_of_slot(pass_index: u32, k: u32, batch: u32, pairs: u32) -> u32 {
+    let p = pass_index * batch + k;
+    if p >= pairs {
         return NO_PAIR;
     }
     return p;
+}
+
+// The pair in slot k of the current pass of a sampled job.
+fn job_pair(pass_index: u32, k: u32) -> u32 {
+    return pair_of_slot(pass_index, k, job.batch, job.images * job.samples);
 }
 
 // PCG's output permutation of one LCG step: a 32-bit hash.
@@ -96,7 +76,7 @@ fn pcg(v: u32) -> u32 {
 // A standard normal value for element e of pair p: counter-based (a hash of seed, pair and
 // element, independent of how pairs are laid out in passes), Box-Muller from two 24-bit uniforms.
 fn gaussian(p: u32, e: u32) -> f32 {
-    let key = pcg(pcg(pcg(params.seed_lo ^ pcg(params.seed_hi)) ^ p) ^ e);
+    let key = pcg(pcg(pcg(job.seed_lo ^ pcg(job.seed_hi)) ^ p) ^ e);
     let a = pcg(key);
     let b = pcg(key ^ 0x9e3779b9u);
     let u1 = (f32(a >> 8u) + 1.0) / 16777216.0;
@@ -113,18 +93,18 @@ fn gaussian(p: u32, e: u32) -> f32 {
 @compute @workgroup_size(256)
 fn smooth_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= job.batch * job.len {
         return;
     }
-    let k = i / params.len;
-    let e = i % params.len;
-    let p = pair_of_slot(si_state[0], k);
+    let k = i / job.len;
+    let e = i % job.len;
+    let p = job_pair(si_state[0], k);
     if p == NO_PAIR {
         si_input[i] = 0.0;
         return;
     }
-    let img = p / params.samples;
-    si_input[i] = fma(si_sigma[img], gaussian(p, e), si_images[img * params.len + e]);
+    let img = p / job.samples;
+    si_input[i] = fma(si_sigma[img], gaussian(p, e), si_images[img * job.len + e]);
 }
 
 // path_inputs: input[k] = base[img] + alpha * (images[img] - base[img]), alpha = (s + 1/2) / S:
@@ -137,20 +117,20 @@ fn smooth_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(256)
 fn path_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= job.batch * job.len {
         return;
     }
-    let k = i / params.len;
-    let e = i % params.len;
-    let p = pair_of_slot(pi_state[0], k);
+    let k = i / job.len;
+    let e = i % job.len;
+    let p = job_pair(pi_state[0], k);
     if p == NO_PAIR {
         pi_input[i] = 0.0;
         return;
     }
-    let img = p / params.samples;
-    let s = p % params.samples;
-    let alpha = (f32(s) + 0.5) / f32(params.samples);
-    let j = img * params.len + e;
+    let img = p / job.samples;
+    let s = p % job.samples;
+    let alpha = (f32(s) + 0.5) / f32(job.samples);
+    let j = img * job.len + e;
     pi_input[i] = fma(alpha, pi_images[j] - pi_base[j], pi_base[j]);
 }
 
@@ -162,12 +142,12 @@ fn path_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 @compute @workgroup_size(256)
 fn seed_targets(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.classes {
+    if i >= job.batch * job.classes {
         return;
     }
-    let p = pair_of_slot(st_state[0], i / params.classes);
+    let p = job_pair(st_state[0], i / job.classes);
     var v = 0.0;
-    if p != NO_PAIR && st_targets[p / params.samples] == i % params.classes {
+    if p != NO_PAIR && st_targets[p / job.samples] == i % job.classes {
         v = 1.0;
     }
     st_seed[i] = v;
@@ -183,27 +163,27 @@ fn seed_targets(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(256)
 fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= job.batch * job.len {
         return;
     }
-    let start = ac_state[0] * params.batch;
-    let end = min(start + params.batch, params.images * params.samples);
+    let start = ac_state[0] * job.batch;
+    let end = min(start + job.batch, job.images * job.samples);
     if start >= end {
         return;
     }
-    let img = start / params.samples + i / params.len;
-    let e = i % params.len;
-    let first = max(img * params.samples, start);
-    let last = min(img * params.samples + params.samples, end);
+    let img = start / job.samples + i / job.len;
+    let e = i % job.len;
+    let first = max(img * job.samples, start);
+    let last = min(img * job.samples + job.samples, end);
     if first >= last {
         return;
     }
     var sum = 0.0;
     for (var p = first; p < last; p++) {
-        sum += ac_grad[(p - start) * params.len + e];
+        sum += ac_grad[(p - start) * job.len + e];
     }
-    let j = img * params.len + e;
-    ac_acc[j] = fma(params.weight, sum, ac_acc[j]);
+    let j = img * job.len + e;
+    ac_acc[j] = fma(job.weight, sum, ac_acc[j]);
 }
 
 // advance: moves the job to its next pass; once past the last pair it stays there, so extra
@@ -212,7 +192,7 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 @compute @workgroup_size(1)
 fn advance() {
-    if ad_state[0] * params.batch < params.images * params.samples {
+    if ad_state[0] * job.batch < job.images * job.samples {
         ad_state[0] += 1u;
     }
 }
@@ -225,7 +205,7 @@ fn advance() {
 @compute @workgroup_size(256)
 fn times_difference(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.len {
+    if i >= attribution.images * attribution.len {
         return;
     }
     td_attr[i] = (td_images[i] - td_base[i]) * td_attr[i];
@@ -240,15 +220,15 @@ fn times_difference(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @compute @workgroup_size(256)
 fn cam_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.channels {
+    if i >= cam.images * cam.channels {
         return;
     }
-    let base = i * params.plane;
+    let base = i * cam.plane;
     var sum = 0.0;
-    for (var p = 0u; p < params.plane; p++) {
+    for (var p = 0u; p < cam.plane; p++) {
         sum += cw_grad[base + p];
     }
-    cw_alpha[i] = sum / f32(params.plane);
+    cw_alpha[i] = sum / f32(cam.plane);
 }
 
 // cam_map: cam[n, p] = max(sum_c alpha[n, c] * act[n, c, p], 0).
@@ -259,22 +239,16 @@ fn cam_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 @compute @workgroup_size(256)
 fn cam_map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.plane {
+    if i >= cam.images * cam.plane {
         return;
     }
-    let n = i / params.plane;
-    let p = i % params.plane;
+    let n = i / cam.plane;
+    let p = i % cam.plane;
     var sum = 0.0;
-    for (var c = 0u; c < params.channels; c++) {
-        sum = fma(cm_alpha[n * params.channels + c], cm_act[(n * params.channels + c) * params.plane + p], sum);
+    for (var c = 0u; c < cam.channels; c++) {
+        sum = fma(cm_alpha[n * cam.channels + c], cm_act[(n * cam.channels + c) * cam.plane + p], sum);
     }
     cm_cam[i] = max(sum, 0.0);
-}
-
-// Upsampled activations are sampled with `bilinear` and `blend` (shaders/bilinear.wgsl) from
-// in_h x in_w to out_h x out_w.
-fn bilinear_up(y: u32, x: u32) -> Bilinear {
-    return bilinear(y, x, vec2<u32>(params.in_h, params.in_w), vec2<u32>(params.out_h, params.out_w));
 }
 
 // --- Grad-CAM++ --------------------------------------------------------------------------------
@@ -291,16 +265,16 @@ const CAMPP_EPS = 1e-6;
 @compute @workgroup_size(256)
 fn campp_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.channels {
+    if i >= cam.images * cam.channels {
         return;
     }
-    let base = i * params.plane;
+    let base = i * cam.plane;
     var total = 0.0;
-    for (var p = 0u; p < params.plane; p++) {
+    for (var p = 0u; p < cam.plane; p++) {
         total += cp_act[base + p];
     }
     var sum = 0.0;
-    for (var p = 0u; p < params.plane; p++) {
+    for (var p = 0u; p < cam.plane; p++) {
         let g = cp_grad[base + p];
         let g2 = g * g;
         let a = g2 / (2.0 * g2 + total * g2 * g + CAMPP_EPS);
@@ -311,6 +285,9 @@ fn campp_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 // --- Score-CAM ---------------------------------------------------------------------------------
 
+// Upsampled activations (here and in score_inputs) are sampled with `bilinear` and `blend`
+// (shaders/bilinear.wgsl) from in_h x in_w to out_h x out_w.
+
 // mask_range: range[i] = (min, max) of plane i of act (in_h x in_w) upsampled to out_h x out_w,
 // for the images * channels planes.
 @group(0) @binding(1) var<storage, read> mr_act: array<f32>;
@@ -319,15 +296,15 @@ fn campp_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(256)
 fn mask_range(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.channels {
+    if i >= cam.images * cam.channels {
         return;
     }
-    let base = i * params.in_h * params.in_w;
+    let base = i * cam.in_h * cam.in_w;
     var lo = 3.4e38;
     var hi = -3.4e38;
-    for (var y = 0u; y < params.out_h; y++) {
-        for (var x = 0u; x < params.out_w; x++) {
-            let b = bilinear_up(y, x);
+    for (var y = 0u; y < cam.out_h; y++) {
+        for (var x = 0u; x < cam.out_w; x++) {
+            let b = bilinear(y, x, vec2<u32>(cam.in_h, cam.in_w), vec2<u32>(cam.out_h, cam.out_w));
             let v = blend(b, mr_act[base + b.i00], mr_act[base + b.i01], mr_act[base + b.i10], mr_act[base + b.i11]);
             lo = min(lo, v);
             hi = max(hi, v);
@@ -335,6 +312,11 @@ fn mask_range(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
     mr_range[2u * i] = lo;
     mr_range[2u * i + 1u] = hi;
+}
+
+// The pair in slot k of the current pass of a perturbation job.
+fn perturb_pair(pass_index: u32, k: u32) -> u32 {
+    return pair_of_slot(pass_index, k, perturb.batch, perturb.images * perturb.samples);
 }
 
 // score_inputs: a job over images x channels (samples = channels): input[k] = images[img] times
@@ -348,19 +330,20 @@ fn mask_range(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(256)
 fn score_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= perturb.batch * perturb.len {
         return;
     }
-    let k = i / params.len;
-    let e = i % params.len;
-    let p = pair_of_slot(sc_state[0], k);
+    let k = i / perturb.len;
+    let e = i % perturb.len;
+    let p = perturb_pair(sc_state[0], k);
     if p == NO_PAIR {
         sc_input[i] = 0.0;
         return;
     }
-    let pixel = e % params.plane;
-    let b = bilinear_up(pixel / params.out_w, pixel % params.out_w);
-    let base = p * params.in_h * params.in_w;
+    let pixel = e % perturb.plane;
+    let in_hw = vec2<u32>(perturb.in_h, perturb.in_w);
+    let b = bilinear(pixel / perturb.out_w, pixel % perturb.out_w, in_hw, vec2<u32>(perturb.out_h, perturb.out_w));
+    let base = p * perturb.in_h * perturb.in_w;
     let v = blend(b, sc_act[base + b.i00], sc_act[base + b.i01], sc_act[base + b.i10], sc_act[base + b.i11]);
     let lo = sc_range[2u * p];
     let hi = sc_range[2u * p + 1u];
@@ -368,7 +351,7 @@ fn score_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if hi > lo {
         mask = (v - lo) / (hi - lo);
     }
-    sc_input[i] = sc_images[(p / params.samples) * params.len + e] * mask;
+    sc_input[i] = sc_images[(p / perturb.samples) * perturb.len + e] * mask;
 }
 
 // score_weights: alpha[i] = scores[i], or 0 where channel i's map is flat (its range empty).
@@ -379,7 +362,7 @@ fn score_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(256)
 fn score_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.channels {
+    if i >= cam.images * cam.channels {
         return;
     }
     sw_alpha[i] = select(0.0, sw_scores[i], sw_range[2u * i + 1u] > sw_range[2u * i]);
@@ -397,25 +380,25 @@ fn score_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(256)
 fn class_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let k = element(gid, nwg);
-    if k >= params.batch {
+    if k >= job.batch {
         return;
     }
-    let p = pair_of_slot(cs_state[0], k);
+    let p = job_pair(cs_state[0], k);
     if p == NO_PAIR {
         return;
     }
-    let row = k * params.classes;
-    let target_logit = cs_logits[row + cs_targets[p / params.samples]];
-    if params.softmax == 0u {
+    let row = k * job.classes;
+    let target_logit = cs_logits[row + cs_targets[p / job.samples]];
+    if job.softmax == 0u {
         cs_scores[p] = target_logit;
         return;
     }
     var top = cs_logits[row];
-    for (var c = 1u; c < params.classes; c++) {
+    for (var c = 1u; c < job.classes; c++) {
         top = max(top, cs_logits[row + c]);
     }
     var sum = 0.0;
-    for (var c = 0u; c < params.classes; c++) {
+    for (var c = 0u; c < job.classes; c++) {
         sum += exp(cs_logits[row + c] - top);
     }
     cs_scores[p] = exp(target_logit - top) / sum;
@@ -425,9 +408,9 @@ fn class_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 
 // Whether pixel (y, x) lies under patch w (patches row by row, windows_x per row).
 fn occluded(w: u32, y: u32, x: u32) -> bool {
-    let top = (w / params.windows_x) * params.stride;
-    let left = (w % params.windows_x) * params.stride;
-    return y >= top && y < top + params.patch_size && x >= left && x < left + params.patch_size;
+    let top = (w / perturb.windows_x) * perturb.stride;
+    let left = (w % perturb.windows_x) * perturb.stride;
+    return y >= top && y < top + perturb.patch_size && x >= left && x < left + perturb.patch_size;
 }
 
 // occlusion_inputs: a job over images x (patches + 1): input[k] = images[img] with the pair's
@@ -439,20 +422,20 @@ fn occluded(w: u32, y: u32, x: u32) -> bool {
 @compute @workgroup_size(256)
 fn occlusion_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= perturb.batch * perturb.len {
         return;
     }
-    let k = i / params.len;
-    let e = i % params.len;
-    let p = pair_of_slot(oi_state[0], k);
+    let k = i / perturb.len;
+    let e = i % perturb.len;
+    let p = perturb_pair(oi_state[0], k);
     if p == NO_PAIR {
         oi_input[i] = 0.0;
         return;
     }
-    let w = p % params.samples;
-    let pixel = e % params.plane;
-    let hidden = w + 1u < params.samples && occluded(w, pixel / params.out_w, pixel % params.out_w);
-    oi_input[i] = select(oi_images[(p / params.samples) * params.len + e], 0.0, hidden);
+    let w = p % perturb.samples;
+    let pixel = e % perturb.plane;
+    let hidden = w + 1u < perturb.samples && occluded(w, pixel / perturb.out_w, pixel % perturb.out_w);
+    oi_input[i] = select(oi_images[(p / perturb.samples) * perturb.len + e], 0.0, hidden);
 }
 
 // occlusion_map: map[n, y, x] = the mean over the patches covering (y, x) of the score drop
@@ -463,14 +446,14 @@ fn occlusion_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @compute @workgroup_size(256)
 fn occlusion_map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.images * params.plane {
+    if i >= perturb.images * perturb.plane {
         return;
     }
-    let n = i / params.plane;
-    let y = (i % params.plane) / params.out_w;
-    let x = i % params.out_w;
-    let base = n * params.samples;
-    let windows = params.samples - 1u;
+    let n = i / perturb.plane;
+    let y = (i % perturb.plane) / perturb.out_w;
+    let x = i % perturb.out_w;
+    let base = n * perturb.samples;
+    let windows = perturb.samples - 1u;
     let full = om_scores[base + windows];
     var sum = 0.0;
     var count = 0u;
@@ -498,23 +481,23 @@ fn occlusion_map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(256)
 fn reveal_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if i >= params.batch * params.len {
+    if i >= perturb.batch * perturb.len {
         return;
     }
-    let k = i / params.len;
-    let e = i % params.len;
-    let p = pair_of_slot(ri_state[0], k);
+    let k = i / perturb.len;
+    let e = i % perturb.len;
+    let p = perturb_pair(ri_state[0], k);
     if p == NO_PAIR {
         ri_input[i] = 0.0;
         return;
     }
-    let curve = p / params.samples;
-    let steps = params.samples - 1u;
-    let changed_count = ((p % params.samples) * params.plane + steps / 2u) / steps;
+    let curve = p / perturb.samples;
+    let steps = perturb.samples - 1u;
+    let changed_count = ((p % perturb.samples) * perturb.plane + steps / 2u) / steps;
     let n = curve / 2u;
-    let changed = ri_rank[n * params.plane + e % params.plane] < changed_count;
-    let photo = ri_photo[n * params.len + e];
-    let blurred = ri_blurred[n * params.len + e];
+    let changed = ri_rank[n * perturb.plane + e % perturb.plane] < changed_count;
+    let photo = ri_photo[n * perturb.len + e];
+    let blurred = ri_blurred[n * perturb.len + e];
     // Deletion shows the photo where unchanged, insertion where changed.
     ri_input[i] = select(blurred, photo, changed == (curve % 2u == 1u));
 }

@@ -13,7 +13,7 @@ use netlens::model::{Arch, GradientRule, ModelKind, Network};
 use netlens::preprocess::load_input;
 use netlens::saliency::faithfulness::{self, Protocol, auc, curves, random_ranks, ranks};
 use netlens::saliency::kernels::{Patches, Planes, cpu};
-use netlens::saliency::{Attributor, Baseline, Method, Settings};
+use netlens::saliency::{Attributor, Baseline, Method, Request, Settings};
 
 fn squeezenet() -> Network {
     ModelKind::SqueezeNet.network(ctx(), None).unwrap()
@@ -36,10 +36,12 @@ fn grad_cam_plus_plus_matches_cpu_from_activations() {
     let attributor = Attributor::new(&net, (size, size), 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::GradCamPlusPlus,
-        &Settings::default(),
-        &inputs,
-        &targets,
-        &ProgressBar::hidden(),
+        &Request::new(
+            &Settings::default(),
+            &inputs,
+            &targets,
+            &ProgressBar::hidden(),
+        ),
     ))
     .unwrap();
     assert!(maps.iter().all(|&v| v >= 0.0 && v.is_finite()));
@@ -72,10 +74,12 @@ fn grad_cam_plus_plus_matches_cpu_from_activations() {
     // Its weights are not Grad-CAM's: the maps differ.
     let grad_cam = pollster::block_on(attributor.maps(
         Method::GradCam,
-        &Settings::default(),
-        &inputs,
-        &targets,
-        &ProgressBar::hidden(),
+        &Request::new(
+            &Settings::default(),
+            &inputs,
+            &targets,
+            &ProgressBar::hidden(),
+        ),
     ))
     .unwrap();
     assert!(common::rel_l2(&grad_cam, &maps) > 1e-2);
@@ -95,10 +99,7 @@ fn score_cam_matches_cpu_masks_scored_by_the_network() {
     let attributor = Attributor::new(&net, hw, 32).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::ScoreCam,
-        &settings,
-        &inputs,
-        &[PANDA.1],
-        &ProgressBar::hidden(),
+        &Request::new(&settings, &inputs, &[PANDA.1], &ProgressBar::hidden()),
     ))
     .unwrap();
 
@@ -170,10 +171,7 @@ fn occlusion_matches_cpu_patches_scored_by_the_network() {
     let attributor = Attributor::new(&net, hw, 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::Occlusion,
-        &settings,
-        &inputs,
-        &[VOLCANO.1],
-        &ProgressBar::hidden(),
+        &Request::new(&settings, &inputs, &[VOLCANO.1], &ProgressBar::hidden()),
     ))
     .unwrap();
     // Patches at 0, 18, 36 on each axis: 9 of them, the last 4 rows and columns uncovered.

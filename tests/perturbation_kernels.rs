@@ -6,7 +6,9 @@ mod common;
 
 use common::{assert_close, ctx, random, read, run, upload};
 use netlens::gpu::Dispatch;
-use netlens::saliency::kernels::{Patches, Planes, SampleJob, cpu};
+use netlens::saliency::kernels::{
+    CamKernel, Patches, PerturbKernel, Planes, Resize, SampleJob, SampleKernel, cpu,
+};
 
 /// Elementwise kernels and short loops: f32 results differ from the CPU only in summation
 /// order and in exp.
@@ -38,7 +40,7 @@ fn check_passes(
     input: &wgpu::Buffer,
     want: impl Fn(usize) -> Vec<f32>,
 ) {
-    let advance = job.advance(ctx(), state);
+    let advance = job.sampled(ctx(), SampleKernel::Advance, &[state]);
     for pass in 0..job.passes() {
         run(std::slice::from_ref(make));
         let want = want(pass);
@@ -63,7 +65,8 @@ fn grad_cam_plus_plus_weights_match_cpu_and_by_hand() {
     let mut grad = random(shape.images * shape.len(), 22, 0.5);
     grad[3] = 0.0;
     let alpha = ctx.storage("alpha", shape.images * shape.channels).unwrap();
-    run(&[shape.campp_weights(ctx, &upload(&grad), &upload(&act), &alpha)]);
+    let (grad_b, act_b) = (upload(&grad), upload(&act));
+    run(&[shape.cam(ctx, CamKernel::PlusPlusWeights, &[&grad_b, &act_b, &alpha])]);
     let want = cpu::campp_weights(shape, &grad, &act);
     assert_close("campp_weights", &read(&alpha), &want, TOL);
     assert!(want.iter().all(|&a| a >= 0.0) && want.iter().any(|&a| a > 0.0));
@@ -99,7 +102,8 @@ fn score_cam_ranges_inputs_and_weights_match_cpu() {
     let range = ctx
         .storage("range", 2 * shape.images * shape.channels)
         .unwrap();
-    run(&[shape.mask_range(ctx, low, hw, &actb, &range)]);
+    let resize = Resize { from: low, to: hw };
+    run(&[shape.cam(ctx, CamKernel::MaskRange(resize), &[&actb, &range])]);
     let range_cpu = cpu::mask_range(shape, low, hw, &act);
     assert_close("mask_range", &read(&range), &range_cpu, TOL);
     assert_eq!(range_cpu[2], range_cpu[3]);
@@ -109,16 +113,10 @@ fn score_cam_ranges_inputs_and_weights_match_cpu() {
     let images = random(job.images * job.len, 32, 2.0);
     let state = upload_u32(&[0u32]);
     let input = ctx.storage("input", job.batch * job.len).unwrap();
-    let make = job.score_inputs(
-        ctx,
-        low,
-        hw,
-        &state,
-        &upload(&images),
-        &actb,
-        &range,
-        &input,
-    );
+    let buffers = [&state, &upload(&images), &actb, &range, &input];
+    let make = job
+        .perturbed(ctx, PerturbKernel::ScoreInputs(resize), &buffers)
+        .unwrap();
     check_passes("score_inputs", &job, &state, &make, &input, |pass| {
         cpu::score_inputs(&job, pass, low, hw, &images, &act, &range_cpu)
     });
@@ -127,7 +125,8 @@ fn score_cam_ranges_inputs_and_weights_match_cpu() {
 
     let scores = random(shape.images * shape.channels, 33, 1.0);
     let alpha = ctx.storage("alpha", scores.len()).unwrap();
-    run(&[shape.score_weights(ctx, &range, &upload(&scores), &alpha)]);
+    let buffers = [&range, &upload(&scores), &alpha];
+    run(&[shape.cam(ctx, CamKernel::ScoreWeights, &buffers)]);
     let want = cpu::score_weights(&range_cpu, &scores);
     assert_eq!(read(&alpha), want);
     assert_eq!(want[1], 0.0);
@@ -165,8 +164,9 @@ fn class_scores_match_cpu_and_by_hand() {
     for softmax in [true, false] {
         let state = upload_u32(&[0u32]);
         let scores = ctx.storage("scores", job.images * job.samples).unwrap();
-        let score = job.class_scores(ctx, softmax, &state, &targetsb, &logitsb, &scores);
-        let advance = job.advance(ctx, &state);
+        let buffers = [&state, &targetsb, &logitsb, &scores];
+        let score = job.sampled(ctx, SampleKernel::ClassScores(softmax), &buffers);
+        let advance = job.sampled(ctx, SampleKernel::Advance, &[&state]);
         let mut want = vec![0.0f32; job.images * job.samples];
         for pass in 0..job.passes() {
             run(&[score.clone(), advance.clone()]);
@@ -209,8 +209,9 @@ fn occlusion_inputs_and_maps_match_cpu_and_by_hand() {
     let images = random(job.images * job.len, 51, 2.0);
     let state = upload_u32(&[0u32]);
     let input = ctx.storage("input", job.batch * job.len).unwrap();
+    let buffers = [&state, &upload(&images), &input];
     let make = job
-        .occlusion_inputs(ctx, &patches, &state, &upload(&images), &input)
+        .perturbed(ctx, PerturbKernel::OcclusionInputs(patches), &buffers)
         .unwrap();
     check_passes("occlusion_inputs", &job, &state, &make, &input, |pass| {
         cpu::occlusion_inputs(&job, pass, &patches, &images)
@@ -272,14 +273,16 @@ fn reveal_inputs_match_cpu_and_by_hand() {
         .collect();
     let state = upload_u32(&[0u32]);
     let input = ctx.storage("input", job.batch * job.len).unwrap();
-    let make = job.reveal_inputs(
-        ctx,
+    let buffers = [
         &state,
         &upload(&photo),
         &upload(&blurred),
         &upload_u32(&rank),
         &input,
-    );
+    ];
+    let make = job
+        .perturbed(ctx, PerturbKernel::RevealInputs, &buffers)
+        .unwrap();
     check_passes("reveal_inputs", &job, &state, &make, &input, |pass| {
         cpu::reveal_inputs(&job, pass, &photo, &blurred, &rank)
     });

@@ -11,8 +11,8 @@ use netlens::app::saliency_job::{Job, Mode, beside, run};
 use netlens::model::{Arch, GradientRule, ModelKind, Network, Weights};
 use netlens::preprocess::load_input;
 use netlens::saliency::kernels::{Planes, cpu};
-use netlens::saliency::sanity::cascading_randomization;
-use netlens::saliency::{Attributor, Baseline, Method, Settings};
+use netlens::saliency::sanity::{Cascade, cascading_randomization};
+use netlens::saliency::{Attributor, Baseline, Method, Request, Settings};
 
 fn squeezenet() -> (Weights, Network) {
     let weights = Weights::load(&data_dir().join("weights/squeezenet1_1.safetensors")).unwrap();
@@ -43,10 +43,12 @@ fn saliency_matches_pytorch() {
     let attributor = Attributor::new(&net, (224, 224), 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::Vanilla,
-        &Settings::default(),
-        &inputs,
-        &labels,
-        &ProgressBar::hidden(),
+        &Request::new(
+            &Settings::default(),
+            &inputs,
+            &labels,
+            &ProgressBar::hidden(),
+        ),
     ))
     .unwrap();
     // As for the input gradient (tests/squeezenet.rs): exact per image except the goldfish
@@ -88,10 +90,7 @@ fn smoothgrad_without_noise_is_the_gradient() {
     let plain = Settings::default();
     let vanilla = pollster::block_on(attributor.attributions(
         Method::Vanilla,
-        &plain,
-        inputs,
-        labels,
-        &hidden,
+        &Request::new(&plain, inputs, labels, &hidden),
     ))
     .unwrap();
     let one = Settings {
@@ -101,15 +100,15 @@ fn smoothgrad_without_noise_is_the_gradient() {
     };
     let smooth = pollster::block_on(attributor.attributions(
         Method::SmoothGrad,
-        &one,
-        inputs,
-        labels,
-        &hidden,
+        &Request::new(&one, inputs, labels, &hidden),
     ))
     .unwrap();
     assert_close("SmoothGrad (1 sample, no noise)", &smooth, &vanilla, 1e-6);
     let maps = |method, settings: &Settings| {
-        pollster::block_on(attributor.maps(method, settings, inputs, labels, &hidden)).unwrap()
+        pollster::block_on(
+            attributor.maps(method, &Request::new(settings, inputs, labels, &hidden)),
+        )
+        .unwrap()
     };
     assert_close(
         "SmoothGrad map (1 sample, no noise)",
@@ -122,10 +121,7 @@ fn smoothgrad_without_noise_is_the_gradient() {
     let three = Settings { samples: 3, ..one };
     let mean = pollster::block_on(attributor.attributions(
         Method::SmoothGrad,
-        &three,
-        inputs,
-        labels,
-        &hidden,
+        &Request::new(&three, inputs, labels, &hidden),
     ))
     .unwrap();
     assert_close("SmoothGrad (3 samples, no noise)", &mean, &vanilla, 1e-5);
@@ -151,10 +147,12 @@ fn integrated_gradients_are_complete() {
     };
     let attr = pollster::block_on(attributor.attributions(
         Method::IntegratedGradients,
-        &settings,
-        std::slice::from_ref(&x),
-        &[target],
-        &ProgressBar::hidden(),
+        &Request::new(
+            &settings,
+            std::slice::from_ref(&x),
+            &[target],
+            &ProgressBar::hidden(),
+        ),
     ))
     .unwrap();
     let plan = net.plan(1, (size, size)).unwrap();
@@ -178,10 +176,7 @@ fn grad_cam_maps_are_non_negative_image_sized_and_match_cpu() {
     let attributor = Attributor::new(&net, (224, 224), 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::GradCam,
-        &Settings::default(),
-        inputs,
-        labels,
-        &ProgressBar::hidden(),
+        &Request::new(&Settings::default(), inputs, labels, &ProgressBar::hidden()),
     ))
     .unwrap();
     assert_eq!(maps.len(), 2 * 224 * 224);
@@ -221,10 +216,7 @@ fn grad_cam_on_vgg16_is_image_sized() {
     let input = common::random(3 * 64 * 64, 3, 2.0);
     let maps = pollster::block_on(attributor.maps(
         Method::GradCam,
-        &Settings::default(),
-        &[input],
-        &[1],
-        &ProgressBar::hidden(),
+        &Request::new(&Settings::default(), &[input], &[1], &ProgressBar::hidden()),
     ))
     .unwrap();
     assert_eq!(maps.len(), 64 * 64);
@@ -241,18 +233,23 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
     let settings = Settings::default();
     let methods = [Method::Vanilla, Method::GradCam];
     let hidden = ProgressBar::hidden();
-    let before =
-        pollster::block_on(attributor.maps(Method::Vanilla, &settings, &inputs, &targets, &hidden))
-            .unwrap();
+    let before = pollster::block_on(attributor.maps(
+        Method::Vanilla,
+        &Request::new(&settings, &inputs, &targets, &hidden),
+    ))
+    .unwrap();
+    let cascade = Cascade {
+        original: &weights,
+        depth: Some(2),
+        seed: 0,
+    };
     let report = pollster::block_on(cascading_randomization(
         &attributor,
-        &weights,
+        cascade,
         &methods,
         &settings,
         &inputs,
         &targets,
-        Some(2),
-        0,
         &hidden,
     ))
     .unwrap();
@@ -273,9 +270,11 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
         }
     }
     assert_eq!(report.csv().lines().count(), 4);
-    let after =
-        pollster::block_on(attributor.maps(Method::Vanilla, &settings, &inputs, &targets, &hidden))
-            .unwrap();
+    let after = pollster::block_on(attributor.maps(
+        Method::Vanilla,
+        &Request::new(&settings, &inputs, &targets, &hidden),
+    ))
+    .unwrap();
     assert_close("maps after the weights are restored", &after, &before, 1e-7);
 }
 

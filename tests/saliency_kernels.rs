@@ -7,7 +7,9 @@ use common::{assert_close, ctx, random};
 use netlens::gpu::{Dispatch, record_all};
 use netlens::ops::resample::resize_bilinear;
 use netlens::saliency::Reduce;
-use netlens::saliency::kernels::{Planes, SampleJob, cpu};
+use netlens::saliency::kernels::{
+    AttributionKernel, CamKernel, Planes, SampleJob, SampleKernel, cpu,
+};
 
 /// Every kernel here is elementwise or a short loop: f32 rounding differs from the CPU only in
 /// summation order and the transcendental functions of the noise.
@@ -37,7 +39,8 @@ fn channel_reduction_matches_cpu() {
     let srcb = ctx.upload("src", &src).unwrap();
     for reduce in [Reduce::Max, Reduce::Sum] {
         let dst = ctx.storage("dst", shape.images * shape.plane).unwrap();
-        run(&[&shape.reduce_channels(ctx, reduce, &srcb, &dst)]);
+        let kernel = AttributionKernel::ReduceChannels(reduce);
+        run(&[&shape.attribution(ctx, kernel, &[&srcb, &dst])]);
         let want = cpu::reduce_channels(shape, reduce, &src);
         assert_close(
             &format!("reduce {reduce:?}"),
@@ -95,12 +98,17 @@ fn sampled_inputs_seeds_and_accumulation_match_cpu_over_every_pass() {
     let path = ctx.storage("path", job.batch * job.len).unwrap();
     let seeds = ctx.storage("seeds", job.batch * job.classes).unwrap();
     let acc = ctx.storage("acc", job.images * job.len).unwrap();
-    let smooth = job.smooth_inputs(ctx, seed, &state, &imagesb, &sigmab, &noisy);
-    let along = job.path_inputs(ctx, &state, &imagesb, &baseb, &path);
-    let seed_targets = job.seed_targets(ctx, &state, &targetsb, &seeds);
+    let smooth_inputs = SampleKernel::SmoothInputs(seed);
+    let smooth = job.sampled(ctx, smooth_inputs, &[&state, &imagesb, &sigmab, &noisy]);
+    let along = job.sampled(
+        ctx,
+        SampleKernel::PathInputs,
+        &[&state, &imagesb, &baseb, &path],
+    );
+    let seed_targets = job.sampled(ctx, SampleKernel::SeedTargets, &[&state, &targetsb, &seeds]);
     // The "gradient" accumulated is the noisy input itself.
-    let accumulate = job.accumulate(ctx, &state, &noisy, &acc);
-    let advance = job.advance(ctx, &state);
+    let accumulate = job.sampled(ctx, SampleKernel::Accumulate, &[&state, &noisy, &acc]);
+    let advance = job.sampled(ctx, SampleKernel::Advance, &[&state]);
     let mut acc_cpu = vec![0.0f32; job.images * job.len];
     for pass in 0..job.passes() {
         run(&[&smooth, &along, &seed_targets, &accumulate]);
@@ -197,7 +205,7 @@ fn times_difference_matches_cpu() {
         ctx.upload("b", &b).unwrap(),
         ctx.upload("a", &a).unwrap(),
     );
-    run(&[&shape.times_difference(ctx, &xb, &bb, &ab)]);
+    run(&[&shape.attribution(ctx, AttributionKernel::TimesDifference, &[&xb, &bb, &ab])]);
     let mut want = a.clone();
     cpu::times_difference(&x, &b, &mut want);
     assert_close("times_difference", &read(&ab, n), &want, TOL);
@@ -224,8 +232,8 @@ fn grad_cam_weights_map_and_upsampling_match_cpu() {
     let cam = ctx.storage("cam", shape.images * shape.plane).unwrap();
     let up = ctx.storage("up", shape.images * 224 * 224).unwrap();
     run(&[
-        &shape.cam_weights(ctx, &gradb, &alpha),
-        &shape.cam_map(ctx, &actb, &alpha, &cam),
+        &shape.cam(ctx, CamKernel::Weights, &[&gradb, &alpha]),
+        &shape.cam(ctx, CamKernel::Map, &[&actb, &alpha, &cam]),
         &resize_bilinear(ctx, shape.images, ((13, 13), (224, 224)), &cam, &up),
     ]);
     let alpha_cpu = cpu::cam_weights(shape, &grad);

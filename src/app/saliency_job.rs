@@ -18,11 +18,11 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::{ModelKind, Network, Weights};
 use crate::preprocess::load_rgb;
-use crate::saliency::engine::Attributor;
+use crate::saliency::engine::{Attributor, Request};
 use crate::saliency::faithfulness::{self, Protocol};
 use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
 use crate::saliency::method::{Method, Settings};
-use crate::saliency::sanity::{SanityReport, cascading_randomization};
+use crate::saliency::sanity::{Cascade, SanityReport, cascading_randomization};
 use crate::saliency::views::{View, crop, to_centre_frame};
 
 /// The input size of every run.
@@ -336,15 +336,18 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
                 job.quiet,
             );
             let t = Instant::now();
+            let cascade = Cascade {
+                original: &model.weights,
+                depth: layers,
+                seed,
+            };
             let sanity = cascading_randomization(
                 &attributor,
-                &model.weights,
+                cascade,
                 &job.methods,
                 &job.settings,
                 &subjects.inputs,
                 &targets,
-                layers,
-                seed,
                 &progress,
             )
             .await?;
@@ -381,11 +384,10 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
             .map(|&m| attributor.passes(m, &job.settings, n))
             .sum();
         let progress = bar(total, model.kind.name(), job.quiet);
+        let request = Request::new(&job.settings, &subjects.inputs, &targets, &progress);
         for &method in &job.methods {
             let t = Instant::now();
-            let m = attributor
-                .maps(method, &job.settings, &subjects.inputs, &targets, &progress)
-                .await?;
+            let m = attributor.maps(method, &request).await?;
             manifest.timing(
                 &format!("{}.{}", model.kind, method),
                 t.elapsed().as_secs_f64() * 1e3,
@@ -517,13 +519,10 @@ async fn measure_faithfulness(
         + orders * faithfulness::passes(attributor, n, protocol.steps);
     let progress = bar(total, "faithfulness", job.quiet);
     let mut maps = Vec::new();
+    let request = Request::new(&job.settings, &subjects.inputs, targets, &progress);
     for &method in &job.methods {
         let t = Instant::now();
-        maps.push(
-            attributor
-                .maps(method, &job.settings, &subjects.inputs, targets, &progress)
-                .await?,
-        );
+        maps.push(attributor.maps(method, &request).await?);
         manifest.timing(&method.to_string(), t.elapsed().as_secs_f64() * 1e3);
     }
     let names: Vec<String> = job.methods.iter().map(|m| m.to_string()).collect();
@@ -547,8 +546,10 @@ async fn measure_faithfulness(
         &images,
         &subjects.inputs,
         targets,
-        &names,
-        &maps,
+        faithfulness::MethodMaps {
+            names: &names,
+            maps: &maps,
+        },
         &progress,
     )
     .await?;

@@ -102,8 +102,7 @@ impl Shader {
 
     /// The WGSL declarations of the uniform blocks declared in Rust that the shader reads.
     fn uniform_blocks(self) -> &'static [&'static str] {
-        use crate::fooling::kernels::{ImageParams, LogitsParams};
-        use crate::{dream, ops};
+        use crate::{dream, fooling, ops, saliency};
         match self {
             Shader::Conv => &[ops::conv::ConvParams::WGSL],
             Shader::Winograd => &[ops::conv::winograd::WinogradParams::WGSL],
@@ -119,8 +118,16 @@ impl Shader {
                 dream::fourier::ColourParams::WGSL,
                 dream::diversity::GramParams::WGSL,
             ],
-            Shader::Attack => &[LogitsParams::WGSL, ImageParams::WGSL],
-            Shader::Saliency => &[],
+            Shader::Attack => &[
+                fooling::kernels::LogitsParams::WGSL,
+                fooling::kernels::ImageParams::WGSL,
+            ],
+            Shader::Saliency => &[
+                saliency::kernels::AttributionParams::WGSL,
+                saliency::kernels::CamParams::WGSL,
+                saliency::kernels::SampleParams::WGSL,
+                saliency::kernels::PerturbParams::WGSL,
+            ],
         }
     }
 

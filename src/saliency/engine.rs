@@ -11,14 +11,46 @@ use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::resample::resize_bilinear;
-use crate::saliency::kernels::{Planes, SampleJob};
+use crate::saliency::kernels::{AttributionKernel, CamKernel, Planes, SampleJob, SampleKernel};
 use crate::saliency::method::{Method, Settings};
+use crate::saliency::perturbation::upload_targets;
 
 /// Most images whose inputs and results one job keeps on the GPU at once.
 pub(crate) const IMAGES_PER_JOB: usize = 32;
 
 /// Passes recorded into one submission; the progress bar moves after each submission.
 pub(crate) const PASSES_PER_SUBMIT: usize = 4;
+
+/// What to attribute: images (normalized CHW), the class each is attributed to, the methods'
+/// settings and the progress bar to move.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// The methods' settings.
+    pub settings: &'a Settings,
+    /// The images.
+    pub inputs: &'a [Vec<f32>],
+    /// The target class of each image.
+    pub targets: &'a [usize],
+    /// Moves by [`Attributor::passes`].
+    pub progress: &'a dyn Progress,
+}
+
+impl<'a> Request<'a> {
+    /// The request for `inputs` and their `targets` with `settings`, moving `progress`.
+    pub fn new(
+        settings: &'a Settings,
+        inputs: &'a [Vec<f32>],
+        targets: &'a [usize],
+        progress: &'a dyn Progress,
+    ) -> Self {
+        Self {
+            settings,
+            inputs,
+            targets,
+            progress,
+        }
+    }
+}
 
 /// Computes attribution maps of one network at one input size, in batches of up to `batch`
 /// images (or samples). Plans are made on first use for each batch size and kept.
@@ -134,105 +166,70 @@ impl<'n> Attributor<'n> {
     }
 
     /// Attribution maps [images, h, w] of `method` for class `targets[i]` of image `inputs[i]`
-    /// (normalized CHW). Gradient methods reduce channels as `settings.reduce` says; the CAM maps
-    /// are non-negative and upsampled to the input size; occlusion's are score drops (logits),
-    /// negative where hiding a patch raises the score. The progress bar advances by
+    /// (the `request`'s). Gradient methods reduce channels as `settings.reduce` says; the CAM
+    /// maps are non-negative and upsampled to the input size; occlusion's are score drops
+    /// (logits), negative where hiding a patch raises the score. The progress bar advances by
     /// [`Attributor::passes`].
-    pub async fn maps(
-        &self,
-        method: Method,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-    ) -> Result<Vec<f32>> {
-        self.run(method, settings, inputs, targets, progress, true)
-            .await
+    pub async fn maps(&self, method: Method, request: &Request<'_>) -> Result<Vec<f32>> {
+        self.run(method, request, true).await
     }
 
     /// The raw attributions [images, 3, h, w] of a gradient method, before channel reduction:
     /// the gradient (vanilla, guided), the mean gradient over noisy samples (SmoothGrad), or
     /// (x − x') times the mean gradient along the path (Integrated Gradients). The methods that
     /// make maps directly (Grad-CAM, Grad-CAM++, Score-CAM, occlusion) have none.
-    pub async fn attributions(
-        &self,
-        method: Method,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-    ) -> Result<Vec<f32>> {
+    pub async fn attributions(&self, method: Method, request: &Request<'_>) -> Result<Vec<f32>> {
         if !method.per_channel() {
             return Err(Error::InvalidInput(format!(
                 "{} makes maps, not per-channel input attributions",
                 method.title()
             )));
         }
-        self.run(method, settings, inputs, targets, progress, false)
-            .await
+        self.run(method, request, false).await
     }
 
-    async fn run(
-        &self,
-        method: Method,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-        reduce: bool,
-    ) -> Result<Vec<f32>> {
-        self.check(inputs, targets)?;
-        settings.check()?;
+    /// The maps (`reduce`) or attributions of `method` for `all`, a job at a time.
+    async fn run(&self, method: Method, all: &Request<'_>, reduce: bool) -> Result<Vec<f32>> {
+        self.check(all.inputs, all.targets)?;
+        all.settings.check()?;
         let ctx = self.context();
         let plane = self.hw.0 * self.hw.1;
         let mut out = Vec::new();
-        for (chunk, chunk_targets) in inputs
+        for (inputs, targets) in all
+            .inputs
             .chunks(IMAGES_PER_JOB)
-            .zip(targets.chunks(IMAGES_PER_JOB))
+            .zip(all.targets.chunks(IMAGES_PER_JOB))
         {
-            let m = chunk.len();
+            let chunk = Request {
+                inputs,
+                targets,
+                ..*all
+            };
+            let m = inputs.len();
             let shape = Planes {
                 images: m,
                 channels: 3,
                 plane,
             };
             let result = match method {
-                Method::Vanilla => {
-                    self.gradient_job(chunk, chunk_targets, GradientRule::Plain, None, progress)
-                        .await?
-                }
-                Method::Guided => {
-                    self.gradient_job(chunk, chunk_targets, GradientRule::Guided, None, progress)
-                        .await?
-                }
+                Method::Vanilla => self.gradient_job(&chunk, GradientRule::Plain, None)?,
+                Method::Guided => self.gradient_job(&chunk, GradientRule::Guided, None)?,
                 Method::GradCam | Method::GradCamPlusPlus => {
-                    let layer = settings.cam_layer_index(self.net.arch())?;
-                    self.gradient_job(
-                        chunk,
-                        chunk_targets,
-                        GradientRule::Plain,
-                        Some((layer, method)),
-                        progress,
-                    )
-                    .await?
+                    let layer = all.settings.cam_layer_index(self.net.arch())?;
+                    self.gradient_job(&chunk, GradientRule::Plain, Some((layer, method)))?
                 }
                 Method::SmoothGrad | Method::IntegratedGradients => {
-                    self.sampled_job(method, settings, chunk, chunk_targets, progress)
-                        .await?
+                    self.sampled_job(method, &chunk)?
                 }
-                Method::ScoreCam => self.score_cam_job(settings, chunk, chunk_targets, progress)?,
-                Method::Occlusion => {
-                    self.occlusion_job(settings, chunk, chunk_targets, progress)?
-                }
+                Method::ScoreCam => self.score_cam_job(&chunk)?,
+                Method::Occlusion => self.occlusion_job(&chunk)?,
             };
             let values: Vec<f32> = if reduce && method.per_channel() {
                 let maps = ctx.storage("saliency maps", m * plane)?;
                 let mut encoder = ctx.encoder("channel reduction");
-                record_all(
-                    &mut encoder,
-                    "channel reduction",
-                    [&shape.reduce_channels(ctx, settings.reduce, &result, &maps)],
-                );
+                let kernel = AttributionKernel::ReduceChannels(all.settings.reduce);
+                let dispatch = shape.attribution(ctx, kernel, &[&result, &maps]);
+                record_all(&mut encoder, "channel reduction", [&dispatch]);
                 ctx.submit(encoder);
                 ctx.read(&maps, 0..m * plane).await?
             } else {
@@ -259,15 +256,14 @@ impl<'n> Attributor<'n> {
     /// Forward and backward passes over the images, `batch` at a time, each image seeded with
     /// its one-hot target; the input gradients [m, 3, h, w], or with `cam` (a layer and Grad-CAM
     /// or Grad-CAM++) the maps of that layer upsampled to the input [m, h, w].
-    async fn gradient_job(
+    fn gradient_job(
         &self,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
+        chunk: &Request,
         rule: GradientRule,
         cam: Option<(usize, Method)>,
-        progress: &dyn Progress,
     ) -> Result<wgpu::Buffer> {
         let ctx = self.context();
+        let (inputs, targets) = (chunk.inputs, chunk.targets);
         let m = inputs.len();
         let batch = self.batch.min(m);
         let plan = self.plan(batch)?;
@@ -295,13 +291,17 @@ impl<'n> Attributor<'n> {
                 let up = ctx.storage("grad-cam upsampled", batch * plane)?;
                 let grad = &plan.activation_grad(layer).buffer;
                 let weights = if method == Method::GradCamPlusPlus {
-                    shape.campp_weights(ctx, grad, &act.buffer, &alpha)
+                    shape.cam(
+                        ctx,
+                        CamKernel::PlusPlusWeights,
+                        &[grad, &act.buffer, &alpha],
+                    )
                 } else {
-                    shape.cam_weights(ctx, grad, &alpha)
+                    shape.cam(ctx, CamKernel::Weights, &[grad, &alpha])
                 };
                 let dispatches = vec![
                     weights,
-                    shape.cam_map(ctx, &act.buffer, &alpha, &low),
+                    shape.cam(ctx, CamKernel::Map, &[&act.buffer, &alpha, &low]),
                     resize_bilinear(ctx, batch, ((h, w), self.hw), &low, &up),
                 ];
                 (plane, dispatches, up)
@@ -346,7 +346,7 @@ impl<'n> Attributor<'n> {
             }
             ctx.submit(encoder);
             ctx.wait()?;
-            progress.inc((group_end - group) as u64);
+            chunk.progress.inc((group_end - group) as u64);
         }
         Ok(out)
     }
@@ -354,15 +354,9 @@ impl<'n> Attributor<'n> {
     /// SmoothGrad or Integrated Gradients over the images: every pass fills the batch with
     /// (image, sample) pairs made on the GPU, and the gradients are averaged per image on the
     /// GPU. Returns [m, 3, h, w]: the mean gradient (SmoothGrad) or (x − x') times it (IG).
-    async fn sampled_job(
-        &self,
-        method: Method,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-    ) -> Result<wgpu::Buffer> {
+    fn sampled_job(&self, method: Method, chunk: &Request) -> Result<wgpu::Buffer> {
         let ctx = self.context();
+        let (settings, inputs) = (chunk.settings, chunk.inputs);
         let m = inputs.len();
         let samples = self.samples(method, settings);
         let batch = self.batch.min(m * samples);
@@ -376,8 +370,7 @@ impl<'n> Attributor<'n> {
             classes: self.classes,
         };
         let images = ctx.upload("saliency images", &inputs.concat())?;
-        let targets: Vec<u32> = targets.iter().map(|&t| t as u32).collect();
-        let targets = ctx.upload("saliency targets", &targets)?;
+        let targets = upload_targets(self, chunk.targets)?;
         let state = ctx.upload("saliency pass", &[0u32])?;
         let acc = ctx.storage("saliency attributions", m * len)?;
         let input = &plan.input().buffer;
@@ -394,26 +387,36 @@ impl<'n> Attributor<'n> {
                 })
                 .collect();
             let sigma = ctx.upload("smoothgrad sigma", &sigma)?;
-            let dispatch = job.smooth_inputs(ctx, settings.seed, &state, &images, &sigma, input);
-            (dispatch, None)
+            let smooth = SampleKernel::SmoothInputs(settings.seed);
+            let buffers = [&state, &images, &sigma, input];
+            (job.sampled(ctx, smooth, &buffers), None)
         } else {
             let base: Vec<f32> = inputs
                 .iter()
                 .flat_map(|x| settings.baseline.of(x, self.hw))
                 .collect();
             let base = ctx.upload("integrated gradients baseline", &base)?;
+            let buffers = [&state, &images, &base, input];
             (
-                job.path_inputs(ctx, &state, &images, &base, input),
+                job.sampled(ctx, SampleKernel::PathInputs, &buffers),
                 Some(base),
             )
         };
         let before = [
             make_inputs,
-            job.seed_targets(ctx, &state, &targets, &plan.logits_grad().buffer),
+            job.sampled(
+                ctx,
+                SampleKernel::SeedTargets,
+                &[&state, &targets, &plan.logits_grad().buffer],
+            ),
         ];
         let after = [
-            job.accumulate(ctx, &state, &plan.input_grad().buffer, &acc),
-            job.advance(ctx, &state),
+            job.sampled(
+                ctx,
+                SampleKernel::Accumulate,
+                &[&state, &plan.input_grad().buffer, &acc],
+            ),
+            job.sampled(ctx, SampleKernel::Advance, &[&state]),
         ];
         let passes = job.passes();
         for group in (0..passes).step_by(PASSES_PER_SUBMIT) {
@@ -427,7 +430,7 @@ impl<'n> Attributor<'n> {
             }
             ctx.submit(encoder);
             ctx.wait()?;
-            progress.inc((group_end - group) as u64);
+            chunk.progress.inc((group_end - group) as u64);
         }
         if let Some(base) = base {
             let shape = Planes {
@@ -436,11 +439,9 @@ impl<'n> Attributor<'n> {
                 plane: self.hw.0 * self.hw.1,
             };
             let mut encoder = ctx.encoder("integrated gradients");
-            record_all(
-                &mut encoder,
-                "times difference",
-                [&shape.times_difference(ctx, &images, &base, &acc)],
-            );
+            let buffers = [&images, &base, &acc];
+            let dispatch = shape.attribution(ctx, AttributionKernel::TimesDifference, &buffers);
+            record_all(&mut encoder, "times difference", [&dispatch]);
             ctx.submit(encoder);
         }
         Ok(acc)

@@ -14,6 +14,7 @@ use serde::{Serialize, Serializer};
 use crate::error::{Error, Result};
 use crate::hash::splitmix64;
 use crate::saliency::engine::{Attributor, IMAGES_PER_JOB};
+use crate::saliency::kernels::PerturbKernel;
 use crate::saliency::method::{Baseline, DEFAULT_BLUR_SIGMA};
 use crate::saliency::perturbation::upload_targets;
 
@@ -261,15 +262,14 @@ pub async fn curves(
     for first in (0..inputs.len()).step_by(IMAGES_PER_JOB) {
         let end = (first + IMAGES_PER_JOB).min(inputs.len());
         let m = end - first;
-        let (job, plan, state) = attributor.perturbation_job(2 * m, steps + 1)?;
+        let perturbed = attributor.perturbation_job(2 * m, steps + 1)?;
         let photo = ctx.upload("faithfulness photos", &inputs[first..end].concat())?;
         let blur = ctx.upload("faithfulness blurred", &blurred[first..end].concat())?;
         let rank = ctx.upload("faithfulness orders", &ranks[first..end].concat())?;
-        let make = job.reveal_inputs(ctx, &state, &photo, &blur, &rank, &plan.input().buffer);
+        let make = perturbed.inputs(ctx, PerturbKernel::RevealInputs, &[&photo, &blur, &rank])?;
         let curve_targets: Vec<usize> = targets[first..end].iter().flat_map(|&t| [t, t]).collect();
         let curve_targets = upload_targets(attributor, &curve_targets)?;
-        let scores =
-            attributor.score_passes(&job, &plan, make, &state, &curve_targets, true, progress)?;
+        let scores = attributor.score_passes(&perturbed, make, &curve_targets, true, progress)?;
         let scores: Vec<f32> = ctx.read_all(&scores).await?;
         if let Some(i) = scores.iter().position(|v| !v.is_finite()) {
             return Err(Error::Diverged {
@@ -290,18 +290,25 @@ pub async fn curves(
     Ok(out)
 }
 
-/// The curves of every method's maps (`maps[k]`: [images, h, w] of `names[k]`) and of random
-/// orders (seeded `protocol.seed` + image index) for the images `inputs` named `images`, each
-/// scored for its `targets` class. The progress bar moves by [`passes`] per order.
-#[allow(clippy::too_many_arguments)]
+/// Each method's maps: `maps[k]`, [images, h, w], made by the method named `names[k]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MethodMaps<'a> {
+    /// The methods' names.
+    pub names: &'a [String],
+    /// Their maps.
+    pub maps: &'a [Vec<f32>],
+}
+
+/// The curves of every method's maps and of random orders (seeded `protocol.seed` + image
+/// index) for the images `inputs` named `images`, each scored for its `targets` class. The
+/// progress bar moves by [`passes`] per order.
 pub async fn evaluate(
     attributor: &Attributor<'_>,
     protocol: &Protocol,
     images: &[String],
     inputs: &[Vec<f32>],
     targets: &[usize],
-    names: &[String],
-    maps: &[Vec<f32>],
+    methods: MethodMaps<'_>,
     progress: &dyn Progress,
 ) -> Result<Report> {
     protocol.check()?;
@@ -312,7 +319,7 @@ pub async fn evaluate(
         .map(|x| Baseline::Blur(protocol.blur).of(x, hw))
         .collect();
     let mut orders: Vec<(String, Vec<Vec<u32>>)> = Vec::new();
-    for (name, map) in names.iter().zip(maps) {
+    for (name, map) in methods.names.iter().zip(methods.maps) {
         if map.len() != inputs.len() * plane {
             return Err(Error::InvalidInput(format!(
                 "{name}: {} map values for {} images of {}x{}",
@@ -328,7 +335,7 @@ pub async fn evaluate(
         .map(|n| random_ranks(plane, protocol.seed.wrapping_add(n as u64)))
         .collect();
     orders.push((RANDOM.to_string(), random));
-    let mut methods = Vec::new();
+    let mut per_method = Vec::new();
     for (name, ranks) in orders {
         let per_image = curves(
             attributor,
@@ -351,11 +358,11 @@ pub async fn evaluate(
             insertion,
         })
         .collect();
-        methods.push((name, MethodCurves::new(per_image)));
+        per_method.push((name, MethodCurves::new(per_image)));
     }
     Ok(Report {
         protocol: *protocol,
-        methods,
+        methods: per_method,
     })
 }
 

@@ -1,43 +1,101 @@
-//! The attribution kernels of `shaders/saliency.wgsl`: channel reduction of gradients into maps;
-//! the sampled inputs (SmoothGrad's noise, Integrated Gradients' path), target seeds and gradient
-//! accumulation of the sampled methods; Grad-CAM's and Grad-CAM++'s channel weights, weighted map
-//! and bilinear upsampling; the perturbed inputs of Score-CAM, occlusion and the deletion /
-//! insertion curves, their class scores, and the weights and maps made from them. Each has a
-//! plain-Rust reference in [`cpu`].
+//! The attribution kernels of `shaders/saliency.wgsl`, in four families, each with its uniform
+//! block and an enum of its entry points and the buffers they bind:
+//! [`AttributionKernel`], the channel reduction of gradients into maps and Integrated Gradients'
+//! last step; [`CamKernel`], Grad-CAM's and Grad-CAM++'s channel weights and weighted map and
+//! Score-CAM's mask ranges and weights; [`SampleKernel`], the sampled inputs (SmoothGrad's noise,
+//! Integrated Gradients' path), target seeds, gradient accumulation and class scores of a
+//! [`SampleJob`]; [`PerturbKernel`], the perturbed inputs of Score-CAM, occlusion and the
+//! deletion / insertion curves, and occlusion's map. Each has a plain-Rust reference in [`cpu`].
 
+use wgpu::Buffer;
+
+use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
 
-/// Uniform block of `saliency.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    plane: u32,
-    channels: u32,
-    images: u32,
-    samples: u32,
-    batch: u32,
-    classes: u32,
-    reduce: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    weight: f32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    patch: u32,
-    stride: u32,
-    windows_x: u32,
-    softmax: u32,
-    _pad: u32,
+uniform_block! {
+    /// Uniform block of the [`AttributionKernel`]s of `saliency.wgsl`.
+    pub(crate) struct AttributionParams {
+        images: u32,
+        channels: u32,
+        /// Values per channel (h * w) and per image (channels * plane).
+        plane: u32,
+        len: u32,
+        /// Channel reduction: 0 = max |g|, 1 = sum |g|.
+        reduce: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
-fn dispatch(
+uniform_block! {
+    /// Uniform block of the [`CamKernel`]s of `saliency.wgsl`.
+    pub(crate) struct CamParams {
+        images: u32,
+        channels: u32,
+        /// Values per channel (h * w).
+        plane: u32,
+        /// Bilinear upsampling (Score-CAM's masks): source and destination sizes.
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        _pad0: u32,
+    }
+}
+
+uniform_block! {
+    /// Uniform block of the [`SampleKernel`]s of `saliency.wgsl`.
+    pub(crate) struct SampleParams {
+        /// The job: images, samples per image, network slots per pass.
+        images: u32,
+        samples: u32,
+        batch: u32,
+        /// Values per input, classes of the output.
+        len: u32,
+        classes: u32,
+        /// Weight of each gradient in the accumulation (1 / samples).
+        weight: f32,
+        /// SmoothGrad's noise seed (64 bits).
+        seed_lo: u32,
+        seed_hi: u32,
+        /// Class scores: 1 = softmax probability of the target, 0 = its logit.
+        softmax: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+}
+
+uniform_block! {
+    /// Uniform block of the [`PerturbKernel`]s of `saliency.wgsl` and of occlusion's map.
+    pub(crate) struct PerturbParams {
+        /// The job: images, samples per image, network slots per pass.
+        images: u32,
+        samples: u32,
+        batch: u32,
+        /// Values per input and per channel (h * w) of the input.
+        len: u32,
+        plane: u32,
+        /// Bilinear upsampling (Score-CAM's masks) from in_h x in_w to the input, out_h x out_w.
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        /// Occlusion: patch side, step between patches, patches per row.
+        patch_size: u32,
+        stride: u32,
+        windows_x: u32,
+    }
+}
+
+/// A dispatch of `entry` with `params` at binding 0 and `buffers` at 1, 2, ..., over
+/// `invocations` invocations.
+fn dispatch<P: bytemuck::Pod>(
     ctx: &GpuContext,
     entry: &'static str,
-    params: &Params,
-    buffers: &[&wgpu::Buffer],
+    params: &P,
+    buffers: &[&Buffer],
     invocations: usize,
 ) -> Dispatch {
     ctx.dispatch_with(
@@ -84,6 +142,47 @@ pub struct Planes {
     pub plane: usize,
 }
 
+/// The kernels over per-channel input attributions ([`Planes::attribution`]). Each binds the
+/// buffers named in its description, in that order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributionKernel {
+    /// dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|. Buffers: src, dst.
+    ReduceChannels(Reduce),
+    /// attr = (images - base) * attr, elementwise over every value. Buffers: images, base,
+    /// attr.
+    TimesDifference,
+}
+
+/// The kernels of the CAM methods over a layer's activations ([`Planes::cam`]). Each binds the
+/// buffers named in its description, in that order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CamKernel {
+    /// Grad-CAM's channel weights: alpha[n, c] = mean over the plane of grad[n, c, :].
+    /// Buffers: grad, alpha.
+    Weights,
+    /// Grad-CAM++'s channel weights: alpha[n, c] = sum over the plane of relu(g) * g² / (2 g² +
+    /// A g³ + 1e-6) (0 where g = 0), g = grad[n, c, p] and A = the sum of act[n, c, :].
+    /// Buffers: grad, act, alpha.
+    PlusPlusWeights,
+    /// The map: cam[n, p] = max(sum_c alpha[n, c] * act[n, c, p], 0). Buffers: act, alpha, cam.
+    Map,
+    /// Score-CAM's mask ranges: range[n, c] = (min, max) of act[n, c] upsampled bilinearly as
+    /// the [`Resize`] says. Buffers: act, range.
+    MaskRange(Resize),
+    /// Score-CAM's channel weights: alpha[n, c] = scores[n, c], or 0 where the channel's mask
+    /// range is empty (a flat map). Buffers: range, scores, alpha.
+    ScoreWeights,
+}
+
+/// A bilinear upsampling of planes: (height, width) of the source and of the result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resize {
+    /// Source height and width.
+    pub from: (usize, usize),
+    /// Result height and width.
+    pub to: (usize, usize),
+}
+
 impl Planes {
     /// Values per image.
     pub fn len(&self) -> usize {
@@ -95,147 +194,56 @@ impl Planes {
         self.len() == 0
     }
 
-    fn params(&self) -> Params {
-        Params {
-            len: self.len() as u32,
-            plane: self.plane as u32,
-            channels: self.channels as u32,
+    /// A dispatch of `kernel` binding `buffers`, one invocation per map pixel or input value.
+    pub fn attribution(
+        &self,
+        ctx: &GpuContext,
+        kernel: AttributionKernel,
+        buffers: &[&Buffer],
+    ) -> Dispatch {
+        let mut params = AttributionParams {
             images: self.images as u32,
-            ..Params::default()
-        }
-    }
-
-    /// dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|.
-    pub fn reduce_channels(
-        &self,
-        ctx: &GpuContext,
-        reduce: Reduce,
-        src: &wgpu::Buffer,
-        dst: &wgpu::Buffer,
-    ) -> Dispatch {
-        let params = Params {
-            reduce: reduce as u32,
-            ..self.params()
+            channels: self.channels as u32,
+            plane: self.plane as u32,
+            len: self.len() as u32,
+            ..AttributionParams::default()
         };
-        dispatch(
-            ctx,
-            "reduce_channels",
-            &params,
-            &[src, dst],
-            self.images * self.plane,
-        )
-    }
-
-    /// attr = (images - base) * attr, elementwise over every value.
-    pub fn times_difference(
-        &self,
-        ctx: &GpuContext,
-        images: &wgpu::Buffer,
-        base: &wgpu::Buffer,
-        attr: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "times_difference",
-            &self.params(),
-            &[images, base, attr],
-            self.images * self.len(),
-        )
-    }
-
-    /// Grad-CAM's channel weights: alpha[n, c] = mean over the plane of grad[n, c, :].
-    pub fn cam_weights(
-        &self,
-        ctx: &GpuContext,
-        grad: &wgpu::Buffer,
-        alpha: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "cam_weights",
-            &self.params(),
-            &[grad, alpha],
-            self.images * self.channels,
-        )
-    }
-
-    /// Grad-CAM's map: cam[n, p] = max(sum_c alpha[n, c] * act[n, c, p], 0).
-    pub fn cam_map(
-        &self,
-        ctx: &GpuContext,
-        act: &wgpu::Buffer,
-        alpha: &wgpu::Buffer,
-        cam: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "cam_map",
-            &self.params(),
-            &[act, alpha, cam],
-            self.images * self.plane,
-        )
-    }
-
-    /// Grad-CAM++'s channel weights: alpha[n, c] = sum over the plane of relu(g) * g² / (2 g² +
-    /// A g³ + 1e-6) (0 where g = 0), g = grad[n, c, p] and A = the sum of act[n, c, :].
-    pub fn campp_weights(
-        &self,
-        ctx: &GpuContext,
-        grad: &wgpu::Buffer,
-        act: &wgpu::Buffer,
-        alpha: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "campp_weights",
-            &self.params(),
-            &[grad, act, alpha],
-            self.images * self.channels,
-        )
-    }
-
-    /// Score-CAM's mask ranges: range[n, c] = (min, max) of act[n, c] (a `from` plane)
-    /// upsampled bilinearly to `to`.
-    pub fn mask_range(
-        &self,
-        ctx: &GpuContext,
-        from: (usize, usize),
-        to: (usize, usize),
-        act: &wgpu::Buffer,
-        range: &wgpu::Buffer,
-    ) -> Dispatch {
-        let params = Params {
-            in_h: from.0 as u32,
-            in_w: from.1 as u32,
-            out_h: to.0 as u32,
-            out_w: to.1 as u32,
-            ..self.params()
+        let (entry, per_image) = match kernel {
+            AttributionKernel::ReduceChannels(reduce) => {
+                params.reduce = reduce as u32;
+                ("reduce_channels", self.plane)
+            }
+            AttributionKernel::TimesDifference => ("times_difference", self.len()),
         };
-        dispatch(
-            ctx,
-            "mask_range",
-            &params,
-            &[act, range],
-            self.images * self.channels,
-        )
+        dispatch(ctx, entry, &params, buffers, self.images * per_image)
     }
 
-    /// Score-CAM's channel weights: alpha[n, c] = scores[n, c], or 0 where the channel's mask
-    /// range is empty (a flat map).
-    pub fn score_weights(
-        &self,
-        ctx: &GpuContext,
-        range: &wgpu::Buffer,
-        scores: &wgpu::Buffer,
-        alpha: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "score_weights",
-            &self.params(),
-            &[range, scores, alpha],
-            self.images * self.channels,
-        )
+    /// A dispatch of `kernel` binding `buffers`, one invocation per channel or map pixel.
+    pub fn cam(&self, ctx: &GpuContext, kernel: CamKernel, buffers: &[&Buffer]) -> Dispatch {
+        let mut params = CamParams {
+            images: self.images as u32,
+            channels: self.channels as u32,
+            plane: self.plane as u32,
+            ..CamParams::default()
+        };
+        let (entry, per_image) = match kernel {
+            CamKernel::Weights => ("cam_weights", self.channels),
+            CamKernel::PlusPlusWeights => ("campp_weights", self.channels),
+            CamKernel::Map => ("cam_map", self.plane),
+            CamKernel::MaskRange(resize) => {
+                [params.in_h, params.in_w, params.out_h, params.out_w] = resize.sizes();
+                ("mask_range", self.channels)
+            }
+            CamKernel::ScoreWeights => ("score_weights", self.channels),
+        };
+        dispatch(ctx, entry, &params, buffers, self.images * per_image)
+    }
+}
+
+impl Resize {
+    /// Source height and width, then the result's, as the uniform blocks hold them.
+    fn sizes(&self) -> [u32; 4] {
+        [self.from.0, self.from.1, self.to.0, self.to.1].map(|v| v as u32)
     }
 }
 
@@ -276,47 +284,48 @@ impl Patches {
         self.grid().map(|(x, y)| x * y)
     }
 
-    fn params(&self) -> crate::Result<Params> {
-        Ok(Params {
-            out_h: self.hw.0 as u32,
-            out_w: self.hw.1 as u32,
-            plane: (self.hw.0 * self.hw.1) as u32,
-            patch: self.patch as u32,
-            stride: self.stride as u32,
-            windows_x: self.grid()?.0 as u32,
-            ..Params::default()
-        })
+    /// Writes the patch geometry into `params`; fails where the patches do not fit.
+    fn write_geometry(&self, params: &mut PerturbParams) -> crate::Result<()> {
+        params.out_h = self.hw.0 as u32;
+        params.out_w = self.hw.1 as u32;
+        params.plane = (self.hw.0 * self.hw.1) as u32;
+        params.patch_size = self.patch as u32;
+        params.stride = self.stride as u32;
+        params.windows_x = self.grid()?.0 as u32;
+        Ok(())
     }
 
     /// Occlusion's map of `images` images from the scores of a job over images x (patches + 1)
-    /// ([`SampleJob::occlusion_inputs`]): map[n, y, x] = mean over the patches covering the pixel
-    /// of scores[n, patches] - scores[n, patch].
+    /// ([`PerturbKernel::OcclusionInputs`]): map[n, y, x] = mean over the patches covering the
+    /// pixel of scores[n, patches] - scores[n, patch].
     pub fn occlusion_map(
         &self,
         ctx: &GpuContext,
         images: usize,
-        scores: &wgpu::Buffer,
-        map: &wgpu::Buffer,
+        scores: &Buffer,
+        map: &Buffer,
     ) -> crate::Result<Dispatch> {
-        let params = Params {
+        let mut params = PerturbParams {
             images: images as u32,
             samples: self.count()? as u32 + 1,
-            ..self.params()?
+            ..PerturbParams::default()
         };
+        self.write_geometry(&mut params)?;
+        let invocations = images * self.hw.0 * self.hw.1;
         Ok(dispatch(
             ctx,
             "occlusion_map",
             &params,
             &[scores, map],
-            images * self.hw.0 * self.hw.1,
+            invocations,
         ))
     }
 }
 
 /// A sampled job: `images` images x `samples` samples each (pair p = image * samples + sample),
 /// run in passes of `batch` network slots; pass b holds pairs b * batch .. b * batch + batch.
-/// The pass index is a one-element u32 storage buffer (`state`) that [`SampleJob::advance`] bumps
-/// on the GPU, so the dispatches are built once and recorded for every pass.
+/// The pass index is a one-element u32 storage buffer (`state`) that [`SampleKernel::Advance`]
+/// bumps on the GPU, so the dispatches are built once and recorded for every pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SampleJob {
     /// Images in the job.
@@ -331,222 +340,125 @@ pub struct SampleJob {
     pub classes: usize,
 }
 
+/// The kernels of a sampled job ([`SampleJob::sampled`]). Each binds the buffers named in its
+/// description, in that order, first the pass counter `state`. Slot k of a pass holds the pair
+/// (img, s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleKernel {
+    /// `input[k]` = `images[img]` + `sigma[img]` * N(0, 1), noise from [`cpu::gaussian`] with
+    /// this seed. Buffers: state, images, sigma, input.
+    SmoothInputs(u64),
+    /// `input[k]` = `base[img]` + (s + 1/2) / samples * (`images[img]` - `base[img]`).
+    /// Buffers: state, images, base, input.
+    PathInputs,
+    /// `seed[k]` = one-hot of the target class (u32 `targets[img]`). Buffers: state, targets, seed.
+    SeedTargets,
+    /// `acc[img]` += `grad[k]` / samples for every active slot k. Buffers: state, grad, acc.
+    Accumulate,
+    /// `scores[p]` = the softmax probability (`true`) or the logit of the target class (u32
+    /// `targets[img]`) in the logits row of each active slot, p its pair. Buffers: state,
+    /// targets, logits, scores.
+    ClassScores(bool),
+    /// `state[0]` += 1: the next pass (it stops one past the last pass). Buffers: state.
+    Advance,
+}
+
+/// The perturbed inputs of a job ([`SampleJob::perturbed`]). Each kernel binds the buffers
+/// named in its description, in that order, first the pass counter `state`. Slot k of a pass
+/// holds the pair (img, s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerturbKernel {
+    /// Score-CAM's inputs, a job of images x channels: `input[k]` = `images[img]` times channel
+    /// s of `act` upsampled as the [`Resize`] says (to the input size) and scaled to [0, 1] by
+    /// its `range` ([`CamKernel::MaskRange`]; 0 for a flat channel). Buffers: state, images,
+    /// act, range, input.
+    ScoreInputs(Resize),
+    /// Occlusion's inputs, a job of images x (patches + 1): `input[k]` = `images[img]` with
+    /// patch s set to 0 (the mean color) in every channel; the last sample is the image
+    /// unchanged. Buffers: state, images, input.
+    OcclusionInputs(Patches),
+    /// The deletion and insertion inputs, a job of (2 x images) curves x (steps + 1): at step s
+    /// the first round(s * plane / steps) pixels in image n's order (`rank[n, pixel]`, u32, the
+    /// pixel's place in it) come from the blurred copy (curve 2n, deletion) or from the photo
+    /// (curve 2n + 1, insertion); the others from the photo (deletion) or the blurred copy
+    /// (insertion). Inputs are 3-channel, `len` = 3 * plane. Buffers: state, photo, blurred,
+    /// rank, input.
+    RevealInputs,
+}
+
 impl SampleJob {
     /// Passes needed to run every pair.
     pub fn passes(&self) -> usize {
         (self.images * self.samples).div_ceil(self.batch.max(1))
     }
 
-    fn params(&self) -> Params {
-        Params {
-            len: self.len as u32,
+    /// A dispatch of `kernel` binding `buffers`, one invocation per input value, logit or slot,
+    /// or one in all.
+    pub fn sampled(&self, ctx: &GpuContext, kernel: SampleKernel, buffers: &[&Buffer]) -> Dispatch {
+        let mut params = SampleParams {
             images: self.images as u32,
             samples: self.samples as u32,
             batch: self.batch as u32,
+            len: self.len as u32,
             classes: self.classes as u32,
             weight: 1.0 / self.samples.max(1) as f32,
-            ..Params::default()
-        }
-    }
-
-    /// `input[k]` = `images[img]` + `sigma[img]` * N(0, 1) for the pair in slot k (noise from
-    /// [`cpu::gaussian`] with `seed`).
-    pub fn smooth_inputs(
-        &self,
-        ctx: &GpuContext,
-        seed: u64,
-        state: &wgpu::Buffer,
-        images: &wgpu::Buffer,
-        sigma: &wgpu::Buffer,
-        input: &wgpu::Buffer,
-    ) -> Dispatch {
-        let params = Params {
-            seed_lo: seed as u32,
-            seed_hi: (seed >> 32) as u32,
-            ..self.params()
+            ..SampleParams::default()
         };
-        dispatch(
-            ctx,
-            "smooth_inputs",
-            &params,
-            &[state, images, sigma, input],
-            self.batch * self.len,
-        )
-    }
-
-    /// `input[k]` = `base[img]` + (s + 1/2) / samples * (`images[img]` - `base[img]`) for the pair
-    /// (img, s) in slot k.
-    pub fn path_inputs(
-        &self,
-        ctx: &GpuContext,
-        state: &wgpu::Buffer,
-        images: &wgpu::Buffer,
-        base: &wgpu::Buffer,
-        input: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "path_inputs",
-            &self.params(),
-            &[state, images, base, input],
-            self.batch * self.len,
-        )
-    }
-
-    /// `seed[k]` = one-hot of the target class (u32 `targets[img]`) of slot k's image.
-    pub fn seed_targets(
-        &self,
-        ctx: &GpuContext,
-        state: &wgpu::Buffer,
-        targets: &wgpu::Buffer,
-        seed: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "seed_targets",
-            &self.params(),
-            &[state, targets, seed],
-            self.batch * self.classes,
-        )
-    }
-
-    /// `acc[img]` += `grad[k]` / samples for every active slot k, img its image.
-    pub fn accumulate(
-        &self,
-        ctx: &GpuContext,
-        state: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
-        acc: &wgpu::Buffer,
-    ) -> Dispatch {
-        dispatch(
-            ctx,
-            "accumulate",
-            &self.params(),
-            &[state, grad, acc],
-            self.batch * self.len,
-        )
-    }
-
-    /// `state[0]` += 1: the next pass (it stops one past the last pass).
-    pub fn advance(&self, ctx: &GpuContext, state: &wgpu::Buffer) -> Dispatch {
-        dispatch(ctx, "advance", &self.params(), &[state], 1)
-    }
-
-    /// `scores[p]` = the softmax probability (`softmax`) or the logit of the target class (u32
-    /// `targets[img]`) in the logits row of each active slot, p its pair.
-    pub fn class_scores(
-        &self,
-        ctx: &GpuContext,
-        softmax: bool,
-        state: &wgpu::Buffer,
-        targets: &wgpu::Buffer,
-        logits: &wgpu::Buffer,
-        scores: &wgpu::Buffer,
-    ) -> Dispatch {
-        let params = Params {
-            softmax: softmax as u32,
-            ..self.params()
+        let values = self.batch * self.len;
+        let (entry, invocations) = match kernel {
+            SampleKernel::SmoothInputs(seed) => {
+                (params.seed_lo, params.seed_hi) = (seed as u32, (seed >> 32) as u32);
+                ("smooth_inputs", values)
+            }
+            SampleKernel::PathInputs => ("path_inputs", values),
+            SampleKernel::SeedTargets => ("seed_targets", self.batch * self.classes),
+            SampleKernel::Accumulate => ("accumulate", values),
+            SampleKernel::ClassScores(softmax) => {
+                params.softmax = softmax as u32;
+                ("class_scores", self.batch)
+            }
+            SampleKernel::Advance => ("advance", 1),
         };
-        dispatch(
-            ctx,
-            "class_scores",
-            &params,
-            &[state, targets, logits, scores],
-            self.batch,
-        )
+        dispatch(ctx, entry, &params, buffers, invocations)
     }
 
-    /// Score-CAM's inputs, a job of images x channels: `input[k]` = `images[img]` times channel c
-    /// of `act` (planes of `from`) upsampled to `to` and scaled to [0, 1] by its `range` (0 for
-    /// a flat channel), (img, c) the pair in slot k.
-    #[allow(clippy::too_many_arguments)]
-    pub fn score_inputs(
+    /// A dispatch of `kernel` binding `buffers`, one invocation per input value; fails where
+    /// occlusion's patches do not fit the input.
+    pub fn perturbed(
         &self,
         ctx: &GpuContext,
-        from: (usize, usize),
-        to: (usize, usize),
-        state: &wgpu::Buffer,
-        images: &wgpu::Buffer,
-        act: &wgpu::Buffer,
-        range: &wgpu::Buffer,
-        input: &wgpu::Buffer,
-    ) -> Dispatch {
-        let params = Params {
-            plane: (to.0 * to.1) as u32,
-            in_h: from.0 as u32,
-            in_w: from.1 as u32,
-            out_h: to.0 as u32,
-            out_w: to.1 as u32,
-            ..self.params()
-        };
-        dispatch(
-            ctx,
-            "score_inputs",
-            &params,
-            &[state, images, act, range, input],
-            self.batch * self.len,
-        )
-    }
-
-    /// Occlusion's inputs, a job of images x (patches + 1): `input[k]` = `images[img]` with patch
-    /// s set to 0 (the mean color) in every channel, (img, s) the pair in slot k; the last sample
-    /// is the image unchanged.
-    pub fn occlusion_inputs(
-        &self,
-        ctx: &GpuContext,
-        patches: &Patches,
-        state: &wgpu::Buffer,
-        images: &wgpu::Buffer,
-        input: &wgpu::Buffer,
+        kernel: PerturbKernel,
+        buffers: &[&Buffer],
     ) -> crate::Result<Dispatch> {
-        let params = merge(self.params(), patches.params()?);
+        let mut params = PerturbParams {
+            images: self.images as u32,
+            samples: self.samples as u32,
+            batch: self.batch as u32,
+            len: self.len as u32,
+            ..PerturbParams::default()
+        };
+        let entry = match kernel {
+            PerturbKernel::ScoreInputs(resize) => {
+                params.plane = (resize.to.0 * resize.to.1) as u32;
+                [params.in_h, params.in_w, params.out_h, params.out_w] = resize.sizes();
+                "score_inputs"
+            }
+            PerturbKernel::OcclusionInputs(patches) => {
+                patches.write_geometry(&mut params)?;
+                "occlusion_inputs"
+            }
+            PerturbKernel::RevealInputs => {
+                params.plane = (self.len / 3) as u32;
+                "reveal_inputs"
+            }
+        };
         Ok(dispatch(
             ctx,
-            "occlusion_inputs",
+            entry,
             &params,
-            &[state, images, input],
+            buffers,
             self.batch * self.len,
         ))
-    }
-
-    /// The deletion and insertion inputs, a job of (2 x images) curves x (steps + 1): at step s
-    /// the first round(s * plane / steps) pixels in image n's order (`rank[n, pixel]`, u32, the
-    /// pixel's place in it) come from the blurred copy (curve 2n, deletion) or from the photo
-    /// (curve 2n + 1, insertion); the others from the photo (deletion) or the blurred copy
-    /// (insertion). Inputs are 3-channel, `len` = 3 * plane.
-    pub fn reveal_inputs(
-        &self,
-        ctx: &GpuContext,
-        state: &wgpu::Buffer,
-        photo: &wgpu::Buffer,
-        blurred: &wgpu::Buffer,
-        rank: &wgpu::Buffer,
-        input: &wgpu::Buffer,
-    ) -> Dispatch {
-        let params = Params {
-            plane: (self.len / 3) as u32,
-            ..self.params()
-        };
-        dispatch(
-            ctx,
-            "reveal_inputs",
-            &params,
-            &[state, photo, blurred, rank, input],
-            self.batch * self.len,
-        )
-    }
-}
-
-/// The job fields of `job` with the patch geometry of `patches`.
-fn merge(job: Params, patches: Params) -> Params {
-    Params {
-        plane: patches.plane,
-        out_h: patches.out_h,
-        out_w: patches.out_w,
-        patch: patches.patch,
-        stride: patches.stride,
-        windows_x: patches.windows_x,
-        ..job
     }
 }
 
@@ -730,7 +642,7 @@ pub mod cpu {
             .collect()
     }
 
-    /// Score-CAM's network input of pass `pass` (see [`SampleJob::score_inputs`]).
+    /// Score-CAM's network input of pass `pass` (see [`super::PerturbKernel::ScoreInputs`]).
     pub fn score_inputs(
         job: &SampleJob,
         pass: usize,
@@ -792,7 +704,7 @@ pub mod cpu {
         (top..top + patches.patch).contains(&y) && (left..left + patches.patch).contains(&x)
     }
 
-    /// Occlusion's network input of pass `pass` (see [`SampleJob::occlusion_inputs`]).
+    /// Occlusion's network input of pass `pass` (see [`super::PerturbKernel::OcclusionInputs`]).
     pub fn occlusion_inputs(
         job: &SampleJob,
         pass: usize,
@@ -842,7 +754,7 @@ pub mod cpu {
         out
     }
 
-    /// The deletion and insertion inputs of pass `pass` (see [`SampleJob::reveal_inputs`]).
+    /// The deletion and insertion inputs of pass `pass` (see [`super::PerturbKernel::RevealInputs`]).
     pub fn reveal_inputs(
         job: &SampleJob,
         pass: usize,

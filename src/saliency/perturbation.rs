@@ -3,15 +3,46 @@
 //! hidden); the same pass loop scores the deletion and insertion curves of
 //! [`crate::saliency::faithfulness`].
 
+use std::rc::Rc;
+
 use crate::progress::Progress;
 
 use crate::error::Result;
-use crate::gpu::{Dispatch, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::Plan;
 use crate::ops::resample::resize_bilinear;
-use crate::saliency::engine::{Attributor, PASSES_PER_SUBMIT};
-use crate::saliency::kernels::{Patches, Planes, SampleJob};
+use crate::saliency::engine::{Attributor, PASSES_PER_SUBMIT, Request};
+use crate::saliency::kernels::{
+    CamKernel, Patches, PerturbKernel, Planes, Resize, SampleJob, SampleKernel,
+};
 use crate::saliency::method::Settings;
+
+/// A job of perturbed inputs ready to run: its shape, the plan whose batch it fills and its
+/// pass counter (a u32 storage buffer at 0).
+pub(crate) struct PerturbationJob {
+    /// Images x samples in passes of the plan's batch.
+    pub job: SampleJob,
+    /// The network's plan for one pass.
+    pub plan: Rc<Plan>,
+    /// The pass counter.
+    pub state: wgpu::Buffer,
+}
+
+impl PerturbationJob {
+    /// The dispatch of `kernel` that fills the plan's input for the current pass from
+    /// `sources`, the buffers the kernel binds between the pass counter and the input.
+    pub fn inputs(
+        &self,
+        ctx: &GpuContext,
+        kernel: PerturbKernel,
+        sources: &[&wgpu::Buffer],
+    ) -> Result<Dispatch> {
+        let mut buffers = vec![&self.state];
+        buffers.extend_from_slice(sources);
+        buffers.push(&self.plan.input().buffer);
+        self.job.perturbed(ctx, kernel, &buffers)
+    }
+}
 
 impl Attributor<'_> {
     /// Channels and plane (height, width) of the CAM layer's output.
@@ -31,26 +62,24 @@ impl Attributor<'_> {
         }
     }
 
-    /// Runs every pass of `job` through `plan` (whose batch is `job.batch`): `make_inputs` fills
-    /// the plan's input for the current pass (`state`), then the forward pass, then the target's
-    /// softmax probability (`softmax`) or logit of each active slot (u32 `targets` per job
-    /// image) lands in the returned scores [images * samples]. The progress bar moves once per
-    /// pass.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs every pass of `perturbed`: `make_inputs` fills the plan's input for the current
+    /// pass, then the forward pass, then the target's softmax probability (`softmax`) or logit
+    /// of each active slot (u32 `targets` per job image) lands in the returned scores
+    /// [images * samples]. The progress bar moves once per pass.
     pub(crate) fn score_passes(
         &self,
-        job: &SampleJob,
-        plan: &Plan,
+        perturbed: &PerturbationJob,
         make_inputs: Dispatch,
-        state: &wgpu::Buffer,
         targets: &wgpu::Buffer,
         softmax: bool,
         progress: &dyn Progress,
     ) -> Result<wgpu::Buffer> {
         let ctx = self.context();
+        let PerturbationJob { job, plan, state } = perturbed;
         let scores = ctx.storage("perturbation scores", job.images * job.samples)?;
-        let score = job.class_scores(ctx, softmax, state, targets, &plan.logits().buffer, &scores);
-        let advance = job.advance(ctx, state);
+        let buffers = [state, targets, &plan.logits().buffer, &scores];
+        let score = job.sampled(ctx, SampleKernel::ClassScores(softmax), &buffers);
+        let advance = job.sampled(ctx, SampleKernel::Advance, &[state]);
         let passes = job.passes();
         for group in (0..passes).step_by(PASSES_PER_SUBMIT) {
             let mut encoder = ctx.encoder("perturbation passes");
@@ -73,7 +102,7 @@ impl Attributor<'_> {
         &self,
         images: usize,
         samples: usize,
-    ) -> Result<(SampleJob, std::rc::Rc<Plan>, wgpu::Buffer)> {
+    ) -> Result<PerturbationJob> {
         let batch = self.batch().min(images * samples);
         let plan = self.plan(batch)?;
         let job = SampleJob {
@@ -84,7 +113,7 @@ impl Attributor<'_> {
             classes: self.classes(),
         };
         let state = self.context().upload("perturbation pass", &[0u32])?;
-        Ok((job, plan, state))
+        Ok(PerturbationJob { job, plan, state })
     }
 
     /// Score-CAM maps [m, h, w]: the CAM layer's activations of each image; every channel
@@ -92,57 +121,43 @@ impl Attributor<'_> {
     /// probability of each masked image as the channel's weight (0 for a flat channel); the
     /// ReLU of the weighted sum of channels upsampled to the input. As Wang et al.'s code, with
     /// bilinear upsampling at pixel centres.
-    pub(crate) fn score_cam_job(
-        &self,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-    ) -> Result<wgpu::Buffer> {
+    pub(crate) fn score_cam_job(&self, chunk: &Request) -> Result<wgpu::Buffer> {
         let ctx = self.context();
-        let m = inputs.len();
-        let hw = self.input_size();
-        let layer = settings.cam_layer_index(self.network().arch())?;
-        let (channels, low) = self.cam_shape(settings)?;
+        let m = chunk.inputs.len();
+        let layer = chunk.settings.cam_layer_index(self.network().arch())?;
+        let (channels, low) = self.cam_shape(chunk.settings)?;
+        let resize = Resize {
+            from: low,
+            to: self.input_size(),
+        };
         let shape = Planes {
             images: m,
             channels,
             plane: low.0 * low.1,
         };
-        let images = ctx.upload("score-cam images", &inputs.concat())?;
-        let act = self.activations(&images, m, layer, progress)?;
-        let (job, plan, state) = self.perturbation_job(m, channels)?;
+        let images = ctx.upload("score-cam images", &chunk.inputs.concat())?;
+        let act = self.activations(&images, m, layer, chunk.progress)?;
+        let perturbed = self.perturbation_job(m, channels)?;
         let range = ctx.storage("score-cam mask ranges", 2 * m * channels)?;
         let mut encoder = ctx.encoder("score-cam ranges");
-        record_all(
-            &mut encoder,
-            "mask ranges",
-            [&shape.mask_range(ctx, low, hw, &act, &range)],
-        );
+        let mask_range = shape.cam(ctx, CamKernel::MaskRange(resize), &[&act, &range]);
+        record_all(&mut encoder, "mask ranges", [&mask_range]);
         ctx.submit(encoder);
-        let make = job.score_inputs(
-            ctx,
-            low,
-            hw,
-            &state,
-            &images,
-            &act,
-            &range,
-            &plan.input().buffer,
-        );
-        let targets = upload_targets(self, targets)?;
-        let scores = self.score_passes(&job, &plan, make, &state, &targets, true, progress)?;
+        let score_inputs = PerturbKernel::ScoreInputs(resize);
+        let make = perturbed.inputs(ctx, score_inputs, &[&images, &act, &range])?;
+        let targets = upload_targets(self, chunk.targets)?;
+        let scores = self.score_passes(&perturbed, make, &targets, true, chunk.progress)?;
         let alpha = ctx.storage("score-cam weights", m * channels)?;
         let cam = ctx.storage("score-cam map", m * shape.plane)?;
-        let maps = ctx.storage("score-cam maps", m * hw.0 * hw.1)?;
+        let maps = ctx.storage("score-cam maps", m * resize.to.0 * resize.to.1)?;
         let mut encoder = ctx.encoder("score-cam maps");
         record_all(
             &mut encoder,
             "score-cam",
             [
-                &shape.score_weights(ctx, &range, &scores, &alpha),
-                &shape.cam_map(ctx, &act, &alpha, &cam),
-                &resize_bilinear(ctx, m, (low, hw), &cam, &maps),
+                &shape.cam(ctx, CamKernel::ScoreWeights, &[&range, &scores, &alpha]),
+                &shape.cam(ctx, CamKernel::Map, &[&act, &alpha, &cam]),
+                &resize_bilinear(ctx, m, (low, resize.to), &cam, &maps),
             ],
         );
         ctx.submit(encoder);
@@ -190,23 +205,16 @@ impl Attributor<'_> {
     /// Occlusion maps [m, h, w]: each patch of `settings` set to 0 (the mean color) in turn, the
     /// target's logit of every occluded image, and per pixel the mean drop from the image's own
     /// logit over the patches covering it (as Captum's `Occlusion` with a zero baseline).
-    pub(crate) fn occlusion_job(
-        &self,
-        settings: &Settings,
-        inputs: &[Vec<f32>],
-        targets: &[usize],
-        progress: &dyn Progress,
-    ) -> Result<wgpu::Buffer> {
+    pub(crate) fn occlusion_job(&self, chunk: &Request) -> Result<wgpu::Buffer> {
         let ctx = self.context();
-        let m = inputs.len();
-        let hw = self.input_size();
-        let patches = self.patches(settings);
-        let (job, plan, state) = self.perturbation_job(m, patches.count()? + 1)?;
-        let images = ctx.upload("occlusion images", &inputs.concat())?;
-        let make = job.occlusion_inputs(ctx, &patches, &state, &images, &plan.input().buffer)?;
-        let targets = upload_targets(self, targets)?;
-        let scores = self.score_passes(&job, &plan, make, &state, &targets, false, progress)?;
-        let maps = ctx.storage("occlusion maps", m * hw.0 * hw.1)?;
+        let m = chunk.inputs.len();
+        let patches = self.patches(chunk.settings);
+        let perturbed = self.perturbation_job(m, patches.count()? + 1)?;
+        let images = ctx.upload("occlusion images", &chunk.inputs.concat())?;
+        let make = perturbed.inputs(ctx, PerturbKernel::OcclusionInputs(patches), &[&images])?;
+        let targets = upload_targets(self, chunk.targets)?;
+        let scores = self.score_passes(&perturbed, make, &targets, false, chunk.progress)?;
+        let maps = ctx.storage("occlusion maps", m * patches.hw.0 * patches.hw.1)?;
         let mut encoder = ctx.encoder("occlusion maps");
         record_all(
             &mut encoder,
@@ -221,7 +229,5 @@ impl Attributor<'_> {
 /// The target classes as a u32 storage buffer.
 pub(crate) fn upload_targets(attributor: &Attributor, targets: &[usize]) -> Result<wgpu::Buffer> {
     let targets: Vec<u32> = targets.iter().map(|&t| t as u32).collect();
-    attributor
-        .context()
-        .upload("perturbation targets", &targets)
+    attributor.context().upload("target classes", &targets)
 }

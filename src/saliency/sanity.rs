@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::model::Weights;
-use crate::saliency::engine::Attributor;
+use crate::saliency::engine::{Attributor, Request};
 use crate::saliency::method::{Method, Settings};
 use crate::saliency::stats::spearman;
 
@@ -84,34 +84,44 @@ pub fn layers_from_top(attributor: &Attributor) -> Vec<usize> {
         .collect()
 }
 
-/// Runs the cascade over the first `depth` parameterized layers from the top (all of them when
-/// `None`): after each layer is given seeded random weights (`Weights::random`, He-uniform like
-/// an untrained network), every method's maps are recomputed and compared with the original
-/// ones by Spearman's rank correlation. The network gets its `original` weights back afterwards,
-/// also when a step fails. The progress bar moves once per method and step.
-#[allow(clippy::too_many_arguments)]
+/// How far the cascade goes and with which weights.
+#[derive(Clone, Copy, Debug)]
+pub struct Cascade<'a> {
+    /// The network's weights, given back after the cascade.
+    pub original: &'a Weights,
+    /// Parameterized layers randomized, from the top (all of them when `None`).
+    pub depth: Option<usize>,
+    /// Layer i's random weights are seeded `seed` + i.
+    pub seed: u64,
+}
+
+/// Runs the cascade over the first `cascade.depth` parameterized layers from the top: after
+/// each layer is given seeded random weights (`Weights::random`, He-uniform like an untrained
+/// network), every method's maps are recomputed and compared with the original ones by
+/// Spearman's rank correlation. The network gets its `cascade.original` weights back
+/// afterwards, also when a step fails. The progress bar moves once per method and step.
 pub async fn cascading_randomization(
     attributor: &Attributor<'_>,
-    original: &Weights,
+    cascade: Cascade<'_>,
     methods: &[Method],
     settings: &Settings,
     inputs: &[Vec<f32>],
     targets: &[usize],
-    depth: Option<usize>,
-    seed: u64,
     progress: &dyn Progress,
 ) -> Result<SanityReport> {
+    let Cascade {
+        original,
+        depth,
+        seed,
+    } = cascade;
     let net = attributor.network();
     let mut layers = layers_from_top(attributor);
     layers.truncate(depth.unwrap_or(layers.len()));
+    let request = Request::new(settings, inputs, targets, &crate::progress::Silent);
     let all_maps = async || -> Result<Vec<Vec<f32>>> {
         let mut maps = Vec::with_capacity(methods.len());
         for &m in methods {
-            maps.push(
-                attributor
-                    .maps(m, settings, inputs, targets, &crate::progress::Silent)
-                    .await?,
-            );
+            maps.push(attributor.maps(m, &request).await?);
             progress.inc(1);
         }
         Ok(maps)
