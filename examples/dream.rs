@@ -7,7 +7,7 @@
 
 use netlens::app::output::save_png;
 use netlens::classes::ClassNames;
-use netlens::dream::{self, Objective, Request, Run, Settings};
+use netlens::dream::{self, DreamSettings, Objective, Request, Run};
 use netlens::model::ModelKind;
 use netlens::{GpuContext, GpuOptions};
 
@@ -26,7 +26,7 @@ fn main() -> netlens::Result<()> {
     // The classic settings: 100 steps, lr 25, L2 1e-3, blur sigma 0.5 every 10 steps, jitter 16.
     let mut request = Request::new(vec![Run {
         objective: Objective::Class(index),
-        settings: Settings::default(),
+        settings: DreamSettings::default(),
         label: classes.name(index).to_string(),
     }]);
     request.snapshots = vec![25, 50, 75];

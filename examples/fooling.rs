@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use netlens::app::output::save_png;
 use netlens::classes::ClassNames;
 use netlens::fooling::figure::fooling_figure;
-use netlens::fooling::{AttackConfig, Attacker, Method, Norm};
+use netlens::fooling::{AttackConfig, AttackMethod, Attacker, Norm};
 use netlens::model::ModelKind;
 use netlens::preprocess::load_input;
 use netlens::{GpuContext, GpuOptions};
@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))?;
 
     // PGD, untargeted, L∞ budget of 4 levels, 10 steps from a random start.
-    let pgd = AttackConfig::standard(Method::Pgd, Norm::Linf, 4.0);
+    let pgd = AttackConfig::standard(AttackMethod::Pgd, Norm::Linf, 4.0);
     let bar = netlens::app::progress_bar::bar(0, "pgd", false);
     let attacked = pollster::block_on(Attacker::new(&net, 1, 224, pgd)?.run(
         std::slice::from_ref(&x0),

@@ -5,14 +5,14 @@
 
 use std::path::PathBuf;
 
-use indicatif::ProgressBar;
 use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
 use netlens::figure::{BEIGE, BLACK, Cell, Colormap, Figure};
 use netlens::model::ModelKind;
 use netlens::preprocess::{load_input, to_rgb};
+use netlens::progress::Silent;
 use netlens::saliency::stats::normalized;
-use netlens::saliency::{Attributor, Method, Request, Settings};
+use netlens::saliency::{AttributionRequest, Attributor, Method, Settings};
 use netlens::{GpuContext, GpuOptions};
 
 fn main() -> netlens::Result<()> {
@@ -46,8 +46,7 @@ fn main() -> netlens::Result<()> {
 
     let attributor = Attributor::new(&net, (224, 224), 16)?;
     let settings = Settings::default();
-    let hidden = ProgressBar::hidden();
-    let request = Request::new(&settings, &inputs, &targets, &hidden);
+    let request = AttributionRequest::new(&settings, &inputs, &targets, &Silent);
     let methods = [Method::Vanilla, Method::GradCam];
     let maps = methods
         .iter()

@@ -2,10 +2,10 @@
 //! come from one job with one set of settings and to cover its inputs once each, combined into
 //! the results the unsharded run writes.
 //!
-//! Combining depends on the job ([`Job`]): `classify` and `fool` results are one record per
+//! Combining depends on the job ([`JobKind`]): `classify` and `fool` results are one record per
 //! input (per image and target for `fool`), concatenated in shard order. A job whose results
 //! carry a summary over the records (pooled counts, say) adds a variant whose
-//! [`Job::combine`] concatenates the records and recomputes the summary from them.
+//! [`JobKind::combine`] concatenates the records and recomputes the summary from them.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ use crate::shard::{Shard, ShardOutput};
 
 /// A job whose sharded results can be merged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Job {
+pub enum JobKind {
     /// `netlens classify --json`: an array of `{"file", "top5" | "error"}`.
     Classify,
     /// `netlens fool`'s `FIG_results.json`: an array of outcome records.
@@ -26,21 +26,21 @@ pub enum Job {
     Robustness,
 }
 
-impl Job {
+impl JobKind {
     /// Every job [`merge`] knows.
-    pub const ALL: [Job; 3] = [Job::Classify, Job::Fool, Job::Robustness];
+    pub const ALL: [JobKind; 3] = [JobKind::Classify, JobKind::Fool, JobKind::Robustness];
 
     /// The job's name, as its sharded results record it.
     pub fn name(self) -> &'static str {
         match self {
-            Job::Classify => "classify",
-            Job::Fool => "fool",
-            Job::Robustness => "robustness",
+            JobKind::Classify => "classify",
+            JobKind::Fool => "fool",
+            JobKind::Robustness => "robustness",
         }
     }
 
     /// The job named `name`.
-    pub fn from_name(name: &str) -> Result<Job> {
+    pub fn from_name(name: &str) -> Result<JobKind> {
         Self::ALL
             .into_iter()
             .find(|j| j.name() == name)
@@ -57,7 +57,7 @@ impl Job {
     /// files for errors.
     fn combine(self, labels: &[&str], results: Vec<Value>) -> Result<Value> {
         match self {
-            Job::Classify | Job::Fool => {
+            JobKind::Classify | JobKind::Fool => {
                 let mut all = Vec::new();
                 for (label, r) in labels.iter().zip(results) {
                     match r {
@@ -72,7 +72,7 @@ impl Job {
                 }
                 Ok(Value::Array(all))
             }
-            Job::Robustness => combine_robustness(labels, results),
+            JobKind::Robustness => combine_robustness(labels, results),
         }
     }
 }
@@ -143,7 +143,7 @@ pub fn merge(shards: &[(String, ShardOutput)]) -> Result<Value> {
     let Some((first_label, first)) = shards.first() else {
         return invalid("nothing to merge: no results given".into());
     };
-    let job = Job::from_name(&first.job)
+    let job = JobKind::from_name(&first.job)
         .map_err(|e| Error::InvalidInput(format!("{first_label}: {e}")))?;
     let mut by_index: BTreeMap<usize, (&str, &ShardOutput)> = BTreeMap::new();
     for (label, s) in shards {

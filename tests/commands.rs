@@ -6,7 +6,7 @@ mod common;
 
 use common::ctx;
 use netlens::bench::bench;
-use netlens::dream::{Objective, Request, Run, Settings, dream};
+use netlens::dream::{DreamSettings, Objective, Request, Run, dream};
 use netlens::gpu::CommandCounts;
 use netlens::gpu::counts::count;
 use netlens::model::{Arch, GradientRule, Layer, Network, Weights};
@@ -79,9 +79,9 @@ fn squeezenet_passes_record_one_compute_pass_each() {
 fn dream_commands(net: &Network, steps: usize, blur_every: usize) -> CommandCounts {
     let mut request = Request::new(vec![Run {
         objective: Objective::Class(1),
-        settings: Settings {
+        settings: DreamSettings {
             blur_every,
-            ..Settings::default()
+            ..DreamSettings::default()
         },
         label: "count".into(),
     }]);

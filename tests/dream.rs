@@ -12,8 +12,8 @@ use netlens::dream::diversity::{self, Gram};
 use netlens::dream::fourier::{self, Colours, MatrixStack, Side};
 use netlens::dream::kernels::{self, Images, RollDirection, StepRow, TransformPass};
 use netlens::dream::{
-    Diversity, DreamResult, Objective, Parameterization, PenaltyTarget, Request, Run, Settings,
-    Snapshot, Start, Transforms, dream, dream_with,
+    Diversity, DreamResult, DreamSettings, Objective, Parameterization, PenaltyTarget, Request,
+    Run, Snapshot, Start, Transforms, dream, dream_with,
 };
 use netlens::model::{Arch, ModelKind, Network, Weights};
 
@@ -173,7 +173,7 @@ fn squeezenet() -> &'static Network {
 
 const TARANTULA: usize = 76;
 
-fn class_run(class: usize, settings: Settings) -> Run {
+fn class_run(class: usize, settings: DreamSettings) -> Run {
     Run {
         objective: Objective::Class(class),
         settings,
@@ -200,7 +200,7 @@ fn norm(v: &[f32]) -> f64 {
 /// jitter 16, seed 0). About 100 SqueezeNet steps: a minute or two on lavapipe.
 #[test]
 fn hundred_default_steps_from_noise_make_the_class_probable() {
-    let mut request = Request::new(vec![class_run(TARANTULA, Settings::default())]);
+    let mut request = Request::new(vec![class_run(TARANTULA, DreamSettings::default())]);
     request.snapshots = vec![0];
     let result = go(&request);
     let snaps = &result.runs[0].snapshots;
@@ -225,9 +225,9 @@ fn hundred_default_steps_from_noise_make_the_class_probable() {
 
 #[test]
 fn the_same_seed_gives_the_same_image() {
-    let settings = Settings {
+    let settings = DreamSettings {
         blur_every: 2,
-        ..Settings::default()
+        ..DreamSettings::default()
     };
     let mut request = quick(vec![class_run(TARANTULA, settings)], 112, 4);
     request.seed = 5;
@@ -249,13 +249,13 @@ fn the_same_seed_gives_the_same_image() {
 
 #[test]
 fn a_larger_l2_weight_gives_a_smaller_image_and_sweeps_batch() {
-    let small = Settings {
+    let small = DreamSettings {
         l2: 1e-4,
-        ..Settings::default()
+        ..DreamSettings::default()
     };
-    let large = Settings {
+    let large = DreamSettings {
         l2: 0.5,
-        ..Settings::default()
+        ..DreamSettings::default()
     };
     let request = quick(
         vec![class_run(TARANTULA, small), class_run(TARANTULA, large)],
@@ -288,7 +288,7 @@ fn a_channel_objective_raises_the_channel_mean() {
     let layer = arch.layer_index("features.12").unwrap();
     let run = Run {
         objective: Objective::Channel { layer, channel: 7 },
-        settings: Settings::default(),
+        settings: DreamSettings::default(),
         label: "features.12 channel 7".into(),
     };
     let mut request = quick(vec![run], 112, 5);
@@ -313,7 +313,7 @@ fn the_fourier_parameterization_starts_from_the_photo_and_raises_the_score() {
     let photo =
         netlens::preprocess::load_rgb(&data_dir().join("data/gallery/n03544143_hourglass.jpg"))
             .unwrap();
-    let settings = Settings::for_model(ModelKind::SqueezeNet, Parameterization::Fourier);
+    let settings = DreamSettings::for_model(ModelKind::SqueezeNet, Parameterization::Fourier);
     let mut request = quick(vec![class_run(TARANTULA, settings)], 112, 5);
     request.parameterization = Parameterization::Fourier;
     request.start = Start::Image(photo.clone());
@@ -342,8 +342,8 @@ fn the_fourier_parameterization_starts_from_the_photo_and_raises_the_score() {
 #[test]
 fn dream_with_shows_every_snapshot_as_it_is_read() {
     let runs = vec![
-        class_run(TARANTULA, Settings::default()),
-        class_run(1, Settings::default()),
+        class_run(TARANTULA, DreamSettings::default()),
+        class_run(1, DreamSettings::default()),
     ];
     let mut request = quick(runs, 56, 4);
     request.snapshots = vec![0, 2];
@@ -368,7 +368,7 @@ fn dream_with_shows_every_snapshot_as_it_is_read() {
 
 #[test]
 fn octaves_run_smaller_sizes_first() {
-    let mut request = quick(vec![class_run(TARANTULA, Settings::default())], 112, 5);
+    let mut request = quick(vec![class_run(TARANTULA, DreamSettings::default())], 112, 5);
     request.octaves = 2;
     request.octave_scale = 2.0;
     request.snapshots = vec![0, 5, 6];
@@ -389,7 +389,7 @@ fn octaves_run_smaller_sizes_first() {
 fn vgg16_dreams_with_formula_weights() {
     let arch = Arch::vgg16(1000);
     let net = Network::new(ctx(), arch.clone(), &Weights::formula(&arch.tensor_specs())).unwrap();
-    let settings = Settings::for_model(ModelKind::Vgg16, Parameterization::Pixels);
+    let settings = DreamSettings::for_model(ModelKind::Vgg16, Parameterization::Pixels);
     let mut request = quick(vec![class_run(1, settings)], 64, 2);
     request.snapshots = vec![0];
     let result = pollster::block_on(dream(&net, &request, &ProgressBar::hidden())).unwrap();
@@ -412,7 +412,7 @@ fn overflowing_logits_stop_with_diverged() {
         vec![1e38; 512_000],
     );
     let net = Network::new(ctx(), arch, &weights).unwrap();
-    let request = quick(vec![class_run(TARANTULA, Settings::default())], 64, 1);
+    let request = quick(vec![class_run(TARANTULA, DreamSettings::default())], 64, 1);
     let err = pollster::block_on(dream(&net, &request, &ProgressBar::hidden())).unwrap_err();
     assert!(
         matches!(err, netlens::Error::Diverged { step: 1, .. }),
@@ -423,12 +423,12 @@ fn overflowing_logits_stop_with_diverged() {
 #[test]
 fn requests_that_cannot_run_are_refused() {
     let arch = Arch::squeezenet1_1(1000);
-    let mut request = quick(vec![class_run(1000, Settings::default())], 224, 1);
+    let mut request = quick(vec![class_run(1000, DreamSettings::default())], 224, 1);
     assert!(matches!(
         request.validate(&arch),
         Err(netlens::Error::UnknownClass(_))
     ));
-    request.runs[0] = class_run(1, Settings::default());
+    request.runs[0] = class_run(1, DreamSettings::default());
     request.penalty_target = PenaltyTarget::Start;
     let e = request.validate(&arch).unwrap_err().to_string();
     assert!(e.contains("starting image"), "{e}");
@@ -501,9 +501,9 @@ fn a_neuron_objective_raises_the_centre_unit() {
             position,
         },
         // The unit is at a fixed place: a roll would move the image under it at each step.
-        settings: Settings {
+        settings: DreamSettings {
             jitter: 0,
-            ..Settings::default()
+            ..DreamSettings::default()
         },
         label: format!("features.7 neuron {channel}"),
     };
@@ -556,7 +556,7 @@ fn a_neuron_objective_raises_the_centre_unit() {
 /// and the steps differ from those without them.
 #[test]
 fn random_scale_and_rotation_raise_the_class_reproducibly() {
-    let mut request = quick(vec![class_run(TARANTULA, Settings::default())], 112, 5);
+    let mut request = quick(vec![class_run(TARANTULA, DreamSettings::default())], 112, 5);
     request.transforms = Transforms {
         scale: 0.1,
         rotate: 10.0,
@@ -646,7 +646,7 @@ fn diversity_pushes_copies_apart() {
     let layer = arch.layer_index("features.12").unwrap();
     let copies = || {
         (0..3)
-            .map(|_| class_run(TARANTULA, Settings::default()))
+            .map(|_| class_run(TARANTULA, DreamSettings::default()))
             .collect()
     };
     let similarity = |weight: f32| {
@@ -685,7 +685,7 @@ fn diversity_at_the_objective_layer_restores_the_seed_each_step() {
     let layer = squeezenet().arch().layer_index("features.12").unwrap();
     let channel = |_| Run {
         objective: Objective::Channel { layer, channel: 7 },
-        settings: Settings::default(),
+        settings: DreamSettings::default(),
         label: "features.12 channel 7".into(),
     };
     let steps = 4;

@@ -13,7 +13,7 @@ use netlens::model::{Arch, GradientRule, ModelKind, Network};
 use netlens::preprocess::load_input;
 use netlens::saliency::faithfulness::{self, Protocol, auc, curves, random_ranks, ranks};
 use netlens::saliency::kernels::{Patches, Planes, cpu};
-use netlens::saliency::{Attributor, Baseline, Method, Request, Settings};
+use netlens::saliency::{AttributionRequest, Attributor, Baseline, Method, Settings};
 
 fn squeezenet() -> Network {
     ModelKind::SqueezeNet.network(ctx(), None).unwrap()
@@ -36,7 +36,7 @@ fn grad_cam_plus_plus_matches_cpu_from_activations() {
     let attributor = Attributor::new(&net, (size, size), 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::GradCamPlusPlus,
-        &Request::new(
+        &AttributionRequest::new(
             &Settings::default(),
             &inputs,
             &targets,
@@ -74,7 +74,7 @@ fn grad_cam_plus_plus_matches_cpu_from_activations() {
     // Its weights are not Grad-CAM's: the maps differ.
     let grad_cam = pollster::block_on(attributor.maps(
         Method::GradCam,
-        &Request::new(
+        &AttributionRequest::new(
             &Settings::default(),
             &inputs,
             &targets,
@@ -99,7 +99,7 @@ fn score_cam_matches_cpu_masks_scored_by_the_network() {
     let attributor = Attributor::new(&net, hw, 32).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::ScoreCam,
-        &Request::new(&settings, &inputs, &[PANDA.1], &ProgressBar::hidden()),
+        &AttributionRequest::new(&settings, &inputs, &[PANDA.1], &ProgressBar::hidden()),
     ))
     .unwrap();
 
@@ -171,7 +171,7 @@ fn occlusion_matches_cpu_patches_scored_by_the_network() {
     let attributor = Attributor::new(&net, hw, 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::Occlusion,
-        &Request::new(&settings, &inputs, &[VOLCANO.1], &ProgressBar::hidden()),
+        &AttributionRequest::new(&settings, &inputs, &[VOLCANO.1], &ProgressBar::hidden()),
     ))
     .unwrap();
     // Patches at 0, 18, 36 on each axis: 9 of them, the last 4 rows and columns uncovered.

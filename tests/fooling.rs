@@ -13,7 +13,7 @@ use netlens::fooling::config::{pixel_distances, pixel_unit};
 use netlens::fooling::figure::RowCaptions;
 use netlens::fooling::kernels::{Goal, cpu};
 use netlens::fooling::{
-    AttackConfig, Attacker, Loss, Method, Norm, TransferModel, Verdict, transfer,
+    AttackConfig, AttackMethod, Attacker, Loss, Norm, TransferModel, Verdict, transfer,
 };
 use netlens::model::{Arch, GradientRule, Layer, ModelKind, Network, Weights};
 use netlens::preprocess::image_bounds;
@@ -189,7 +189,7 @@ fn pgd_never_leaves_its_eps_ball() {
             step: eps,
             steps: 3,
             check_every: 3,
-            ..AttackConfig::standard(Method::Pgd, norm, eps)
+            ..AttackConfig::standard(AttackMethod::Pgd, norm, eps)
         };
         assert!(config.random_start);
         let attacker = Attacker::new(&net, 2, 112, config).unwrap();
@@ -224,12 +224,12 @@ fn fgsm_equals_one_pgd_step() {
     let x0 = gallery("n01443537_goldfish.jpg", size);
     for norm in [Norm::Linf, Norm::L2] {
         let eps = if norm == Norm::Linf { 2.0 } else { 100.0 };
-        let fgsm = AttackConfig::standard(Method::Fgsm, norm, eps);
+        let fgsm = AttackConfig::standard(AttackMethod::Fgsm, norm, eps);
         let pgd = AttackConfig {
             step: eps,
             steps: 1,
             random_start: false,
-            ..AttackConfig::standard(Method::Pgd, norm, eps)
+            ..AttackConfig::standard(AttackMethod::Pgd, norm, eps)
         };
         let run = |config| {
             pollster::block_on(Attacker::new(&net, 1, size, config).unwrap().run(
@@ -316,7 +316,7 @@ fn transfer_table_has_the_right_shape_and_counts() {
         random_start: false,
         stop_when_reached: true,
         check_every: 3,
-        ..AttackConfig::standard(Method::Pgd, Norm::Linf, 16.0)
+        ..AttackConfig::standard(AttackMethod::Pgd, Norm::Linf, 16.0)
     };
     let table = pollster::block_on(transfer(
         &models,
@@ -441,15 +441,15 @@ fn host_attack(
         let seed = cpu::seed_loss(&logits, 1000, &[goal], config.loss);
         let (_, mut g) = pollster::block_on(plan.gradient(&x, &seed, GradientRule::Plain)).unwrap();
         match (config.method, config.norm) {
-            (Method::Fool, _) => step_cpu::normalized_step(&mut x, &g, &[1.0], step, len),
-            (Method::Fgsm | Method::Pgd, Norm::Linf) => {
+            (AttackMethod::Fool, _) => step_cpu::normalized_step(&mut x, &g, &[1.0], step, len),
+            (AttackMethod::Fgsm | AttackMethod::Pgd, Norm::Linf) => {
                 cpu::sign_step(&mut x, &g, &[1.0], &unit, step, plane)
             }
-            (Method::Fgsm | Method::Pgd, Norm::L2) => {
+            (AttackMethod::Fgsm | AttackMethod::Pgd, Norm::L2) => {
                 cpu::scale_channels(&mut g, &unit, plane);
                 l2_step(&mut x, &g);
             }
-            (Method::MiFgsm, norm) => {
+            (AttackMethod::MiFgsm, norm) => {
                 cpu::scale_channels(&mut g, &unit, plane);
                 cpu::momentum(&mut m, &g, config.decay, len);
                 match norm {
@@ -459,7 +459,7 @@ fn host_attack(
             }
         }
         match (config.method, config.norm) {
-            (Method::Fool, _) => {}
+            (AttackMethod::Fool, _) => {}
             (_, Norm::Linf) => cpu::project_linf(&mut x, x0, &unit, config.eps, plane),
             (_, Norm::L2) => cpu::project_l2(&mut x, x0, &unit, config.eps, plane),
         }
@@ -487,25 +487,25 @@ fn every_update_matches_a_host_reference() {
             step: 2.0,
             steps: 2,
             random_start: false,
-            ..AttackConfig::standard(Method::Pgd, Norm::Linf, 3.0)
+            ..AttackConfig::standard(AttackMethod::Pgd, Norm::Linf, 3.0)
         },
         AttackConfig {
             step: 60.0,
             steps: 2,
             random_start: false,
-            ..AttackConfig::standard(Method::Pgd, Norm::L2, 100.0)
+            ..AttackConfig::standard(AttackMethod::Pgd, Norm::L2, 100.0)
         },
         AttackConfig {
             step: 2.0,
             steps: 2,
             decay: 0.5,
-            ..AttackConfig::standard(Method::MiFgsm, Norm::Linf, 3.0)
+            ..AttackConfig::standard(AttackMethod::MiFgsm, Norm::Linf, 3.0)
         },
         AttackConfig {
             step: 60.0,
             steps: 2,
             decay: 0.5,
-            ..AttackConfig::standard(Method::MiFgsm, Norm::L2, 100.0)
+            ..AttackConfig::standard(AttackMethod::MiFgsm, Norm::L2, 100.0)
         },
     ];
     for config in configs {
@@ -521,7 +521,7 @@ fn every_update_matches_a_host_reference() {
         .remove(0);
         assert_eq!(got.iterations, 2, "{what}");
         let delta = |x: &[f32]| -> Vec<f32> { x.iter().zip(&x0).map(|(a, b)| a - b).collect() };
-        let sign_based = config.norm == Norm::Linf && config.method != Method::Fool;
+        let sign_based = config.norm == Norm::Linf && config.method != AttackMethod::Fool;
         if sign_based {
             let differ = want
                 .iter()

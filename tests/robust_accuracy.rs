@@ -12,7 +12,7 @@ use netlens::fooling::Norm;
 use netlens::fooling::apgd::{ApgdConfig, apgd};
 use netlens::fooling::cw::{CwConfig, carlini_wagner};
 use netlens::fooling::kernels::{Goal, LogitsBatch, cpu};
-use netlens::fooling::oracle::{Gradients, NetworkOracle, Objective, Scores};
+use netlens::fooling::oracle::{AttackLoss, Gradients, NetworkOracle, Scores};
 use netlens::fooling::pixels::{distances, from_input};
 use netlens::fooling::robustness::{
     LabelledImages, RobustAttack, RobustnessConfig, evaluate, summarize,
@@ -92,7 +92,7 @@ fn oracle_gradients_are_pixel_gradients() {
     let xs = photos();
     let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
     let goals = away(&mut oracle, &refs);
-    let out = pollster::block_on(oracle.gradients(&refs, &goals, Objective::Margin)).unwrap();
+    let out = pollster::block_on(oracle.gradients(&refs, &goals, AttackLoss::Margin)).unwrap();
     for (n, (logits, g)) in out.iter().enumerate() {
         let direction = random(xs[n].len(), 40 + n as u64, 1.0);
         let h = 0.2 / 255.0;

@@ -12,7 +12,7 @@ use netlens::model::{Arch, GradientRule, ModelKind, Network, Weights};
 use netlens::preprocess::load_input;
 use netlens::saliency::kernels::{Planes, cpu};
 use netlens::saliency::sanity::{Cascade, cascading_randomization};
-use netlens::saliency::{Attributor, Baseline, Method, Request, Settings};
+use netlens::saliency::{AttributionRequest, Attributor, Baseline, Method, Settings};
 
 fn squeezenet() -> (Weights, Network) {
     let weights = Weights::load(&data_dir().join("weights/squeezenet1_1.safetensors")).unwrap();
@@ -43,7 +43,7 @@ fn saliency_matches_pytorch() {
     let attributor = Attributor::new(&net, (224, 224), 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::Vanilla,
-        &Request::new(
+        &AttributionRequest::new(
             &Settings::default(),
             &inputs,
             &labels,
@@ -90,7 +90,7 @@ fn smoothgrad_without_noise_is_the_gradient() {
     let plain = Settings::default();
     let vanilla = pollster::block_on(attributor.attributions(
         Method::Vanilla,
-        &Request::new(&plain, inputs, labels, &hidden),
+        &AttributionRequest::new(&plain, inputs, labels, &hidden),
     ))
     .unwrap();
     let one = Settings {
@@ -100,14 +100,15 @@ fn smoothgrad_without_noise_is_the_gradient() {
     };
     let smooth = pollster::block_on(attributor.attributions(
         Method::SmoothGrad,
-        &Request::new(&one, inputs, labels, &hidden),
+        &AttributionRequest::new(&one, inputs, labels, &hidden),
     ))
     .unwrap();
     assert_close("SmoothGrad (1 sample, no noise)", &smooth, &vanilla, 1e-6);
     let maps = |method, settings: &Settings| {
-        pollster::block_on(
-            attributor.maps(method, &Request::new(settings, inputs, labels, &hidden)),
-        )
+        pollster::block_on(attributor.maps(
+            method,
+            &AttributionRequest::new(settings, inputs, labels, &hidden),
+        ))
         .unwrap()
     };
     assert_close(
@@ -121,7 +122,7 @@ fn smoothgrad_without_noise_is_the_gradient() {
     let three = Settings { samples: 3, ..one };
     let mean = pollster::block_on(attributor.attributions(
         Method::SmoothGrad,
-        &Request::new(&three, inputs, labels, &hidden),
+        &AttributionRequest::new(&three, inputs, labels, &hidden),
     ))
     .unwrap();
     assert_close("SmoothGrad (3 samples, no noise)", &mean, &vanilla, 1e-5);
@@ -147,7 +148,7 @@ fn integrated_gradients_are_complete() {
     };
     let attr = pollster::block_on(attributor.attributions(
         Method::IntegratedGradients,
-        &Request::new(
+        &AttributionRequest::new(
             &settings,
             std::slice::from_ref(&x),
             &[target],
@@ -176,7 +177,7 @@ fn grad_cam_maps_are_non_negative_image_sized_and_match_cpu() {
     let attributor = Attributor::new(&net, (224, 224), 16).unwrap();
     let maps = pollster::block_on(attributor.maps(
         Method::GradCam,
-        &Request::new(&Settings::default(), inputs, labels, &ProgressBar::hidden()),
+        &AttributionRequest::new(&Settings::default(), inputs, labels, &ProgressBar::hidden()),
     ))
     .unwrap();
     assert_eq!(maps.len(), 2 * 224 * 224);
@@ -216,7 +217,7 @@ fn grad_cam_on_vgg16_is_image_sized() {
     let input = common::random(3 * 64 * 64, 3, 2.0);
     let maps = pollster::block_on(attributor.maps(
         Method::GradCam,
-        &Request::new(&Settings::default(), &[input], &[1], &ProgressBar::hidden()),
+        &AttributionRequest::new(&Settings::default(), &[input], &[1], &ProgressBar::hidden()),
     ))
     .unwrap();
     assert_eq!(maps.len(), 64 * 64);
@@ -235,7 +236,7 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
     let hidden = ProgressBar::hidden();
     let before = pollster::block_on(attributor.maps(
         Method::Vanilla,
-        &Request::new(&settings, &inputs, &targets, &hidden),
+        &AttributionRequest::new(&settings, &inputs, &targets, &hidden),
     ))
     .unwrap();
     let cascade = Cascade {
@@ -272,7 +273,7 @@ fn cascading_randomization_lowers_correlation_and_restores_weights() {
     assert_eq!(report.csv().lines().count(), 4);
     let after = pollster::block_on(attributor.maps(
         Method::Vanilla,
-        &Request::new(&settings, &inputs, &targets, &hidden),
+        &AttributionRequest::new(&settings, &inputs, &targets, &hidden),
     ))
     .unwrap();
     assert_close("maps after the weights are restored", &after, &before, 1e-7);

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::{ModelKind, Network, Weights};
 use crate::preprocess::load_rgb;
-use crate::saliency::engine::{Attributor, Request};
+use crate::saliency::engine::{AttributionRequest, Attributor};
 use crate::saliency::faithfulness::{self, Protocol};
 use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
 use crate::saliency::method::{Method, Settings};
@@ -384,7 +384,7 @@ pub async fn run_planned(ctx: &GpuContext, job: &Job, mut plan: OutputPlan) -> R
             .map(|&m| attributor.passes(m, &job.settings, n))
             .sum();
         let progress = bar(total, model.kind.name(), job.quiet);
-        let request = Request::new(&job.settings, &subjects.inputs, &targets, &progress);
+        let request = AttributionRequest::new(&job.settings, &subjects.inputs, &targets, &progress);
         for &method in &job.methods {
             let t = Instant::now();
             let m = attributor.maps(method, &request).await?;
@@ -508,7 +508,7 @@ async fn measure_faithfulness(
     subjects: &Subjects,
     targets: &[usize],
     manifest: &mut Manifest,
-) -> Result<faithfulness::Report> {
+) -> Result<faithfulness::FaithfulnessReport> {
     let n = subjects.inputs.len();
     let orders = (job.methods.len() + 1) as u64;
     let total = job
@@ -519,7 +519,7 @@ async fn measure_faithfulness(
         + orders * faithfulness::passes(attributor, n, protocol.steps);
     let progress = bar(total, "faithfulness", job.quiet);
     let mut maps = Vec::new();
-    let request = Request::new(&job.settings, &subjects.inputs, targets, &progress);
+    let request = AttributionRequest::new(&job.settings, &subjects.inputs, targets, &progress);
     for &method in &job.methods {
         let t = Instant::now();
         maps.push(attributor.maps(method, &request).await?);

@@ -39,7 +39,7 @@ impl DreamBench {
 /// after one warm-up run; no snapshot is read back until the end.
 pub async fn dream_steps(
     net: &Network,
-    settings: crate::dream::Settings,
+    settings: crate::dream::DreamSettings,
     steps: usize,
     reps: usize,
 ) -> Result<DreamBench> {

@@ -35,4 +35,4 @@ pub use run::{
     DreamResult, FOURIER_NOISE_STD, Objective, PenaltyTarget, Request, Run, RunResult, Snapshot,
     Start, Timing, dream, dream_with,
 };
-pub use settings::{Diversity, Parameterization, Settings, Sweep, SweepParam, Transforms};
+pub use settings::{Diversity, DreamSettings, Parameterization, Sweep, SweepParam, Transforms};

@@ -9,7 +9,7 @@ use image::RgbImage;
 
 use super::kernels::blur_radius;
 use super::schedule::{copy_noise, schedule, transforms};
-use super::settings::{Diversity, Parameterization, Settings, Transforms};
+use super::settings::{Diversity, DreamSettings, Parameterization, Transforms};
 use super::stage::{Stage, StageSpec};
 use crate::classify::{argmax, softmax};
 use crate::error::{Error, Result, check_finite};
@@ -77,7 +77,7 @@ pub struct Run {
     /// The objective.
     pub objective: Objective,
     /// Step size and regularization.
-    pub settings: Settings,
+    pub settings: DreamSettings,
     /// A label for figures and messages ("tarantula", "lr = 10").
     pub label: String,
 }
@@ -565,7 +565,7 @@ async fn run_batch(
     timing: &mut Timing,
 ) -> Result<Vec<Vec<Snapshot>>> {
     let ctx = net.context();
-    let settings: Vec<Settings> = runs.iter().map(|r| r.settings).collect();
+    let settings: Vec<DreamSettings> = runs.iter().map(|r| r.settings).collect();
     let objectives: Vec<Objective> = runs.iter().map(|r| r.objective).collect();
     let (groups, copies) = groups_and_copies(runs);
     let batch = runs.len();

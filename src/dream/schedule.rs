@@ -3,7 +3,7 @@
 //! step's random scale and rotation.
 
 use super::kernels::{StepRow, transform_row};
-use super::settings::{Settings, Transforms};
+use super::settings::{DreamSettings, Transforms};
 use crate::hash::Rng;
 
 /// Stream of the starting noise.
@@ -36,7 +36,7 @@ pub fn copy_noise(seed: u64, copy: usize, len: usize, std: f32) -> Vec<f32> {
 /// roll offsets at step s (uniform integers in [−jitter, jitter], from one pair of uniforms per
 /// step shared by the batch) and whether it blurs after step s (after steps k, 2k, …, counting
 /// from 1, when `blur` allows it).
-pub fn schedule(seed: u64, steps: usize, settings: &[Settings], blur: bool) -> Vec<StepRow> {
+pub fn schedule(seed: u64, steps: usize, settings: &[DreamSettings], blur: bool) -> Vec<StepRow> {
     let mut rng = Rng::new(seed, JITTER_STREAM);
     let mut rows = Vec::with_capacity(steps * settings.len());
     for s in 0..steps {
@@ -83,15 +83,15 @@ mod tests {
     #[test]
     fn schedule_offsets_stay_within_jitter_and_blur_every_k() {
         let settings = [
-            Settings {
+            DreamSettings {
                 jitter: 2,
                 blur_every: 3,
-                ..Settings::default()
+                ..DreamSettings::default()
             },
-            Settings {
+            DreamSettings {
                 jitter: 0,
                 blur_every: 0,
-                ..Settings::default()
+                ..DreamSettings::default()
             },
         ];
         let rows = schedule(7, 300, &settings, true);

@@ -6,7 +6,7 @@ use crate::model::ModelKind;
 /// The step size and regularization of one run. Each image of a batch has its own, so that a
 /// sweep runs as one GPU batch.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-pub struct Settings {
+pub struct DreamSettings {
     /// Length of each normalized gradient step: I += lr · g / ‖g‖ (in the image, or in the
     /// Fourier coefficients).
     pub lr: f32,
@@ -22,7 +22,7 @@ pub struct Settings {
     pub jitter: usize,
 }
 
-impl Default for Settings {
+impl Default for DreamSettings {
     /// The classic SqueezeNet settings: 25, 1e-3, no TV, blur σ 0.5 every 10 steps, jitter 16.
     fn default() -> Self {
         Self {
@@ -103,9 +103,9 @@ impl std::str::FromStr for Parameterization {
     }
 }
 
-impl Settings {
+impl DreamSettings {
     /// The starting settings for a model and parameterization. SqueezeNet with pixels: the
-    /// classic values ([`Settings::default`]). VGG16 with pixels: a lower rate and more
+    /// classic values ([`DreamSettings::default`]). VGG16 with pixels: a lower rate and more
     /// regularization (lr 10, λ 5e-3), as the classic study found VGG16 needs; a starting point
     /// only, not tuned here for want of VGG16 weights. Fourier: lr 150 and no L2 (the step is
     /// taken in coefficient space, where the 1/f scale shrinks all but the coarsest part of it;
@@ -164,17 +164,17 @@ impl Settings {
 /// A parameter a sweep varies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum SweepParam {
-    /// [`Settings::lr`].
+    /// [`DreamSettings::lr`].
     Lr,
-    /// [`Settings::l2`].
+    /// [`DreamSettings::l2`].
     L2,
-    /// [`Settings::tv`].
+    /// [`DreamSettings::tv`].
     Tv,
-    /// [`Settings::blur_sigma`].
+    /// [`DreamSettings::blur_sigma`].
     BlurSigma,
-    /// [`Settings::blur_every`].
+    /// [`DreamSettings::blur_every`].
     BlurEvery,
-    /// [`Settings::jitter`].
+    /// [`DreamSettings::jitter`].
     Jitter,
 }
 
@@ -255,7 +255,7 @@ impl std::str::FromStr for Sweep {
 
 impl Sweep {
     /// `base` with the parameter set to value `i`.
-    pub fn apply(&self, base: &Settings, i: usize) -> Settings {
+    pub fn apply(&self, base: &DreamSettings, i: usize) -> DreamSettings {
         let v = self.values[i].1;
         let mut s = *base;
         match self.param {
@@ -283,10 +283,10 @@ mod tests {
     fn sweeps_parse_apply_and_label() {
         let s: Sweep = "l2=1e-5,0.1".parse().unwrap();
         assert_eq!(s.param, SweepParam::L2);
-        assert_eq!(s.apply(&Settings::default(), 0).l2, 1e-5);
+        assert_eq!(s.apply(&DreamSettings::default(), 0).l2, 1e-5);
         assert_eq!(s.label(1), "l2 = 0.1");
         let s: Sweep = "blur_every=5,20".parse().unwrap();
-        assert_eq!(s.apply(&Settings::default(), 1).blur_every, 20);
+        assert_eq!(s.apply(&DreamSettings::default(), 1).blur_every, 20);
         for bad in ["lr", "speed=1", "lr=1,x", "jitter=1.5"] {
             assert!(bad.parse::<Sweep>().is_err(), "{bad} parsed");
         }
@@ -294,22 +294,22 @@ mod tests {
 
     #[test]
     fn validation_names_the_parameter() {
-        let e = Settings {
+        let e = DreamSettings {
             lr: 0.0,
-            ..Settings::default()
+            ..DreamSettings::default()
         }
         .validate()
         .unwrap_err()
         .to_string();
         assert!(e.contains("lr"), "{e}");
-        let e = Settings {
+        let e = DreamSettings {
             tv: f32::NAN,
-            ..Settings::default()
+            ..DreamSettings::default()
         }
         .validate()
         .unwrap_err()
         .to_string();
         assert!(e.contains("tv"), "{e}");
-        assert!(Settings::default().validate().is_ok());
+        assert!(DreamSettings::default().validate().is_ok());
     }
 }

@@ -5,7 +5,7 @@ use super::diversity::{DiversityParts, Gram, mean_similarity};
 use super::fourier::{Colours, MatrixStack, Side, basis, spectrum_scale};
 use super::kernels::{Images, RollDirection, StepRow, TransformPass, blur_radius, blur_weights};
 use super::run::Objective;
-use super::settings::{Diversity, Parameterization, Settings};
+use super::settings::{Diversity, DreamSettings, Parameterization};
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
@@ -20,7 +20,7 @@ pub(super) struct StageSpec<'a> {
     /// The objective of each image (all at `layer`).
     pub objectives: &'a [Objective],
     /// The settings of each image.
-    pub settings: &'a [Settings],
+    pub settings: &'a [DreamSettings],
     /// The schedule rows of this stage's steps, `batch` per step.
     pub rows: &'a [StepRow],
     /// The transform rows of this stage's steps, `batch` per step, when steps are scaled and

@@ -9,7 +9,7 @@ use crate::classify::argmax;
 use crate::error::Result;
 use crate::fooling::config::Norm;
 use crate::fooling::kernels::Goal;
-use crate::fooling::oracle::{Gradients, Objective};
+use crate::fooling::oracle::{AttackLoss, Gradients};
 use crate::fooling::pixels::{eps_unit, l2_norm, project};
 use crate::fooling::robustness::Found;
 use crate::hash::Rng;
@@ -125,7 +125,7 @@ pub async fn apgd(
         .collect();
     let refs: Vec<&[f32]> = starts.iter().map(Vec::as_slice).collect();
     let first = model
-        .gradients(&refs, goals, Objective::CrossEntropy)
+        .gradients(&refs, goals, AttackLoss::CrossEntropy)
         .await?;
     let mut queries = vec![1usize; x0s.len()];
     let mut tracks: Vec<Track> = starts
@@ -179,7 +179,7 @@ pub async fn apgd(
         let refs: Vec<&[f32]> = moved.iter().map(Vec::as_slice).collect();
         let active_goals: Vec<Goal> = active.iter().map(|&n| goals[n]).collect();
         let results = model
-            .gradients(&refs, &active_goals, Objective::CrossEntropy)
+            .gradients(&refs, &active_goals, AttackLoss::CrossEntropy)
             .await?;
         for ((&n, x), (logits, grad)) in active.iter().zip(moved).zip(results) {
             queries[n] += 1;

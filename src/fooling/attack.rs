@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use crate::classify::{Prediction, softmax, top_k};
 use crate::error::{Error, Result, check_finite};
 use crate::fooling::config::{
-    AttackConfig, Method, Norm, level_table, pixel_distances, pixel_unit,
+    AttackConfig, AttackMethod, Norm, level_table, pixel_distances, pixel_unit,
 };
 use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, cpu};
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
@@ -112,7 +112,7 @@ impl Verdict {
 
 /// The result of attacking one image.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct Outcome {
+pub struct AttackOutcome {
     /// What the image was driven towards.
     pub goal: Goal,
     /// The network's top class on the original image.
@@ -146,7 +146,7 @@ pub struct Outcome {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AttackRun {
     /// One outcome per input, in order.
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<AttackOutcome>,
     /// GPU loop steps run, summed over batches.
     pub steps_run: usize,
     /// Wall time of the whole run (uploads, loops, final checks).
@@ -211,7 +211,7 @@ impl Attacker {
         let unit = ctx.upload("pixel unit", &pixel_unit())?;
         let bounds = upload_image_bounds(&ctx)?;
         let momentum = match config.method {
-            Method::MiFgsm => Some(ctx.storage("attack momentum", n)?),
+            AttackMethod::MiFgsm => Some(ctx.storage("attack momentum", n)?),
             _ => None,
         };
         let input = &plan.input().buffer;
@@ -302,7 +302,7 @@ impl Attacker {
             ]
         };
         Ok(match (c.method, c.norm) {
-            (Method::Fool, _) => vec![Op::Pass(
+            (AttackMethod::Fool, _) => vec![Op::Pass(
                 "fooling step",
                 vec![
                     b.sum_squares(ctx, g, norms),
@@ -310,17 +310,17 @@ impl Attacker {
                     clamp,
                 ],
             )],
-            (Method::Fgsm | Method::Pgd, Norm::Linf) => vec![Op::Pass(
+            (AttackMethod::Fgsm | AttackMethod::Pgd, Norm::Linf) => vec![Op::Pass(
                 "sign step",
                 vec![b.sign_step(ctx, step, g, scale, unit, x), project, clamp],
             )],
-            (Method::Fgsm | Method::Pgd, Norm::L2) => {
+            (AttackMethod::Fgsm | AttackMethod::Pgd, Norm::L2) => {
                 let mut pass = vec![b.scale_channels(ctx, unit, g)];
                 pass.extend(l2_step(g));
                 pass.extend([project, clamp]);
                 vec![Op::Pass("l2 step", pass)]
             }
-            (Method::MiFgsm, norm) => {
+            (AttackMethod::MiFgsm, norm) => {
                 let m = self.momentum.as_ref().ok_or_else(|| {
                     Error::InvalidInput("MI-FGSM needs its momentum buffer".into())
                 })?;
@@ -478,7 +478,7 @@ impl Attacker {
         targets: &[Option<usize>],
         chunk: usize,
         progress: &dyn Progress,
-    ) -> Result<(Vec<Outcome>, usize)> {
+    ) -> Result<(Vec<AttackOutcome>, usize)> {
         let (ctx, config) = (&self.ctx, &self.config);
         let real = inputs.len();
         let x0 = self.padded(inputs);
@@ -550,7 +550,7 @@ impl Attacker {
                 let s = &state[n * STATE_LEN..(n + 1) * STATE_LEN];
                 let reached = s[2] == 1;
                 let rounded_reached = goal.reached_by(rounded[n].0.index);
-                Outcome {
+                AttackOutcome {
                     goal,
                     clean: clean[n].0,
                     reached,

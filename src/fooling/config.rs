@@ -10,7 +10,7 @@ use crate::preprocess::{MEAN, STD};
 /// The update rule of an adversarial loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Method {
+pub enum AttackMethod {
     /// The classic fooling image: x += lr · g / ‖g‖₂ in normalized units, no budget, until the
     /// prediction (top-1) is the target.
     Fool,
@@ -25,27 +25,32 @@ pub enum Method {
     MiFgsm,
 }
 
-impl Method {
+impl AttackMethod {
     /// Every method.
-    pub const ALL: [Method; 4] = [Method::Fool, Method::Fgsm, Method::Pgd, Method::MiFgsm];
+    pub const ALL: [AttackMethod; 4] = [
+        AttackMethod::Fool,
+        AttackMethod::Fgsm,
+        AttackMethod::Pgd,
+        AttackMethod::MiFgsm,
+    ];
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
-            Method::Fool => "fool",
-            Method::Fgsm => "fgsm",
-            Method::Pgd => "pgd",
-            Method::MiFgsm => "mifgsm",
+            AttackMethod::Fool => "fool",
+            AttackMethod::Fgsm => "fgsm",
+            AttackMethod::Pgd => "pgd",
+            AttackMethod::MiFgsm => "mifgsm",
         }
     }
 }
 
-impl FromStr for Method {
+impl FromStr for AttackMethod {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
         let key = s.to_ascii_lowercase().replace(['-', '_'], "");
-        Method::ALL
+        AttackMethod::ALL
             .into_iter()
             .find(|m| m.name() == key)
             .ok_or_else(|| {
@@ -56,7 +61,7 @@ impl FromStr for Method {
     }
 }
 
-impl std::fmt::Display for Method {
+impl std::fmt::Display for AttackMethod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
@@ -127,21 +132,21 @@ impl std::fmt::Display for Norm {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AttackConfig {
     /// The update rule.
-    pub method: Method,
-    /// Norm of the budget and of the steps (ignored by [`Method::Fool`]).
+    pub method: AttackMethod,
+    /// Norm of the budget and of the steps (ignored by [`AttackMethod::Fool`]).
     pub norm: Norm,
     /// The loss whose gradient is ascended.
     pub loss: Loss,
-    /// Budget: the radius of the ball around the original image (ignored by [`Method::Fool`]).
+    /// Budget: the radius of the ball around the original image (ignored by [`AttackMethod::Fool`]).
     pub eps: f32,
-    /// Step size: the learning rate in normalized units for [`Method::Fool`], pixel levels for
-    /// the others ([`Method::Fgsm`] always steps by `eps`).
+    /// Step size: the learning rate in normalized units for [`AttackMethod::Fool`], pixel levels for
+    /// the others ([`AttackMethod::Fgsm`] always steps by `eps`).
     pub step: f32,
-    /// Most steps (1 for [`Method::Fgsm`]).
+    /// Most steps (1 for [`AttackMethod::Fgsm`]).
     pub steps: usize,
-    /// Start from a random point of the ε-ball ([`Method::Pgd`] only).
+    /// Start from a random point of the ε-ball ([`AttackMethod::Pgd`] only).
     pub random_start: bool,
-    /// Momentum decay μ of [`Method::MiFgsm`].
+    /// Momentum decay μ of [`AttackMethod::MiFgsm`].
     pub decay: f32,
     /// Freeze each image once it reaches its goal (the classic fooling loop); otherwise every
     /// image takes every step.
@@ -161,7 +166,7 @@ impl AttackConfig {
     /// as its target.
     pub fn fool(lr: f32, max_iters: usize) -> Self {
         Self {
-            method: Method::Fool,
+            method: AttackMethod::Fool,
             norm: Norm::L2,
             loss: Loss::Logit,
             eps: f32::INFINITY,
@@ -180,8 +185,8 @@ impl AttackConfig {
     /// FGSM one step of ε; PGD 10 steps of 2.5 ε / 10 from a random start (Madry et al.);
     /// MI-FGSM 10 steps of ε / 10 with μ = 1 (Dong et al.); every step taken, on the unrounded
     /// image as these attacks are defined (the 8-bit result is checked after the loop). For
-    /// [`Method::Fool`], [`AttackConfig::fool`] with lr 1 and 100 iterations.
-    pub fn standard(method: Method, norm: Norm, eps: f32) -> Self {
+    /// [`AttackMethod::Fool`], [`AttackConfig::fool`] with lr 1 and 100 iterations.
+    pub fn standard(method: AttackMethod, norm: Norm, eps: f32) -> Self {
         let steps = 10;
         let base = Self {
             method,
@@ -198,15 +203,15 @@ impl AttackConfig {
             seed: 0,
         };
         match method {
-            Method::Fool => Self::fool(1.0, 100),
-            Method::Fgsm => base,
-            Method::Pgd => Self {
+            AttackMethod::Fool => Self::fool(1.0, 100),
+            AttackMethod::Fgsm => base,
+            AttackMethod::Pgd => Self {
                 step: 2.5 * eps / steps as f32,
                 steps,
                 random_start: true,
                 ..base
             },
-            Method::MiFgsm => Self {
+            AttackMethod::MiFgsm => Self {
                 step: eps / steps as f32,
                 steps,
                 decay: 1.0,
@@ -224,7 +229,7 @@ impl AttackConfig {
         if self.check_every == 0 {
             return bad("check_every must be at least 1".into());
         }
-        if self.method != Method::Fool && !(self.eps.is_finite() && self.eps > 0.0) {
+        if self.method != AttackMethod::Fool && !(self.eps.is_finite() && self.eps > 0.0) {
             return bad(format!(
                 "{} needs a positive finite budget eps (pixel levels), got {}",
                 self.method, self.eps
@@ -233,10 +238,10 @@ impl AttackConfig {
         if !(self.step.is_finite() && self.step > 0.0) {
             return bad(format!("the step size must be positive, got {}", self.step));
         }
-        if self.method == Method::Fgsm && self.steps != 1 {
+        if self.method == AttackMethod::Fgsm && self.steps != 1 {
             return bad(format!("FGSM takes one step, not {}", self.steps));
         }
-        if self.random_start && self.method != Method::Pgd {
+        if self.random_start && self.method != AttackMethod::Pgd {
             return bad(format!("{} has no random start (PGD has)", self.method));
         }
         if !self.decay.is_finite() || self.decay < 0.0 {
@@ -251,7 +256,7 @@ impl AttackConfig {
     /// The step the update applies, in its units (FGSM steps by the whole budget).
     pub fn step_size(&self) -> f32 {
         match self.method {
-            Method::Fgsm => self.eps,
+            AttackMethod::Fgsm => self.eps,
             _ => self.step,
         }
     }
@@ -324,20 +329,20 @@ mod tests {
     #[test]
     fn settings_are_validated() {
         assert!(AttackConfig::fool(1.0, 100).validate().is_ok());
-        for m in Method::ALL {
+        for m in AttackMethod::ALL {
             assert!(
                 AttackConfig::standard(m, Norm::Linf, 8.0)
                     .validate()
                     .is_ok()
             );
-            assert_eq!(m.name().parse::<Method>().unwrap(), m);
+            assert_eq!(m.name().parse::<AttackMethod>().unwrap(), m);
         }
-        let mut c = AttackConfig::standard(Method::Pgd, Norm::L2, 0.0);
+        let mut c = AttackConfig::standard(AttackMethod::Pgd, Norm::L2, 0.0);
         assert!(c.validate().unwrap_err().to_string().contains("eps"));
         c.eps = 100.0;
         c.steps = 0;
         assert!(c.validate().is_err());
-        let mut f = AttackConfig::standard(Method::Fgsm, Norm::Linf, 4.0);
+        let mut f = AttackConfig::standard(AttackMethod::Fgsm, Norm::Linf, 4.0);
         f.random_start = true;
         assert!(
             f.validate()
@@ -345,7 +350,10 @@ mod tests {
                 .to_string()
                 .contains("random start")
         );
-        assert_eq!("MI-FGSM".parse::<Method>().unwrap(), Method::MiFgsm);
+        assert_eq!(
+            "MI-FGSM".parse::<AttackMethod>().unwrap(),
+            AttackMethod::MiFgsm
+        );
         assert!("foo".parse::<Norm>().is_err());
     }
 }

@@ -9,7 +9,7 @@ use crate::classify::argmax;
 use crate::error::Result;
 use crate::fooling::kernels::Goal;
 use crate::fooling::kernels::cpu::margin;
-use crate::fooling::oracle::{Gradients, Objective};
+use crate::fooling::oracle::{AttackLoss, Gradients};
 use crate::fooling::robustness::Found;
 
 /// Carlini-Wagner's settings.
@@ -117,7 +117,7 @@ pub async fn carlini_wagner(
         for t in 1..=config.iterations {
             let xs: Vec<Vec<f32>> = images.iter().map(|im| pixels(&im.w)).collect();
             let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
-            let results = model.gradients(&refs, goals, Objective::Margin).await?;
+            let results = model.gradients(&refs, goals, AttackLoss::Margin).await?;
             let (c1, c2) = (1.0 - BETA1.powi(t as i32), 1.0 - BETA2.powi(t as i32));
             for (n, ((im, x), (logits, g))) in images.iter_mut().zip(xs).zip(results).enumerate() {
                 let x0 = x0s[n];

@@ -12,7 +12,7 @@ use image::{Rgb, RgbImage};
 
 use crate::classes::ClassNames;
 use crate::figure::{BEIGE, BLACK, Cell, Figure};
-use crate::fooling::attack::Outcome;
+use crate::fooling::attack::AttackOutcome;
 use crate::fooling::kernels::Goal;
 use crate::preprocess::to_rgb;
 
@@ -63,7 +63,7 @@ pub struct RowCaptions {
 
 impl RowCaptions {
     /// The captions of `o`'s row.
-    pub fn of(o: &Outcome, classes: &ClassNames) -> Self {
+    pub fn of(o: &AttackOutcome, classes: &ClassNames) -> Self {
         let percent = |p: f32| format!("{:.1}%", 100.0 * p);
         let shown = &o.rounded;
         RowCaptions {
@@ -88,7 +88,7 @@ pub fn fooling_figure(
     title: &str,
     labels: &[String],
     originals: &[Vec<f32>],
-    outcomes: &[Outcome],
+    outcomes: &[AttackOutcome],
     size: usize,
     classes: &ClassNames,
 ) -> RgbImage {

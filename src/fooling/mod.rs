@@ -18,7 +18,7 @@ pub mod robustness;
 pub mod square;
 pub mod transfer;
 
-pub use attack::{AttackRun, Attacker, Outcome, RoundedCheck, Verdict, balanced_batch};
-pub use config::{AttackConfig, Loss, Method, Norm};
+pub use attack::{AttackOutcome, AttackRun, Attacker, RoundedCheck, Verdict, balanced_batch};
+pub use config::{AttackConfig, AttackMethod, Loss, Norm};
 pub use kernels::Goal;
 pub use transfer::{TransferCell, TransferModel, TransferTable, transfer};

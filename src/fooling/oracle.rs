@@ -12,7 +12,7 @@ use crate::model::{GradientRule, Network, Plan};
 
 /// The loss whose gradient [`Gradients::gradients`] returns, to be ascended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Objective {
+pub enum AttackLoss {
     /// Cross-entropy of the class to leave, or the target's log-probability.
     CrossEntropy,
     /// Minus the goal's margin ([`crate::fooling::kernels::cpu::margin`]).
@@ -38,12 +38,12 @@ pub struct GradientQuery<'a> {
     /// The goal of each image, as many as images ([`GradientQuery::new`] checks).
     pub goals: &'a [Goal],
     /// The loss whose gradient is asked for.
-    pub objective: Objective,
+    pub objective: AttackLoss,
 }
 
 impl<'a> GradientQuery<'a> {
     /// The query, or an error when `images` and `goals` differ in number.
-    pub fn new(images: &'a [&'a [f32]], goals: &'a [Goal], objective: Objective) -> Result<Self> {
+    pub fn new(images: &'a [&'a [f32]], goals: &'a [Goal], objective: AttackLoss) -> Result<Self> {
         if images.len() != goals.len() {
             return Err(Error::InvalidInput(format!(
                 "{} images but {} goals",
@@ -68,7 +68,7 @@ pub trait Gradients: Scores {
         &mut self,
         images: &[&[f32]],
         goals: &[Goal],
-        objective: Objective,
+        objective: AttackLoss,
     ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
         self.answer(GradientQuery::new(images, goals, objective)?)
             .await
@@ -177,8 +177,8 @@ impl Gradients for NetworkOracle {
             ctx.write(&self.goals, &encoded);
             self.plan.input().write(ctx, &self.padded_input(chunk)?)?;
             let seed = match objective {
-                Objective::CrossEntropy => &self.cross_entropy,
-                Objective::Margin => &self.margin,
+                AttackLoss::CrossEntropy => &self.cross_entropy,
+                AttackLoss::Margin => &self.margin,
             };
             let mut encoder = ctx.encoder("oracle gradient");
             self.plan.record_forward(&mut encoder);
@@ -257,10 +257,10 @@ pub(crate) mod linear {
                 .map(|(x, &goal)| {
                     let logits = self.row(x);
                     let seed = match query.objective {
-                        Objective::CrossEntropy => {
+                        AttackLoss::CrossEntropy => {
                             cpu::seed_loss(&logits, classes, &[goal], Loss::CrossEntropy)
                         }
-                        Objective::Margin => cpu::seed_margin(&logits, classes, &[goal]),
+                        AttackLoss::Margin => cpu::seed_margin(&logits, classes, &[goal]),
                     };
                     let mut g = vec![0.0; x.len()];
                     for (s, w) in seed.iter().zip(&self.w) {

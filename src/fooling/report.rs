@@ -1,7 +1,7 @@
 //! Attack results as records with class names, for JSON, and as CSV rows.
 
 use crate::classes::ClassNames;
-use crate::fooling::attack::Outcome;
+use crate::fooling::attack::AttackOutcome;
 use crate::fooling::kernels::Goal;
 
 /// One attacked image's outcome with its label and the classes named.
@@ -19,13 +19,13 @@ pub struct OutcomeRecord<'a> {
     pub rounded_name: &'a str,
     /// The numbers.
     #[serde(flatten)]
-    pub outcome: &'a Outcome,
+    pub outcome: &'a AttackOutcome,
 }
 
 /// Records of `outcomes`, labelled with `labels`.
 pub fn records<'a>(
     labels: &'a [String],
-    outcomes: &'a [Outcome],
+    outcomes: &'a [AttackOutcome],
     classes: &'a ClassNames,
 ) -> Vec<OutcomeRecord<'a>> {
     labels
@@ -83,7 +83,7 @@ pub const OUTCOME_COLUMNS: [&str; 21] = [
 ];
 
 /// One CSV row per outcome under a header of [`OUTCOME_COLUMNS`].
-pub fn outcomes_csv(labels: &[String], outcomes: &[Outcome], classes: &ClassNames) -> String {
+pub fn outcomes_csv(labels: &[String], outcomes: &[AttackOutcome], classes: &ClassNames) -> String {
     let mut out = csv_line(OUTCOME_COLUMNS);
     for (label, o) in labels.iter().zip(outcomes) {
         let kind = match o.goal {

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::figure::LinePlot;
 use crate::fooling::apgd::{ApgdConfig, apgd};
 use crate::fooling::attack::Attacker;
-use crate::fooling::config::{AttackConfig, Method, Norm};
+use crate::fooling::config::{AttackConfig, AttackMethod, Norm};
 use crate::fooling::cw::{CwConfig, carlini_wagner};
 use crate::fooling::kernels::Goal;
 use crate::fooling::oracle::{NetworkOracle, Scores};
@@ -38,9 +38,9 @@ pub const TOLERANCE: f32 = 1e-3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RobustAttack {
-    /// FGSM, one step of ε ([`Method::Fgsm`]).
+    /// FGSM, one step of ε ([`AttackMethod::Fgsm`]).
     Fgsm,
-    /// PGD from a random start ([`Method::Pgd`]).
+    /// PGD from a random start ([`AttackMethod::Pgd`]).
     Pgd,
     /// APGD-CE ([`crate::fooling::apgd`]).
     Apgd,
@@ -618,12 +618,12 @@ impl RobustnessRun<'_> {
         match attack {
             RobustAttack::Fgsm | RobustAttack::Pgd => {
                 let method = if attack == RobustAttack::Fgsm {
-                    Method::Fgsm
+                    AttackMethod::Fgsm
                 } else {
-                    Method::Pgd
+                    AttackMethod::Pgd
                 };
                 let mut c = AttackConfig::standard(method, config.norm, eps);
-                if method == Method::Pgd {
+                if method == AttackMethod::Pgd {
                     c.steps = config.pgd_steps;
                     c.step = 2.5 * eps / config.pgd_steps as f32;
                 }

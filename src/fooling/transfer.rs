@@ -9,7 +9,7 @@ use crate::progress::Progress;
 use crate::classes::ClassNames;
 use crate::classify::{Prediction, batch_size, logits, logits_with, softmax, top_k};
 use crate::error::{Error, Result};
-use crate::fooling::attack::{Attacker, Outcome, balanced_batch};
+use crate::fooling::attack::{AttackOutcome, Attacker, balanced_batch};
 use crate::fooling::config::AttackConfig;
 use crate::fooling::kernels::Goal;
 use crate::fooling::report::csv_line;
@@ -35,7 +35,7 @@ pub struct TransferAttempt {
     /// Index of the network the image was made on.
     pub source: usize,
     /// The attack's outcome on the source network.
-    pub outcome: Outcome,
+    pub outcome: AttackOutcome,
     /// Every network's top class on the rounded fooled image, in model order.
     pub predictions: Vec<Prediction>,
     /// Every network's probability of the goal's class on it.

@@ -24,7 +24,7 @@ pub(crate) const PASSES_PER_SUBMIT: usize = 4;
 /// What to attribute: images (normalized CHW), the class each is attributed to, the methods'
 /// settings and the progress bar to move.
 #[derive(Clone, Copy)]
-pub struct Request<'a> {
+pub struct AttributionRequest<'a> {
     /// The methods' settings.
     pub settings: &'a Settings,
     /// The images.
@@ -35,7 +35,7 @@ pub struct Request<'a> {
     pub progress: &'a dyn Progress,
 }
 
-impl<'a> Request<'a> {
+impl<'a> AttributionRequest<'a> {
     /// The request for `inputs` and their `targets` with `settings`, moving `progress`.
     pub fn new(
         settings: &'a Settings,
@@ -170,7 +170,7 @@ impl<'n> Attributor<'n> {
     /// maps are non-negative and upsampled to the input size; occlusion's are score drops
     /// (logits), negative where hiding a patch raises the score. The progress bar advances by
     /// [`Attributor::passes`].
-    pub async fn maps(&self, method: Method, request: &Request<'_>) -> Result<Vec<f32>> {
+    pub async fn maps(&self, method: Method, request: &AttributionRequest<'_>) -> Result<Vec<f32>> {
         self.run(method, request, true).await
     }
 
@@ -178,7 +178,11 @@ impl<'n> Attributor<'n> {
     /// the gradient (vanilla, guided), the mean gradient over noisy samples (SmoothGrad), or
     /// (x − x') times the mean gradient along the path (Integrated Gradients). The methods that
     /// make maps directly (Grad-CAM, Grad-CAM++, Score-CAM, occlusion) have none.
-    pub async fn attributions(&self, method: Method, request: &Request<'_>) -> Result<Vec<f32>> {
+    pub async fn attributions(
+        &self,
+        method: Method,
+        request: &AttributionRequest<'_>,
+    ) -> Result<Vec<f32>> {
         if !method.per_channel() {
             return Err(Error::InvalidInput(format!(
                 "{} makes maps, not per-channel input attributions",
@@ -189,7 +193,12 @@ impl<'n> Attributor<'n> {
     }
 
     /// The maps (`reduce`) or attributions of `method` for `all`, a job at a time.
-    async fn run(&self, method: Method, all: &Request<'_>, reduce: bool) -> Result<Vec<f32>> {
+    async fn run(
+        &self,
+        method: Method,
+        all: &AttributionRequest<'_>,
+        reduce: bool,
+    ) -> Result<Vec<f32>> {
         self.check(all.inputs, all.targets)?;
         all.settings.check()?;
         let ctx = self.context();
@@ -200,7 +209,7 @@ impl<'n> Attributor<'n> {
             .chunks(IMAGES_PER_JOB)
             .zip(all.targets.chunks(IMAGES_PER_JOB))
         {
-            let chunk = Request {
+            let chunk = AttributionRequest {
                 inputs,
                 targets,
                 ..*all
@@ -258,7 +267,7 @@ impl<'n> Attributor<'n> {
     /// or Grad-CAM++) the maps of that layer upsampled to the input [m, h, w].
     fn gradient_job(
         &self,
-        chunk: &Request,
+        chunk: &AttributionRequest,
         rule: GradientRule,
         cam: Option<(usize, Method)>,
     ) -> Result<wgpu::Buffer> {
@@ -354,7 +363,7 @@ impl<'n> Attributor<'n> {
     /// SmoothGrad or Integrated Gradients over the images: every pass fills the batch with
     /// (image, sample) pairs made on the GPU, and the gradients are averaged per image on the
     /// GPU. Returns [m, 3, h, w]: the mean gradient (SmoothGrad) or (x − x') times it (IG).
-    fn sampled_job(&self, method: Method, chunk: &Request) -> Result<wgpu::Buffer> {
+    fn sampled_job(&self, method: Method, chunk: &AttributionRequest) -> Result<wgpu::Buffer> {
         let ctx = self.context();
         let (settings, inputs) = (chunk.settings, chunk.inputs);
         let m = inputs.len();

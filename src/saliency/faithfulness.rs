@@ -164,19 +164,19 @@ impl MethodCurves {
     }
 }
 
-/// The name of the random baseline in a [`Report`].
+/// The name of the random baseline in a [`FaithfulnessReport`].
 pub const RANDOM: &str = "random";
 
 /// Every method's curves and the random baseline's, last.
 #[derive(Clone, Debug)]
-pub struct Report {
+pub struct FaithfulnessReport {
     /// How the curves were made.
     pub protocol: Protocol,
     /// (method name, curves), in the order given, then ([`RANDOM`], curves).
     pub methods: Vec<(String, MethodCurves)>,
 }
 
-impl Serialize for Report {
+impl Serialize for FaithfulnessReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         /// The methods as a map, in their order.
         struct Methods<'a>(&'a [(String, MethodCurves)]);
@@ -189,7 +189,7 @@ impl Serialize for Report {
                 map.end()
             }
         }
-        let mut report = serializer.serialize_struct("Report", 5)?;
+        let mut report = serializer.serialize_struct("FaithfulnessReport", 5)?;
         report.serialize_field("steps", &self.protocol.steps)?;
         report.serialize_field("score", "softmax probability of the target class")?;
         report.serialize_field("blur_sigma", &self.protocol.blur)?;
@@ -199,7 +199,7 @@ impl Serialize for Report {
     }
 }
 
-impl Report {
+impl FaithfulnessReport {
     /// The mean areas as aligned text, for the terminal.
     pub fn table(&self) -> String {
         let mut out = format!(
@@ -310,7 +310,7 @@ pub async fn evaluate(
     targets: &[usize],
     methods: MethodMaps<'_>,
     progress: &dyn Progress,
-) -> Result<Report> {
+) -> Result<FaithfulnessReport> {
     protocol.check()?;
     let hw = attributor.input_size();
     let plane = hw.0 * hw.1;
@@ -360,7 +360,7 @@ pub async fn evaluate(
         .collect();
         per_method.push((name, MethodCurves::new(per_image)));
     }
-    Ok(Report {
+    Ok(FaithfulnessReport {
         protocol: *protocol,
         methods: per_method,
     })
@@ -434,7 +434,7 @@ mod tests {
             deletion: vec![1.0, d],
             insertion: vec![0.0, i],
         };
-        let report = Report {
+        let report = FaithfulnessReport {
             protocol: Protocol::default(),
             methods: vec![
                 (

@@ -7,7 +7,7 @@ use image::imageops::FilterType;
 
 use crate::figure::LinePlot;
 use crate::figure::{BEIGE, BLACK, Cell, Colormap, Figure};
-use crate::saliency::faithfulness::Report;
+use crate::saliency::faithfulness::FaithfulnessReport;
 use crate::saliency::method::Method;
 use crate::saliency::sanity::SanityReport;
 use crate::saliency::stats::normalized;
@@ -284,7 +284,7 @@ pub fn sanity_plot(report: &SanityReport, model: &str) -> RgbImage {
 
 /// The mean deletion curves (top) and insertion curves (bottom) of every method and the random
 /// order, each named with its mean area under the curve.
-pub fn faithfulness_plot(report: &Report, model: &str) -> RgbImage {
+pub fn faithfulness_plot(report: &FaithfulnessReport, model: &str) -> RgbImage {
     let steps = report.protocol.steps;
     // Fractions as tick labels where they are exact in two decimals (one when that makes too
     // many), the other ticks unlabelled.

@@ -14,6 +14,6 @@ pub mod sanity;
 pub mod stats;
 pub mod views;
 
-pub use engine::{Attributor, Request};
+pub use engine::{AttributionRequest, Attributor};
 pub use kernels::Reduce;
 pub use method::{Baseline, Method, Settings};

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
 use crate::model::Plan;
 use crate::ops::resample::resize_bilinear;
-use crate::saliency::engine::{Attributor, PASSES_PER_SUBMIT, Request};
+use crate::saliency::engine::{AttributionRequest, Attributor, PASSES_PER_SUBMIT};
 use crate::saliency::kernels::{
     CamKernel, Patches, PerturbKernel, Planes, Resize, SampleJob, SampleKernel,
 };
@@ -121,7 +121,7 @@ impl Attributor<'_> {
     /// probability of each masked image as the channel's weight (0 for a flat channel); the
     /// ReLU of the weighted sum of channels upsampled to the input. As Wang et al.'s code, with
     /// bilinear upsampling at pixel centres.
-    pub(crate) fn score_cam_job(&self, chunk: &Request) -> Result<wgpu::Buffer> {
+    pub(crate) fn score_cam_job(&self, chunk: &AttributionRequest) -> Result<wgpu::Buffer> {
         let ctx = self.context();
         let m = chunk.inputs.len();
         let layer = chunk.settings.cam_layer_index(self.network().arch())?;
@@ -205,7 +205,7 @@ impl Attributor<'_> {
     /// Occlusion maps [m, h, w]: each patch of `settings` set to 0 (the mean color) in turn, the
     /// target's logit of every occluded image, and per pixel the mean drop from the image's own
     /// logit over the patches covering it (as Captum's `Occlusion` with a zero baseline).
-    pub(crate) fn occlusion_job(&self, chunk: &Request) -> Result<wgpu::Buffer> {
+    pub(crate) fn occlusion_job(&self, chunk: &AttributionRequest) -> Result<wgpu::Buffer> {
         let ctx = self.context();
         let m = chunk.inputs.len();
         let patches = self.patches(chunk.settings);

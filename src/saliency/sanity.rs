@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::model::Weights;
-use crate::saliency::engine::{Attributor, Request};
+use crate::saliency::engine::{AttributionRequest, Attributor};
 use crate::saliency::method::{Method, Settings};
 use crate::saliency::stats::spearman;
 
@@ -117,7 +117,7 @@ pub async fn cascading_randomization(
     let net = attributor.network();
     let mut layers = layers_from_top(attributor);
     layers.truncate(depth.unwrap_or(layers.len()));
-    let request = Request::new(settings, inputs, targets, &crate::progress::Silent);
+    let request = AttributionRequest::new(settings, inputs, targets, &crate::progress::Silent);
     let all_maps = async || -> Result<Vec<Vec<f32>>> {
         let mut maps = Vec::with_capacity(methods.len());
         for &m in methods {

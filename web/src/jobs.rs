@@ -13,7 +13,7 @@ use netlens::figure::colormap::Colormap;
 use netlens::fooling::attack::{Attacker, Verdict};
 use netlens::fooling::config::AttackConfig;
 use netlens::fooling::figure::{DIFFERENCE_GAINS, difference_image};
-use netlens::saliency::engine::Attributor;
+use netlens::saliency::engine::{AttributionRequest, Attributor};
 use netlens::saliency::method::{Method, Settings};
 
 use crate::photo::{Photo, SIZE, input_rgba, rgba};
@@ -222,15 +222,10 @@ impl Lens {
                 None => argmax(&probabilities(&model, &input).await?),
             };
             let attributor = Attributor::new(&model.net, (SIZE, SIZE), SALIENCY_BATCH)?;
-            let values = attributor
-                .maps(
-                    method,
-                    &settings,
-                    &[input.to_vec()],
-                    &[target],
-                    &Reporter::new(progress),
-                )
-                .await?;
+            let (inputs, targets) = ([input.to_vec()], [target]);
+            let reporter = Reporter::new(progress);
+            let request = AttributionRequest::new(&settings, &inputs, &targets, &reporter);
+            let values = attributor.maps(method, &request).await?;
             Ok(SaliencyMap { values, target })
         }))
     }
@@ -365,7 +360,7 @@ impl Lens {
 /// How a class visualization runs: steps, previews, step size and regularization.
 #[wasm_bindgen]
 pub struct DreamSettings {
-    settings: dream::Settings,
+    settings: dream::DreamSettings,
     steps: usize,
     every: usize,
 }
@@ -378,8 +373,8 @@ impl DreamSettings {
     pub fn new(lens: &Lens) -> Result<DreamSettings, JsError> {
         let kind = lens.loaded()?.kind;
         Ok(Self {
-            settings: dream::Settings::for_model(kind, dream::Parameterization::Pixels),
-            steps: dream::Settings::iterations_for(kind),
+            settings: dream::DreamSettings::for_model(kind, dream::Parameterization::Pixels),
+            steps: dream::DreamSettings::iterations_for(kind),
             every: 5,
         })
     }

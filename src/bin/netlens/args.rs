@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use netlens::merge::Job;
+use netlens::merge::JobKind;
 use netlens::model::{ModelKind, Weights};
 use netlens::shard::{Shard, ShardInfo, ShardOutput};
 use netlens::{GpuContext, GpuOptions};
@@ -111,7 +111,7 @@ impl ShardArgs {
 /// The JSON results to write: `results` as they are, or, for a shard, wrapped with the job, the
 /// settings that must agree between shards and the slice, for `netlens merge`.
 pub fn shard_results(
-    job: Job,
+    job: JobKind,
     settings: serde_json::Value,
     shard: Option<ShardInfo>,
     results: impl serde::Serialize,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use netlens::fooling::{AttackConfig, Loss, Method, Norm};
+use netlens::fooling::{AttackConfig, AttackMethod, Loss, Norm};
 
 /// What `fool` and `transfer` attack, and how.
 #[derive(Args, Clone, Debug)]
@@ -28,7 +28,7 @@ impl AttackJob {
     /// The attack configuration, refusing the fooling method without a target.
     pub fn config(&self) -> Result<AttackConfig> {
         let config = self.settings.config()?;
-        if config.method == Method::Fool && self.targets.is_empty() {
+        if config.method == AttackMethod::Fool && self.targets.is_empty() {
             bail!(
                 "--method fool needs --target CLASS (or choose fgsm, pgd or mifgsm for untargeted)"
             );
@@ -43,7 +43,7 @@ pub struct AttackSettings {
     /// fool: the classic fooling image, x += lr·g/‖g‖₂ on the target's logit until it is the
     /// top class; fgsm, pgd, mifgsm: the standard attacks within an ε-ball.
     #[arg(long, default_value = "fool")]
-    pub method: Method,
+    pub method: AttackMethod,
     /// Norm of the budget and steps of fgsm/pgd/mifgsm: linf or l2.
     #[arg(long, default_value = "linf")]
     pub norm: Norm,
@@ -96,7 +96,7 @@ impl AttackSettings {
     /// The configuration these flags ask for, over the method's usual settings.
     pub fn config(&self) -> Result<AttackConfig> {
         let mut config = match (self.method, self.eps) {
-            (Method::Fool, _) => AttackConfig::fool(1.0, 100),
+            (AttackMethod::Fool, _) => AttackConfig::fool(1.0, 100),
             (method, Some(eps)) => {
                 let mut c = AttackConfig::standard(method, self.norm, eps);
                 if let Some(steps) = self.steps {
@@ -108,7 +108,7 @@ impl AttackSettings {
             }
             (method, None) => bail!("--method {method} needs a budget: --eps LEVELS (0-255)"),
         };
-        if self.method == Method::Fool {
+        if self.method == AttackMethod::Fool {
             if let Some(steps) = self.steps {
                 config.steps = steps;
             }
@@ -123,7 +123,7 @@ impl AttackSettings {
             config.loss = loss;
         }
         config.random_start &= !self.no_random_start;
-        config.decay = if self.method == Method::MiFgsm {
+        config.decay = if self.method == AttackMethod::MiFgsm {
             self.decay
         } else {
             0.0
@@ -150,8 +150,8 @@ impl AttackSettings {
     /// `--no-survive-rounding`) or "pgd linf ε=8".
     pub fn describe(config: &AttackConfig) -> String {
         match config.method {
-            Method::Fool if config.survive_rounding => format!("fool, lr {}", config.step),
-            Method::Fool => format!("fool, lr {}, checked unrounded", config.step),
+            AttackMethod::Fool if config.survive_rounding => format!("fool, lr {}", config.step),
+            AttackMethod::Fool => format!("fool, lr {}, checked unrounded", config.step),
             m => format!(
                 "{m} {} \u{3b5}={} levels, {} step{}",
                 config.norm,

@@ -7,7 +7,7 @@ use netlens::bench::{
     BenchResult, DreamBench, VariantResult, bench, check_batch, check_reps, conv_variants,
     dream_steps, linear_variants,
 };
-use netlens::dream::{Parameterization, Settings};
+use netlens::dream::{DreamSettings, Parameterization};
 use netlens::model::{ModelKind, Network, Weights};
 use netlens::ops::conv::ConvAlgorithm;
 
@@ -125,7 +125,7 @@ pub fn run(global: &Global, args: BenchArgs) -> Result<()> {
                 }
             }
             if args.dream_steps > 0 {
-                let settings = Settings::for_model(kind, Parameterization::Pixels);
+                let settings = DreamSettings::for_model(kind, Parameterization::Pixels);
                 let d = pollster::block_on(dream_steps(
                     &net,
                     settings,

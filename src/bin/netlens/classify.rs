@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use netlens::classes::ClassNames;
 use netlens::classify::{logits_of_files, softmax, top_k};
-use netlens::merge::Job;
+use netlens::merge::JobKind;
 use netlens::model::Network;
 
 use crate::args::{Global, ModelArgs, ShardArgs, expand_images, shard_results, weights_identity};
@@ -96,7 +96,7 @@ pub fn run(global: &Global, args: ClassifyArgs) -> Result<()> {
             "weights": weights_identity(&weights),
             "size": SIZE,
         });
-        let json = shard_results(Job::Classify, settings, shard, &results)?;
+        let json = shard_results(JobKind::Classify, settings, shard, &results)?;
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         for r in &results {

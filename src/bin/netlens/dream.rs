@@ -9,8 +9,8 @@ use netlens::app::manifest::Manifest;
 use netlens::app::output::{Format, OutputPlan};
 use netlens::classes::ClassNames;
 use netlens::dream::{
-    self, Diversity, Objective, Parameterization, PenaltyTarget, Request, Run, Settings, Start,
-    Sweep, Transforms,
+    self, Diversity, DreamSettings, Objective, Parameterization, PenaltyTarget, Request, Run,
+    Start, Sweep, Transforms,
 };
 use netlens::model::Arch;
 use netlens::preprocess::load_rgb;
@@ -224,9 +224,9 @@ fn diversity_of(
 }
 
 /// The settings the flags give, over the model's defaults.
-fn settings(args: &DreamArgs) -> Settings {
-    let base = Settings::for_model(args.model.model, args.param);
-    Settings {
+fn settings(args: &DreamArgs) -> DreamSettings {
+    let base = DreamSettings::for_model(args.model.model, args.param);
+    DreamSettings {
         lr: args.lr.unwrap_or(base.lr),
         l2: args.l2.unwrap_or(base.l2),
         tv: args.tv.unwrap_or(base.tv),
@@ -237,7 +237,7 @@ fn settings(args: &DreamArgs) -> Settings {
 }
 
 /// The settings in words, leaving out the swept parameter.
-fn describe(s: &Settings, sweep: Option<&Sweep>, param: Parameterization) -> String {
+fn describe(s: &DreamSettings, sweep: Option<&Sweep>, param: Parameterization) -> String {
     let swept = sweep.map(|s| s.param.name());
     let mut parts = Vec::new();
     let mut add = |name: &str, text: String| {
@@ -357,7 +357,7 @@ pub fn run(global: &Global, args: DreamArgs) -> Result<()> {
     request.size = args.size;
     request.iterations = args
         .iters
-        .unwrap_or_else(|| Settings::iterations_for(args.model.model));
+        .unwrap_or_else(|| DreamSettings::iterations_for(args.model.model));
     request.start = start;
     request.penalty_target = if args.l2_to == "init" {
         PenaltyTarget::Start

@@ -12,9 +12,11 @@ use netlens::classes::ClassNames;
 use netlens::classify::{argmax, logits};
 use netlens::fooling::figure::fooling_figure;
 use netlens::fooling::report::{outcomes_csv, records};
-use netlens::fooling::{AttackConfig, Attacker, Method, Outcome, Verdict, balanced_batch};
+use netlens::fooling::{
+    AttackConfig, AttackMethod, AttackOutcome, Attacker, Verdict, balanced_batch,
+};
 use netlens::gpu::GpuContext;
-use netlens::merge::Job;
+use netlens::merge::JobKind;
 use netlens::model::{Network, Weights};
 use netlens::preprocess::{STD, load_input, to_rgb};
 
@@ -94,7 +96,7 @@ pub fn resolve_targets(classes: &ClassNames, targets: &[String]) -> Result<Vec<O
         .collect()
 }
 
-fn describe(classes: &ClassNames, label: &str, o: &Outcome) -> String {
+fn describe(classes: &ClassNames, label: &str, o: &AttackOutcome) -> String {
     let goal = netlens::fooling::figure::goal_label(classes, o.goal);
     let r = &o.rounded;
     format!(
@@ -136,7 +138,7 @@ fn save_fooled(
     paths: &[PathBuf],
     plan: &mut OutputPlan,
     net: &Network,
-    outcomes: &[Outcome],
+    outcomes: &[AttackOutcome],
     classes: &ClassNames,
     manifest: &mut Manifest,
 ) -> Result<Vec<String>> {
@@ -276,7 +278,7 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
         "targets": &targets,
     });
     let records = records(&labels, outcomes, &classes);
-    let results = shard_results(Job::Fool, settings, shard, &records)?;
+    let results = shard_results(JobKind::Fool, settings, shard, &records)?;
     plan.save_json(&results_json, &results)?;
     plan.write(
         &results_csv,
@@ -319,7 +321,11 @@ pub fn run(global: &Global, args: FoolArgs) -> Result<()> {
 
 /// Counts the images whose 8-bit result reaches its goal; fails when a fooling image does not
 /// (a budgeted attack that fails is a result, not an error).
-fn check_verdicts(config: &AttackConfig, labels: &[String], outcomes: &[Outcome]) -> Result<()> {
+fn check_verdicts(
+    config: &AttackConfig,
+    labels: &[String],
+    outcomes: &[AttackOutcome],
+) -> Result<()> {
     let missed: Vec<String> = labels
         .iter()
         .zip(outcomes)
@@ -331,7 +337,7 @@ fn check_verdicts(config: &AttackConfig, labels: &[String], outcomes: &[Outcome]
         "{} of {n} images reach their goal as 8-bit PNGs",
         n - missed.len()
     );
-    if config.method == Method::Fool && !missed.is_empty() {
+    if config.method == AttackMethod::Fool && !missed.is_empty() {
         let remedy = if config.survive_rounding {
             "raise --steps or --lr"
         } else {

@@ -15,7 +15,7 @@ use netlens::fooling::robustness::{
     ImageRecord, LabelledImages, RobustAttack, RobustnessConfig, Summary, evaluate, plot,
     summarize, table,
 };
-use netlens::merge::Job;
+use netlens::merge::JobKind;
 use netlens::model::Network;
 use netlens::preprocess::load_input;
 
@@ -210,7 +210,7 @@ pub fn run(global: &Global, args: RobustnessArgs) -> Result<()> {
     });
     plan.save_json(
         &json,
-        &shard_results(Job::Robustness, settings, shard, &report)?,
+        &shard_results(JobKind::Robustness, settings, shard, &report)?,
     )?;
     manifest.output(&json);
     plan.save_json(&manifest_path, &manifest)?;
