@@ -7,12 +7,42 @@ mod common;
 
 use common::ops_reference::{TOL, tensor};
 use common::{assert_close, ctx, random, read, reference, run};
+use netlens::GpuContext;
 use netlens::ops::BackwardMode;
 use netlens::ops::concat;
 use netlens::ops::conv::{
     self, BackwardIo, ChannelSlice, Conv2d, ConvAlgorithm, ConvGeometry, ReluMask,
 };
 use netlens::ops::relu::{self, BiasRelu};
+
+/// `layer`'s forward on `x`, then its input gradient of `dy` masked by its own ReLU, added to
+/// (with `mode.accumulate`) or written over `dx0`: (y, dx) as read back.
+fn forward_backward(
+    ctx: &GpuContext,
+    layer: &Conv2d,
+    (batch, hw): (usize, (usize, usize)),
+    x: &[f32],
+    dy: &[f32],
+    dx0: &[f32],
+    mode: BackwardMode,
+) -> (Vec<f32>, Vec<f32>) {
+    let xb = ctx.upload("x", x).unwrap();
+    let yb = ctx.storage("y", dy.len()).unwrap();
+    let dyb = ctx.upload("dy", dy).unwrap();
+    let dxb = ctx.upload("dx", dx0).unwrap();
+    let io = BackwardIo {
+        dy: &dyb,
+        dx: &dxb,
+        mask: ReluMask::Own(&yb),
+        slice: layer.whole(),
+        mode,
+    };
+    run(&[
+        layer.forward(ctx, batch, hw, &xb, &yb),
+        layer.backward_input(ctx, batch, hw, io),
+    ]);
+    (read(&yb), read(&dxb))
+}
 
 fn check_conv(op: &str, stride: usize, pad: usize) {
     let refs = reference("ops_reference.safetensors");
@@ -48,34 +78,25 @@ fn check_conv(op: &str, stride: usize, pad: usize) {
 
     for algorithm in ConvAlgorithm::ALL {
         let layer = Conv2d::with_algorithm(ctx, op, g, w, b, false, algorithm).unwrap();
-        let xb = ctx.upload("x", x).unwrap();
-        let yb = ctx.storage("y", y_ref.len()).unwrap();
-        let dyb = ctx.upload("dy", dy).unwrap();
-        let dxb = ctx.storage("dx", x.len()).unwrap();
-        run(&[
-            layer.forward(ctx, batch, hw, &xb, &yb),
-            layer.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: &dyb,
-                    dx: &dxb,
-                    mask: ReluMask::Own(&yb),
-                    slice: layer.whole(),
-                    mode: BackwardMode::default(),
-                },
-            ),
-        ]);
+        let zeros = vec![0.0; x.len()];
+        let (y, dx) = forward_backward(
+            ctx,
+            &layer,
+            (batch, hw),
+            x,
+            dy,
+            &zeros,
+            BackwardMode::default(),
+        );
         assert_close(
             &format!("{op} forward (gpu, {algorithm:?})"),
-            &read(&yb),
+            &y,
             y_ref,
             TOL,
         );
         assert_close(
             &format!("{op} backward (gpu, {algorithm:?})"),
-            &read(&dxb),
+            &dx,
             dx_ref,
             TOL,
         );
@@ -140,44 +161,28 @@ fn conv_fused_relu_and_accumulate() {
             .map(|(a, b)| a + b)
             .collect();
         let layer = Conv2d::with_algorithm(ctx, "conv", g, &w, &b, true, algorithm).unwrap();
-        let xb = ctx.upload("x", &x).unwrap();
-        let yb = ctx.storage("y", y_ref.len()).unwrap();
-        let dyb = ctx.upload("dy", &dy).unwrap();
-        let dxb = ctx.upload("dx", &prior).unwrap();
         let mode = BackwardMode {
             accumulate: true,
             guided: false,
         };
-        run(&[
-            layer.forward(ctx, batch, hw, &xb, &yb),
-            layer.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: &dyb,
-                    dx: &dxb,
-                    mask: ReluMask::Own(&yb),
-                    slice: layer.whole(),
-                    mode,
-                },
-            ),
-        ]);
+        let (y, dx) = forward_backward(ctx, &layer, (batch, hw), &x, &dy, &prior, mode);
         assert_close(
             &format!("conv+relu forward {g:?} {algorithm:?}"),
-            &read(&yb),
+            &y,
             &y_ref,
             TOL,
         );
         assert_close(
             &format!("conv+relu backward, accumulated {g:?} {algorithm:?}"),
-            &read(&dxb),
+            &dx,
             &dx_ref,
             TOL,
         );
 
         // The same gradient the way network plans record it: dy masked once by the ReLU
         // kernel, then the convolution's backward reading the masked tensor only.
+        let dyb = ctx.upload("dy", &dy).unwrap();
+        let yb = ctx.upload("y", &y).unwrap();
         let dzb = ctx.storage("dz", dy.len()).unwrap();
         let dx_masked = ctx.upload("dx", &prior).unwrap();
         let relu = BiasRelu::new(ctx, 1, None).unwrap();
