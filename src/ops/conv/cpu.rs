@@ -2,16 +2,18 @@
 
 use super::ConvGeometry;
 
-/// What output pixel (`n`, `co`, `oy`, `ox`) reads: the (input index, weight index) of every
-/// tap inside the image, over input channels, then kernel rows, then columns.
+/// What output value `o` (flat index of [n, out, oh, ow]) reads: the (input index, weight index)
+/// of every tap inside the image, over input channels, then kernel rows, then columns.
 fn taps(
     g: &ConvGeometry,
     (h, w): (usize, usize),
-    n: usize,
-    co: usize,
-    (oy, ox): (usize, usize),
+    (oh, ow): (usize, usize),
+    o: usize,
 ) -> impl Iterator<Item = (usize, usize)> {
     let g = *g;
+    let (ox, oy) = (o % ow, o / ow % oh);
+    let co = o / (oh * ow) % g.out_channels;
+    let n = o / (oh * ow * g.out_channels);
     (0..g.in_channels).flat_map(move |ci| {
         (0..g.kernel_h).flat_map(move |ky| {
             (0..g.kernel_w).filter_map(move |kx| {
@@ -37,23 +39,16 @@ pub fn forward(
     relu: bool,
 ) -> Vec<f32> {
     let (oh, ow) = g.output_size(h, w).expect("kernel larger than input");
-    let mut y = vec![0.0f32; batch * g.out_channels * oh * ow];
-    for n in 0..batch {
-        for co in 0..g.out_channels {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let acc = taps(g, (h, w), n, co, (oy, ox))
-                        .fold(bias[co] as f64, |acc, (i, k)| {
-                            acc + x[i] as f64 * weight[k] as f64
-                        });
-                    let v = acc as f32;
-                    y[((n * g.out_channels + co) * oh + oy) * ow + ox] =
-                        if relu { v.max(0.0) } else { v };
-                }
-            }
-        }
-    }
-    y
+    (0..batch * g.out_channels * oh * ow)
+        .map(|o| {
+            let co = o / (oh * ow) % g.out_channels;
+            let acc = taps(g, (h, w), (oh, ow), o).fold(bias[co] as f64, |acc, (i, k)| {
+                acc + x[i] as f64 * weight[k] as f64
+            });
+            let v = acc as f32;
+            if relu { v.max(0.0) } else { v }
+        })
+        .collect()
 }
 
 /// Input gradient: dy [n, out, oh, ow] -> dx [n, in, h, w]. With `relu_output`, dy is first
@@ -68,20 +63,13 @@ pub fn backward_input(
 ) -> Vec<f32> {
     let (oh, ow) = g.output_size(h, w).expect("kernel larger than input");
     let mut dx = vec![0.0f64; batch * g.in_channels * h * w];
-    for n in 0..batch {
-        for co in 0..g.out_channels {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let o = ((n * g.out_channels + co) * oh + oy) * ow + ox;
-                    let gv = match relu_output {
-                        Some(y) if y[o] <= 0.0 => continue,
-                        _ => dy[o] as f64,
-                    };
-                    for (i, k) in taps(g, (h, w), n, co, (oy, ox)) {
-                        dx[i] += gv * weight[k] as f64;
-                    }
-                }
-            }
+    for o in 0..batch * g.out_channels * oh * ow {
+        let gv = match relu_output {
+            Some(y) if y[o] <= 0.0 => continue,
+            _ => dy[o] as f64,
+        };
+        for (i, k) in taps(g, (h, w), (oh, ow), o) {
+            dx[i] += gv * weight[k] as f64;
         }
     }
     dx.into_iter().map(|v| v as f32).collect()
