@@ -38,7 +38,7 @@ fn forward_backward(
         mode,
     };
     run(&[
-        layer.forward(ctx, batch, hw, &xb, &yb),
+        layer.forward(ctx, batch, hw, &xb, &yb, layer.whole()),
         layer.backward_input(ctx, batch, hw, io),
     ]);
     (read(&yb), read(&dxb))
@@ -330,8 +330,8 @@ fn check_concatenation(cin: usize) {
             guided: false,
         };
         run(&[
-            c1.forward_into(ctx, batch, hw, &xb, &whole, s1),
-            c3.forward_into(ctx, batch, hw, &xb, &whole, s3),
+            c1.forward(ctx, batch, hw, &xb, &whole, s1),
+            c3.forward(ctx, batch, hw, &xb, &whole, s3),
             c1.backward_input(
                 ctx,
                 batch,

@@ -85,7 +85,7 @@ pub async fn conv_variants(
                     &mut encoder,
                     "variant check",
                     &[
-                        layer.forward(ctx, 1, small, &xb, &yb),
+                        layer.forward(ctx, 1, small, &xb, &yb, layer.whole()),
                         layer.backward_input(
                             ctx,
                             1,
@@ -104,7 +104,7 @@ pub async fn conv_variants(
                 let forward_error = rel_l2(&ctx.read_all(&yb).await?, &y_ref);
                 let backward_error = rel_l2(&ctx.read_all(&dxb).await?, &dx_ref);
                 // Timing at the full size.
-                let forward = layer.forward(ctx, batch, (h, w), &x, &y);
+                let forward = layer.forward(ctx, batch, (h, w), &x, &y, layer.whole());
                 let backward = layer.backward_input(
                     ctx,
                     batch,

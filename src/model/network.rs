@@ -69,7 +69,7 @@ impl GpuLayer {
         };
         Ok(match self {
             GpuLayer::Conv(conv) => (
-                vec![conv.forward(ctx, batch, (h, w), x, y)],
+                vec![conv.forward(ctx, batch, (h, w), x, y, conv.whole())],
                 per_rule(&|mode| {
                     let mut d = Vec::new();
                     let dz = masked_dy(conv.relu(), mode, &mut d);

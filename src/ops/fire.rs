@@ -66,11 +66,12 @@ impl Fire {
         let [slice1, slice3] = self.slices();
         let squeezed = b.squeezed.0;
         vec![
-            self.squeeze.forward(ctx, batch, hw, b.x, squeezed),
+            self.squeeze
+                .forward(ctx, batch, hw, b.x, squeezed, self.squeeze.whole()),
             self.expand1x1
-                .forward_into(ctx, batch, hw, squeezed, b.y, slice1),
+                .forward(ctx, batch, hw, squeezed, b.y, slice1),
             self.expand3x3
-                .forward_into(ctx, batch, hw, squeezed, b.y, slice3),
+                .forward(ctx, batch, hw, squeezed, b.y, slice3),
         ]
     }
 

@@ -243,21 +243,10 @@ impl Conv2d {
         }
     }
 
-    /// y = act(conv(x) + b) for `batch` images of `in_hw`; y is [batch, out, oh, ow].
+    /// y = act(conv(x) + b) for `batch` images of `in_hw`, written into channels `slice` of y
+    /// ([`Conv2d::whole`] for all of a [batch, out, oh, ow] tensor; a fire module's expand
+    /// convolutions each write their part of the concatenation).
     pub fn forward(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-    ) -> Dispatch {
-        self.forward_into(ctx, batch, in_hw, x, y, self.whole())
-    }
-
-    /// The forward pass writing its output into channels `slice` of `y` (a channel
-    /// concatenation, as in a fire module).
-    pub fn forward_into(
         &self,
         ctx: &GpuContext,
         batch: usize,
