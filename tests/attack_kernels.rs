@@ -6,7 +6,7 @@ use common::{assert_close, ctx, random, read, run, upload};
 use netlens::fooling::config::{level_table, pixel_unit};
 use netlens::fooling::kernels::{CheckMode, Goal, LogitsBatch, Noise, cpu};
 use netlens::fooling::{Loss, Norm};
-use netlens::ops::step::ImageBatch;
+use netlens::gpu::ImageBatch;
 use netlens::preprocess::{MEAN, STD, to_input, to_rgb};
 
 /// Three images of 3 × 7 × 9 (a plane that is not a multiple of the workgroup size, and 189
@@ -14,11 +14,12 @@ use netlens::preprocess::{MEAN, STD, to_input, to_rgb};
 const SHAPE: ImageBatch = ImageBatch {
     batch: 3,
     channels: 3,
-    plane: 63,
+    h: 7,
+    w: 9,
 };
 
 fn len() -> usize {
-    SHAPE.batch * SHAPE.len()
+    SHAPE.values()
 }
 
 /// A larger batch for the per-image reductions: 2 images of 3 × 40 × 40 (several values per
@@ -26,7 +27,8 @@ fn len() -> usize {
 const WIDE: ImageBatch = ImageBatch {
     batch: 2,
     channels: 3,
-    plane: 1600,
+    h: 40,
+    w: 40,
 };
 
 #[test]
@@ -128,18 +130,18 @@ fn sign_step_and_scale_channels_match_cpu() {
     let (gb, xb, ub, sb) = (upload(&g), upload(&x0), upload(&unit), upload(&scale));
     run(&[SHAPE.sign_step(ctx, 3.0, &gb, &sb, &ub, &xb)]);
     let mut want = x0.clone();
-    cpu::sign_step(&mut want, &g, &scale, &unit, 3.0, SHAPE.plane);
+    cpu::sign_step(&mut want, &g, &scale, &unit, 3.0, SHAPE.plane());
     assert_close("sign step", &read(&xb), &want, 1e-6);
     // A frozen image does not move; a zero gradient does not move its value.
     assert_eq!(
-        &want[SHAPE.len()..2 * SHAPE.len()],
-        &x0[SHAPE.len()..2 * SHAPE.len()]
+        &want[SHAPE.per_image()..2 * SHAPE.per_image()],
+        &x0[SHAPE.per_image()..2 * SHAPE.per_image()]
     );
     assert_eq!(want[17], x0[17]);
 
     run(&[SHAPE.scale_channels(ctx, &ub, &gb)]);
     let mut want = g.clone();
-    cpu::scale_channels(&mut want, &unit, SHAPE.plane);
+    cpu::scale_channels(&mut want, &unit, SHAPE.plane());
     assert_close("scale channels", &read(&gb), &want, 1e-6);
 }
 
@@ -147,13 +149,13 @@ fn sign_step_and_scale_channels_match_cpu() {
 fn projections_match_cpu_and_stay_in_the_ball() {
     let ctx = ctx();
     let unit = pixel_unit();
-    let x0 = random(WIDE.batch * WIDE.len(), 6, 2.0);
+    let x0 = random(WIDE.values(), 6, 2.0);
     // Image 0 far outside any small ball, image 1 within 0.3 levels of its original.
     let mut x = x0.clone();
     let noise = random(x.len(), 7, 1.0);
-    let per = WIDE.len();
+    let per = WIDE.per_image();
     for (i, v) in x.iter_mut().enumerate() {
-        let c = (i % per) / WIDE.plane;
+        let c = (i % per) / WIDE.plane();
         let size = if i < per { 20.0 } else { 0.3 };
         *v += size * unit[c] * noise[i];
     }
@@ -162,7 +164,7 @@ fn projections_match_cpu_and_stay_in_the_ball() {
     let xb = upload(&x);
     run(&[WIDE.project(ctx, Norm::Linf, 4.0, &x0b, &ub, &xb)]);
     let mut want = x.clone();
-    cpu::project_linf(&mut want, &x0, &unit, 4.0, WIDE.plane);
+    cpu::project_linf(&mut want, &x0, &unit, 4.0, WIDE.plane());
     let got = read(&xb);
     assert_close("project linf", &got, &want, 1e-6);
     let linf = |a: &[f32], b: &[f32]| netlens::fooling::config::pixel_distances(a, b).1;
@@ -173,7 +175,7 @@ fn projections_match_cpu_and_stay_in_the_ball() {
     let radius = 300.0;
     run(&[WIDE.project(ctx, Norm::L2, radius, &x0b, &ub, &xb)]);
     let mut want = x.clone();
-    cpu::project_l2(&mut want, &x0, &unit, radius, WIDE.plane);
+    cpu::project_l2(&mut want, &x0, &unit, radius, WIDE.plane());
     let got = read(&xb);
     assert_close("project l2", &got, &want, 1e-6);
     let l2 = |a: &[f32], b: &[f32]| netlens::fooling::config::pixel_distances(a, b).0;
@@ -192,7 +194,7 @@ fn projections_match_cpu_and_stay_in_the_ball() {
 #[test]
 fn l1_norms_and_momentum_match_cpu() {
     let ctx = ctx();
-    let n = WIDE.batch * WIDE.len();
+    let n = WIDE.values();
     let g = random(n, 8, 3.0);
     let m0 = random(n, 9, 1e-3);
     let (gb, mb) = (upload(&g), upload(&m0));
@@ -201,16 +203,21 @@ fn l1_norms_and_momentum_match_cpu() {
         WIDE.sum_abs(ctx, &gb, &sums),
         WIDE.momentum(ctx, 0.9, &gb, &sums, &mb),
     ]);
-    assert_close("sum abs", &read(&sums), &cpu::sum_abs(&g, WIDE.len()), 1e-6);
+    assert_close(
+        "sum abs",
+        &read(&sums),
+        &cpu::sum_abs(&g, WIDE.per_image()),
+        1e-6,
+    );
     let mut want = m0.clone();
-    cpu::momentum(&mut want, &g, 0.9, WIDE.len());
+    cpu::momentum(&mut want, &g, 0.9, WIDE.per_image());
     assert_close("momentum", &read(&mb), &want, 1e-5);
 }
 
 #[test]
 fn noise_matches_cpu_and_has_the_right_moments() {
     let ctx = ctx();
-    let n = WIDE.batch * WIDE.len();
+    let n = WIDE.values();
     for (kind, variance, tol) in [
         (Noise::Uniform, 1.0 / 3.0, 1e-6),
         (Noise::Gaussian, 1.0, 1e-3),
@@ -245,7 +252,8 @@ fn quantize_matches_8_bit_round_trip() {
     let shape = ImageBatch {
         batch: 2,
         channels: 3,
-        plane: size * size,
+        h: size,
+        w: size,
     };
     // Values across and beyond the image range.
     let x = random(2 * 3 * size * size, 10, 2.6);
@@ -254,19 +262,22 @@ fn quantize_matches_8_bit_round_trip() {
     let dst = ctx.storage("quantized", x.len()).unwrap();
     run(&[shape.quantize(ctx, &xb, &sb, &lb, &dst)]);
     let got = read(&dst);
-    let per = shape.len();
+    let per = shape.per_image();
     let want: Vec<f32> = x
         .chunks(per)
         .flat_map(|image| to_input(&to_rgb(image, size), size).unwrap())
         .collect();
     let pairs: Vec<(f32, f32)> = (0..3).map(|c| (STD[c], MEAN[c])).collect();
-    assert_eq!(cpu::quantize(&x, &pairs, &level_table(), shape.plane), want);
+    assert_eq!(
+        cpu::quantize(&x, &pairs, &level_table(), shape.plane()),
+        want
+    );
     // Exact, except where a value lies within 1e-3 of a level boundary (x · std + mean may be
     // fused on the GPU and round the other way there).
     let mut mismatches = 0;
     for (i, (&a, &b)) in got.iter().zip(&want).enumerate() {
         if a != b {
-            let c = (i % per) / shape.plane;
+            let c = (i % per) / shape.plane();
             let p = (x[i] * STD[c] + MEAN[c]) * 255.0;
             assert!(
                 (p - p.floor() - 0.5).abs() < 1e-3,

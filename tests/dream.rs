@@ -10,11 +10,12 @@ use common::{assert_close, ctx, data_dir, random, read, run, upload};
 use indicatif::ProgressBar;
 use netlens::dream::diversity::{self, Gram};
 use netlens::dream::fourier::{self, Colours, MatrixStack, Side};
-use netlens::dream::kernels::{self, Images, RollDirection, StepRow, TransformPass};
+use netlens::dream::kernels::{self, RollDirection, StepRow, TransformPass};
 use netlens::dream::{
     Diversity, DreamResult, DreamSettings, Objective, Parameterization, PenaltyTarget, Request,
     Run, Snapshot, Start, Transforms, dream, dream_with,
 };
+use netlens::gpu::ImageBatch;
 use netlens::model::{Arch, ModelKind, Network, Weights};
 
 const ROWS: [StepRow; 2] = [
@@ -33,7 +34,7 @@ const ROWS: [StepRow; 2] = [
 ];
 
 /// The batch the pixel-space kernels are checked on.
-const IMAGES: Images = Images {
+const IMAGES: ImageBatch = ImageBatch {
     batch: 2,
     channels: 3,
     h: 13,
@@ -44,11 +45,11 @@ const IMAGES: Images = Images {
 fn pixel_kernels_match_cpu() {
     let ctx = ctx();
     let shape = IMAGES;
-    let x = random(shape.len(), 1, 2.0);
+    let x = random(shape.values(), 1, 2.0);
     let step = ctx
         .upload("rows", bytemuck::cast_slice::<_, i32>(&ROWS))
         .unwrap();
-    let (xb, yb) = (upload(&x), ctx.storage("y", shape.len()).unwrap());
+    let (xb, yb) = (upload(&x), ctx.storage("y", shape.values()).unwrap());
 
     for (direction, sign) in [(RollDirection::Forward, 1), (RollDirection::Back, -1)] {
         run(&[shape.roll(ctx, direction, &step, &xb, &yb)]);
@@ -56,8 +57,8 @@ fn pixel_kernels_match_cpu() {
         assert_eq!(read(&yb), want, "roll {direction:?}");
     }
 
-    let target = random(shape.len(), 2, 1.0);
-    let g = random(shape.len(), 3, 1.0);
+    let target = random(shape.values(), 2, 1.0);
+    let g = random(shape.values(), 3, 1.0);
     let weights = [(0.3, 0.0), (0.05, 0.7)];
     let wb = upload(&[0.3, 0.0, 0.0, 0.0, 0.05, 0.7, 0.0, 0.0]);
     let gb = upload(&g);
@@ -76,14 +77,14 @@ fn pixel_kernels_match_cpu() {
         &step,
         &upload(&taps),
         &bx,
-        &ctx.storage("tmp", shape.len()).unwrap(),
+        &ctx.storage("tmp", shape.values()).unwrap(),
     ));
     let want = kernels::cpu::blur(&shape, &ROWS, &taps, radius, &x);
     assert_close("gaussian blur", &read(&bx), &want, 1e-6);
     let per = shape.per_image();
     assert_eq!(&want[per..], &x[per..], "image 1 must not be blurred");
     // Blurring a constant changes nothing (the taps sum to 1, the border reflects).
-    let flat = vec![0.7; shape.len()];
+    let flat = vec![0.7; shape.values()];
     let want_flat = kernels::cpu::blur(&shape, &ROWS, &taps, radius, &flat);
     assert!(want_flat.iter().all(|v| (v - 0.7).abs() < 1e-6));
 
@@ -453,9 +454,9 @@ fn transform_kernels_match_cpu_and_are_each_others_transpose() {
         kernels::transform_row(0.9, -7.0),
     ];
     let rb = upload(bytemuck::cast_slice(&rows));
-    let x = random(shape.len(), 11, 1.0);
-    let y = random(shape.len(), 12, 1.0);
-    let out = ctx.storage("transformed", shape.len()).unwrap();
+    let x = random(shape.values(), 11, 1.0);
+    let y = random(shape.values(), 12, 1.0);
+    let out = ctx.storage("transformed", shape.values()).unwrap();
     run(&[shape.transform(ctx, TransformPass::Forward, &rb, &upload(&x), &out)]);
     let tx = kernels::cpu::transform(&shape, &rows, &x);
     assert_close("transform", &read(&out), &tx, 1e-6);

@@ -75,14 +75,16 @@ fn bias_relu_against_cpu() {
 
 #[test]
 fn step_kernels_match_cpu() {
-    use netlens::ops::step::{self, ImageBatch};
+    use netlens::gpu::ImageBatch;
+    use netlens::ops::step;
     let ctx = ctx();
     let shape = ImageBatch {
         batch: 3,
         channels: 3,
-        plane: 7 * 5,
+        h: 7,
+        w: 5,
     };
-    let len = shape.len();
+    let len = shape.per_image();
     let x = random(shape.batch * len, 41, 2.0);
     let g = random(shape.batch * len, 42, 1.0);
     let scale = vec![1.0, 0.0, 0.5];
@@ -92,7 +94,7 @@ fn step_kernels_match_cpu() {
     let mut want = x.clone();
     step::cpu::normalized_step(&mut want, &g, &scale, 0.7, len);
     let stepped = want.clone();
-    step::cpu::clamp_channels(&mut want, &bounds, shape.plane);
+    step::cpu::clamp_channels(&mut want, &bounds, shape.plane());
 
     let (xb, gb) = (ctx.upload("x", &x).unwrap(), ctx.upload("g", &g).unwrap());
     let sums = ctx.storage("sums", shape.batch).unwrap();

@@ -14,9 +14,9 @@ use image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
 use indicatif::ProgressBar;
 use netlens::classify::{argmax, logits, logits_of_files};
 use netlens::error::check_finite;
+use netlens::gpu::ImageBatch;
 use netlens::gpu::{Kernel, Shader};
 use netlens::model::{Arch, GradientRule, ModelKind, Network, Weights};
-use netlens::ops::step::ImageBatch;
 use netlens::preprocess::{load_input, load_rgb};
 use netlens::{Error, GpuContext, GpuOptions};
 use safetensors::Dtype;
@@ -635,9 +635,10 @@ fn a_diverging_loop_stops_naming_the_step() {
     let images = ImageBatch {
         batch: 1,
         channels: 3,
-        plane: 64 * 64,
+        h: 64,
+        w: 64,
     };
-    let previous = ctx.storage("previous input", images.len()).unwrap();
+    let previous = ctx.storage("previous input", images.per_image()).unwrap();
     let input = &plan.input().buffer;
     let update = [
         images.axpy(ctx, 1.0, &plan.input_grad().buffer, input),

@@ -9,10 +9,11 @@ use common::{assert_close, ctx, data_dir};
 use indicatif::ProgressBar;
 use netlens::app::saliency_job::{Job, Mode, beside, run};
 use netlens::classify::{logits, softmax};
+use netlens::gpu::ImageBatch;
 use netlens::model::{Arch, GradientRule, ModelKind, Network};
 use netlens::preprocess::load_input;
 use netlens::saliency::faithfulness::{self, Protocol, auc, curves, random_ranks, ranks};
-use netlens::saliency::kernels::{Patches, Planes, cpu};
+use netlens::saliency::kernels::{Patches, cpu};
 use netlens::saliency::{AttributionRequest, Attributor, Baseline, Method, Settings};
 
 fn squeezenet() -> Network {
@@ -55,10 +56,11 @@ fn grad_cam_plus_plus_matches_cpu_from_activations() {
     pollster::block_on(plan.gradient(&inputs.concat(), &seed, GradientRule::Plain)).unwrap();
     let act = plan.activation(11);
     let [_, channels, h, w] = act.shape;
-    let shape = Planes {
-        images: 2,
+    let shape = ImageBatch {
+        batch: 2,
         channels,
-        plane: h * w,
+        h,
+        w,
     };
     let act = pollster::block_on(act.read(ctx())).unwrap();
     let grad = pollster::block_on(plan.activation_grad(11).read(ctx())).unwrap();
@@ -109,10 +111,11 @@ fn score_cam_matches_cpu_masks_scored_by_the_network() {
     let act = plan.activation(layer);
     let [_, channels, h, w] = act.shape;
     let act = pollster::block_on(act.read(ctx())).unwrap();
-    let shape = Planes {
-        images: 1,
+    let shape = ImageBatch {
+        batch: 1,
         channels,
-        plane: h * w,
+        h,
+        w,
     };
     let range = cpu::mask_range(shape, (h, w), hw, &act);
     let masked: Vec<Vec<f32>> = (0..channels)

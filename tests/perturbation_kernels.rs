@@ -5,9 +5,9 @@
 mod common;
 
 use common::{assert_close, ctx, random, read, run, upload};
-use netlens::gpu::Dispatch;
+use netlens::gpu::{Dispatch, ImageBatch};
 use netlens::saliency::kernels::{
-    CamKernel, Patches, PerturbKernel, Planes, Resize, SampleJob, SampleKernel, cpu,
+    CamKernel, Patches, PerturbKernel, Resize, SampleJob, SampleKernel, cpu,
 };
 
 /// Elementwise kernels and short loops: f32 results differ from the CPU only in summation
@@ -53,18 +53,19 @@ fn check_passes(
 #[test]
 fn grad_cam_plus_plus_weights_match_cpu_and_by_hand() {
     let ctx = ctx();
-    let shape = Planes {
-        images: 2,
+    let shape = ImageBatch {
+        batch: 2,
         channels: 20,
-        plane: 7 * 7,
+        h: 7,
+        w: 7,
     };
-    let act: Vec<f32> = random(shape.images * shape.len(), 21, 1.0)
+    let act: Vec<f32> = random(shape.values(), 21, 1.0)
         .iter()
         .map(|v| v.max(0.0))
         .collect();
-    let mut grad = random(shape.images * shape.len(), 22, 0.5);
+    let mut grad = random(shape.values(), 22, 0.5);
     grad[3] = 0.0;
-    let alpha = ctx.storage("alpha", shape.images * shape.channels).unwrap();
+    let alpha = ctx.storage("alpha", shape.batch * shape.channels).unwrap();
     let (grad_b, act_b) = (upload(&grad), upload(&act));
     run(&[shape.cam(ctx, CamKernel::PlusPlusWeights, &[&grad_b, &act_b, &alpha])]);
     let want = cpu::campp_weights(shape, &grad, &act);
@@ -73,10 +74,11 @@ fn grad_cam_plus_plus_weights_match_cpu_and_by_hand() {
 
     // By hand: activations (1, 3) sum to 4; g = 0.5 gives 0.5 * 0.25 / (0.5 + 4 * 0.125 +
     // 1e-6); g = -1 is cut by the ReLU; g = 0 counts nothing.
-    let one = Planes {
-        images: 1,
+    let one = ImageBatch {
+        batch: 1,
         channels: 1,
-        plane: 3,
+        h: 1,
+        w: 3,
     };
     let got = cpu::campp_weights(one, &[0.5, -1.0, 0.0], &[1.0, 3.0, 0.0])[0];
     let by_hand = 0.5 * 0.25 / (0.5 + 4.0 * 0.125 + 1e-6);
@@ -90,17 +92,18 @@ fn grad_cam_plus_plus_weights_match_cpu_and_by_hand() {
 fn score_cam_ranges_inputs_and_weights_match_cpu() {
     let ctx = ctx();
     let (low, hw) = ((5, 4), (23, 19));
-    let shape = Planes {
-        images: 2,
+    let shape = ImageBatch {
+        batch: 2,
         channels: 3,
-        plane: low.0 * low.1,
+        h: low.0,
+        w: low.1,
     };
-    let mut act = random(shape.images * shape.len(), 31, 1.0);
+    let mut act = random(shape.values(), 31, 1.0);
     // Channel 1 of image 0 is flat: its mask is 0 and its weight 0.
-    act[shape.plane..2 * shape.plane].fill(0.25);
+    act[shape.plane()..2 * shape.plane()].fill(0.25);
     let actb = upload(&act);
     let range = ctx
-        .storage("range", 2 * shape.images * shape.channels)
+        .storage("range", 2 * shape.batch * shape.channels)
         .unwrap();
     let resize = Resize { from: low, to: hw };
     run(&[shape.cam(ctx, CamKernel::MaskRange(resize), &[&actb, &range])]);
@@ -109,7 +112,7 @@ fn score_cam_ranges_inputs_and_weights_match_cpu() {
     assert_eq!(range_cpu[2], range_cpu[3]);
 
     // Passes of 4 slots over 2 images x 3 channels: the second pass has 2 inactive slots.
-    let job = job(shape.images, shape.channels, 4, hw);
+    let job = job(shape.batch, shape.channels, 4, hw);
     let images = random(job.images * job.len, 32, 2.0);
     let state = upload_u32(&[0u32]);
     let input = ctx.storage("input", job.batch * job.len).unwrap();
@@ -123,7 +126,7 @@ fn score_cam_ranges_inputs_and_weights_match_cpu() {
     let first = cpu::score_inputs(&job, 0, low, hw, &images, &act, &range_cpu);
     assert!(first[job.len..2 * job.len].iter().all(|&v| v == 0.0));
 
-    let scores = random(shape.images * shape.channels, 33, 1.0);
+    let scores = random(shape.batch * shape.channels, 33, 1.0);
     let alpha = ctx.storage("alpha", scores.len()).unwrap();
     let buffers = [&range, &upload(&scores), &alpha];
     run(&[shape.cam(ctx, CamKernel::ScoreWeights, &buffers)]);
@@ -133,10 +136,11 @@ fn score_cam_ranges_inputs_and_weights_match_cpu() {
     assert_eq!(want[0], scores[0]);
 
     // By hand: a 2x2 channel upsampled to itself, values 0, 1, 2, 4, scales to 0, 1/4, 1/2, 1.
-    let one = Planes {
-        images: 1,
+    let one = ImageBatch {
+        batch: 1,
         channels: 1,
-        plane: 4,
+        h: 2,
+        w: 2,
     };
     let act = [0.0, 1.0, 2.0, 4.0];
     let range = cpu::mask_range(one, (2, 2), (2, 2), &act);

@@ -8,9 +8,10 @@ mod common;
 use common::{assert_close, ctx, data_dir, reference, rel_l2};
 use indicatif::ProgressBar;
 use netlens::app::saliency_job::{Job, Mode, beside, run};
+use netlens::gpu::ImageBatch;
 use netlens::model::{Arch, GradientRule, ModelKind, Network, Weights};
 use netlens::preprocess::load_input;
-use netlens::saliency::kernels::{Planes, cpu};
+use netlens::saliency::kernels::cpu;
 use netlens::saliency::sanity::{Cascade, cascading_randomization};
 use netlens::saliency::{AttributionRequest, Attributor, Baseline, Method, Settings};
 
@@ -192,10 +193,11 @@ fn grad_cam_maps_are_non_negative_image_sized_and_match_cpu() {
     pollster::block_on(plan.gradient(&inputs.concat(), &seed, GradientRule::Plain)).unwrap();
     let act = plan.activation(11);
     assert_eq!(act.shape, [2, 512, 13, 13]);
-    let shape = Planes {
-        images: 2,
+    let shape = ImageBatch {
+        batch: 2,
         channels: 512,
-        plane: 169,
+        h: 13,
+        w: 13,
     };
     let alpha = cpu::cam_weights(
         shape,

@@ -4,12 +4,10 @@
 mod common;
 
 use common::{assert_close, ctx, random};
-use netlens::gpu::{Dispatch, record_all};
+use netlens::gpu::{Dispatch, ImageBatch, record_all};
 use netlens::ops::resample::resize_bilinear;
 use netlens::saliency::Reduce;
-use netlens::saliency::kernels::{
-    AttributionKernel, CamKernel, Planes, SampleJob, SampleKernel, cpu,
-};
+use netlens::saliency::kernels::{AttributionKernel, CamKernel, SampleJob, SampleKernel, cpu};
 
 /// Every kernel here is elementwise or a short loop: f32 rounding differs from the CPU only in
 /// summation order and the transcendental functions of the noise.
@@ -30,15 +28,16 @@ fn read(buffer: &wgpu::Buffer, len: usize) -> Vec<f32> {
 #[test]
 fn channel_reduction_matches_cpu() {
     let ctx = ctx();
-    let shape = Planes {
-        images: 3,
+    let shape = ImageBatch {
+        batch: 3,
         channels: 3,
-        plane: 37 * 29,
+        h: 37,
+        w: 29,
     };
-    let src = random(shape.images * shape.len(), 1, 2.0);
+    let src = random(shape.values(), 1, 2.0);
     let srcb = ctx.upload("src", &src).unwrap();
     for reduce in [Reduce::Max, Reduce::Sum] {
-        let dst = ctx.storage("dst", shape.images * shape.plane).unwrap();
+        let dst = ctx.storage("dst", shape.batch * shape.plane()).unwrap();
         let kernel = AttributionKernel::ReduceChannels(reduce);
         run(&[&shape.attribution(ctx, kernel, &[&srcb, &dst])]);
         let want = cpu::reduce_channels(shape, reduce, &src);
@@ -50,10 +49,11 @@ fn channel_reduction_matches_cpu() {
         );
     }
     // By hand: max |.| and sum |.| of (-1, 0.5, 2) in one pixel.
-    let one = Planes {
-        images: 1,
+    let one = ImageBatch {
+        batch: 1,
         channels: 3,
-        plane: 1,
+        h: 1,
+        w: 1,
     };
     assert_eq!(
         cpu::reduce_channels(one, Reduce::Max, &[-1.0, 0.5, 2.0]),
@@ -193,12 +193,13 @@ fn noise_is_standard_normal_and_independent_of_the_pass_layout() {
 #[test]
 fn times_difference_matches_cpu() {
     let ctx = ctx();
-    let shape = Planes {
-        images: 2,
+    let shape = ImageBatch {
+        batch: 2,
         channels: 3,
-        plane: 77,
+        h: 7,
+        w: 11,
     };
-    let n = shape.images * shape.len();
+    let n = shape.values();
     let (x, b, a) = (random(n, 5, 2.0), random(n, 6, 2.0), random(n, 7, 1.0));
     let (xb, bb, ab) = (
         ctx.upload("x", &x).unwrap(),
@@ -214,27 +215,28 @@ fn times_difference_matches_cpu() {
 #[test]
 fn grad_cam_weights_map_and_upsampling_match_cpu() {
     let ctx = ctx();
-    let shape = Planes {
-        images: 2,
+    let shape = ImageBatch {
+        batch: 2,
         channels: 24,
-        plane: 13 * 13,
+        h: 13,
+        w: 13,
     };
-    let act = random(shape.images * shape.len(), 8, 1.0)
+    let act = random(shape.values(), 8, 1.0)
         .iter()
         .map(|v| v.max(0.0))
         .collect::<Vec<_>>();
-    let grad = random(shape.images * shape.len(), 9, 1.0);
+    let grad = random(shape.values(), 9, 1.0);
     let (actb, gradb) = (
         ctx.upload("act", &act).unwrap(),
         ctx.upload("grad", &grad).unwrap(),
     );
-    let alpha = ctx.storage("alpha", shape.images * shape.channels).unwrap();
-    let cam = ctx.storage("cam", shape.images * shape.plane).unwrap();
-    let up = ctx.storage("up", shape.images * 224 * 224).unwrap();
+    let alpha = ctx.storage("alpha", shape.batch * shape.channels).unwrap();
+    let cam = ctx.storage("cam", shape.batch * shape.plane()).unwrap();
+    let up = ctx.storage("up", shape.batch * 224 * 224).unwrap();
     run(&[
         &shape.cam(ctx, CamKernel::Weights, &[&gradb, &alpha]),
         &shape.cam(ctx, CamKernel::Map, &[&actb, &alpha, &cam]),
-        &resize_bilinear(ctx, shape.images, ((13, 13), (224, 224)), &cam, &up),
+        &resize_bilinear(ctx, shape.batch, ((13, 13), (224, 224)), &cam, &up),
     ]);
     let alpha_cpu = cpu::cam_weights(shape, &grad);
     assert_close(
@@ -247,7 +249,7 @@ fn grad_cam_weights_map_and_upsampling_match_cpu() {
     assert_close("cam_map", &read(&cam, cam_cpu.len()), &cam_cpu, TOL);
     assert!(cam_cpu.iter().all(|&v| v >= 0.0) && cam_cpu.iter().any(|&v| v > 0.0));
     let up_cpu =
-        netlens::ops::resample::cpu::resize_bilinear(shape.images, (13, 13), (224, 224), &cam_cpu);
+        netlens::ops::resample::cpu::resize_bilinear(shape.batch, (13, 13), (224, 224), &cam_cpu);
     assert_close("upsample 13 -> 224", &read(&up, up_cpu.len()), &up_cpu, TOL);
 
     // Non-square, and shrinking on one axis.
@@ -274,10 +276,11 @@ fn bilinear_upsampling_matches_pytorch_by_hand() {
         want
     );
     // Grad-CAM by hand: two channels weighted 1 and -1; the ReLU clips the negative pixel.
-    let shape = Planes {
-        images: 1,
+    let shape = ImageBatch {
+        batch: 1,
         channels: 2,
-        plane: 2,
+        h: 1,
+        w: 2,
     };
     let alpha = cpu::cam_weights(shape, &[1.0, 1.0, -2.0, 0.0]);
     assert_eq!(alpha, [1.0, -1.0]);

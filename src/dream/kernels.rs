@@ -4,8 +4,7 @@
 //! CPU references in [`cpu`].
 
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
-use crate::ops::step::ImageBatch;
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, grid_for};
 
 /// One row of the step schedule per image: roll offsets (x, y), blur flag, padding; the layout of
 /// `vec4<i32>` in the shader.
@@ -38,7 +37,7 @@ uniform_block! {
     }
 }
 
-/// Which way [`Images::roll`] shifts.
+/// Which way [`ImageBatch::roll`] shifts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RollDirection {
     /// By the step row's offsets.
@@ -47,7 +46,7 @@ pub enum RollDirection {
     Back,
 }
 
-/// Which way [`Images::transform`] goes.
+/// Which way [`ImageBatch::transform`] goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransformPass {
     /// Sample each image through its transform.
@@ -56,7 +55,7 @@ pub enum TransformPass {
     Adjoint,
 }
 
-/// The per-image row of [`Images::transform`] for a scale by `scale` and a rotation by
+/// The per-image row of [`ImageBatch::transform`] for a scale by `scale` and a rotation by
 /// `degrees` about the image's centre: the 2 × 2 matrix (m00, m01, m10, m11), row-major, that
 /// maps an output pixel's offset from the centre (x, y) to its source point's, R(−θ) / scale.
 pub fn transform_row(scale: f32, degrees: f32) -> [f32; 4] {
@@ -65,45 +64,9 @@ pub fn transform_row(scale: f32, degrees: f32) -> [f32; 4] {
     [cos * k, sin * k, -sin * k, cos * k].map(|v| v as f32)
 }
 
-/// A batch of NCHW images the dreaming kernels work on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Images {
-    /// Number of images.
-    pub batch: usize,
-    /// Channels per image.
-    pub channels: usize,
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-}
-
-impl Images {
-    /// Values in the whole batch.
-    pub fn len(&self) -> usize {
-        self.batch * self.per_image()
-    }
-
-    /// Whether the batch holds no values.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Values per image.
-    pub fn per_image(&self) -> usize {
-        self.channels * self.h * self.w
-    }
-
-    /// The same batch for the step kernels of `ops::step`.
-    pub fn step_batch(&self) -> ImageBatch {
-        ImageBatch {
-            batch: self.batch,
-            channels: self.channels,
-            plane: self.h * self.w,
-        }
-    }
-
-    fn params(&self, sign: i32, radius: usize) -> PixelParams {
+/// The dreaming kernels on a batch of images.
+impl ImageBatch {
+    fn pixel_params(&self, sign: i32, radius: usize) -> PixelParams {
         PixelParams {
             batch: self.batch as u32,
             channels: self.channels as u32,
@@ -115,7 +78,7 @@ impl Images {
         }
     }
 
-    fn elementwise(
+    fn pixel_dispatch(
         &self,
         ctx: &GpuContext,
         entry: &'static str,
@@ -126,7 +89,7 @@ impl Images {
             Kernel::new(Shader::Dream, entry),
             &params,
             buffers,
-            grid_for(self.len()),
+            grid_for(self.values()),
         )
     }
 
@@ -143,7 +106,7 @@ impl Images {
             RollDirection::Forward => 1,
             RollDirection::Back => -1,
         };
-        self.elementwise(ctx, "roll", self.params(sign, 0), &[step, src, dst])
+        self.pixel_dispatch(ctx, "roll", self.pixel_params(sign, 0), &[step, src, dst])
     }
 
     /// dst = src scaled and rotated about each image's centre by its row of `rows` (see
@@ -160,7 +123,7 @@ impl Images {
             TransformPass::Forward => "transform",
             TransformPass::Adjoint => "transform_adjoint",
         };
-        self.elementwise(ctx, entry, self.params(0, 0), &[rows, src, dst])
+        self.pixel_dispatch(ctx, entry, self.pixel_params(0, 0), &[rows, src, dst])
     }
 
     /// g -= 2 `l2[n]` (x - target) + `tv[n]` dTV/dx, with `weights` holding (l2, tv, 0, 0) per image.
@@ -172,10 +135,10 @@ impl Images {
         target: &wgpu::Buffer,
         g: &wgpu::Buffer,
     ) -> Dispatch {
-        self.elementwise(
+        self.pixel_dispatch(
             ctx,
             "regularize",
-            self.params(0, 0),
+            self.pixel_params(0, 0),
             &[weights, x, target, g],
         )
     }
@@ -191,10 +154,10 @@ impl Images {
         x: &wgpu::Buffer,
         tmp: &wgpu::Buffer,
     ) -> [Dispatch; 2] {
-        let params = self.params(0, radius);
+        let params = self.pixel_params(0, radius);
         [
-            self.elementwise(ctx, "blur_rows", params, &[step, weights, x, tmp]),
-            self.elementwise(ctx, "blur_cols", params, &[step, weights, tmp, x]),
+            self.pixel_dispatch(ctx, "blur_rows", params, &[step, weights, x, tmp]),
+            self.pixel_dispatch(ctx, "blur_cols", params, &[step, weights, tmp, x]),
         ]
     }
 
@@ -233,9 +196,9 @@ pub fn blur_weights(sigma: f32, radius: usize) -> Vec<f32> {
     taps.iter().map(|t| (t / sum) as f32).collect()
 }
 
-/// Plain-Rust references of the kernels, on [`Images`]-shaped slices.
+/// Plain-Rust references of the kernels, on [`ImageBatch`]-shaped slices.
 pub mod cpu {
-    use super::{Images, StepRow};
+    use super::{ImageBatch, StepRow};
 
     fn wrap(v: i64, n: usize) -> usize {
         v.rem_euclid(n as i64) as usize
@@ -247,7 +210,7 @@ pub mod cpu {
     }
 
     /// numpy's `roll` of each plane by (oy, ox) of its image's row, times `sign`.
-    pub fn roll(shape: &Images, rows: &[StepRow], sign: i64, src: &[f32]) -> Vec<f32> {
+    pub fn roll(shape: &ImageBatch, rows: &[StepRow], sign: i64, src: &[f32]) -> Vec<f32> {
         let (h, w) = (shape.h, shape.w);
         let mut dst = vec![0.0; src.len()];
         for (i, v) in dst.iter_mut().enumerate() {
@@ -263,7 +226,7 @@ pub mod cpu {
 
     /// The source point of output pixel `q` = (x, y) under `m` (see [`super::transform_row`]),
     /// in f32 as the kernels compute it.
-    fn source_point(shape: &Images, m: &[f32; 4], q: (f32, f32)) -> (f32, f32) {
+    fn source_point(shape: &ImageBatch, m: &[f32; 4], q: (f32, f32)) -> (f32, f32) {
         let c = ((shape.w - 1) as f32 * 0.5, (shape.h - 1) as f32 * 0.5);
         let d = (q.0 - c.0, q.1 - c.1);
         (m[0] * d.0 + m[1] * d.1 + c.0, m[2] * d.0 + m[3] * d.1 + c.1)
@@ -276,7 +239,7 @@ pub mod cpu {
 
     /// The pixels output `i` samples and their weights: the up to 4 in-image pixels around its
     /// source point.
-    fn footprint(shape: &Images, rows: &[[f32; 4]], i: usize) -> Vec<(usize, f32)> {
+    fn footprint(shape: &ImageBatch, rows: &[[f32; 4]], i: usize) -> Vec<(usize, f32)> {
         let (h, w) = (shape.h, shape.w);
         let q = i % (h * w);
         let m = &rows[i / shape.per_image()];
@@ -293,8 +256,8 @@ pub mod cpu {
     }
 
     /// Each plane sampled bilinearly through its image's row of `rows` (zero outside): the
-    /// forward pass of [`super::Images::transform`].
-    pub fn transform(shape: &Images, rows: &[[f32; 4]], src: &[f32]) -> Vec<f32> {
+    /// forward pass of [`super::ImageBatch::transform`].
+    pub fn transform(shape: &ImageBatch, rows: &[[f32; 4]], src: &[f32]) -> Vec<f32> {
         (0..src.len())
             .map(|i| {
                 footprint(shape, rows, i)
@@ -307,7 +270,7 @@ pub mod cpu {
 
     /// The transpose of [`transform`], by scattering each output's weights onto its source
     /// pixels (the kernel gathers instead).
-    pub fn transform_adjoint(shape: &Images, rows: &[[f32; 4]], src: &[f32]) -> Vec<f32> {
+    pub fn transform_adjoint(shape: &ImageBatch, rows: &[[f32; 4]], src: &[f32]) -> Vec<f32> {
         let mut dst = vec![0.0; src.len()];
         for (i, &g) in src.iter().enumerate() {
             for (j, weight) in footprint(shape, rows, i) {
@@ -319,7 +282,7 @@ pub mod cpu {
 
     /// g - 2 `l2[n]` (x - target) - `tv[n]` dTV/dx; `weights[n]` = (l2, tv).
     pub fn regularize(
-        shape: &Images,
+        shape: &ImageBatch,
         weights: &[(f32, f32)],
         x: &[f32],
         target: &[f32],
@@ -354,7 +317,7 @@ pub mod cpu {
     /// The Gaussian blur along y then x (scipy's `reflect` border) of the images whose row has
     /// its blur flag set; `weights` holds `2 radius + 1` taps per image.
     pub fn blur(
-        shape: &Images,
+        shape: &ImageBatch,
         rows: &[StepRow],
         weights: &[f32],
         radius: usize,
@@ -391,7 +354,7 @@ pub mod cpu {
 
     /// Every plane resized bilinearly to `to` (PyTorch's `interpolate(mode="bilinear",
     /// align_corners=False)`).
-    pub fn resize(shape: &Images, to: (usize, usize), src: &[f32]) -> Vec<f32> {
+    pub fn resize(shape: &ImageBatch, to: (usize, usize), src: &[f32]) -> Vec<f32> {
         let planes = shape.batch * shape.channels;
         crate::ops::resample::cpu::resize_bilinear(planes, (shape.h, shape.w), to, src)
     }
@@ -416,7 +379,7 @@ mod tests {
 
     #[test]
     fn roll_then_roll_back_is_the_identity() {
-        let shape = Images {
+        let shape = ImageBatch {
             batch: 2,
             channels: 1,
             h: 3,

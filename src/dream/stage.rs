@@ -3,11 +3,11 @@
 
 use super::diversity::{DiversityParts, Gram, mean_similarity};
 use super::fourier::{Colours, MatrixStack, Side, basis, spectrum_scale};
-use super::kernels::{Images, RollDirection, StepRow, TransformPass, blur_radius, blur_weights};
+use super::kernels::{RollDirection, StepRow, TransformPass, blur_radius, blur_weights};
 use super::run::Objective;
 use super::settings::{Diversity, DreamSettings, Parameterization};
 use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::step::upload_image_bounds;
 
@@ -75,7 +75,7 @@ pub(super) struct Readout {
 pub(super) struct Stage {
     ctx: GpuContext,
     plan: Plan,
-    images: Images,
+    images: ImageBatch,
     layer: usize,
     last_layer: bool,
     /// Each image's channel and its objective's weights on that channel's plane.
@@ -106,13 +106,13 @@ impl Stage {
         let batch = spec.settings.len();
         let (h, w) = (spec.size, spec.size);
         let plan = net.plan(batch, (h, w))?;
-        let images = Images {
+        let images = ImageBatch {
             batch,
             channels: 3,
             h,
             w,
         };
-        let len = images.len();
+        let len = images.values();
         let x = ctx.storage("dream image", len)?;
         let g = ctx.storage("dream gradient", len)?;
         let target = ctx.storage("dream penalty target", len)?;
@@ -176,7 +176,6 @@ impl Stage {
         let rates: Vec<f32> = spec.settings.iter().map(|s| s.lr).collect();
         let rates = ctx.upload("dream step sizes", &rates)?;
         let norms = ctx.storage("dream gradient norms", batch)?;
-        let steps = images.step_batch();
 
         let input = &plan.input().buffer;
         let input_grad = &plan.input_grad().buffer;
@@ -213,9 +212,9 @@ impl Stage {
             Parameterization::Pixels => {
                 let bounds = upload_image_bounds(&ctx)?;
                 update.extend([
-                    steps.sum_squares(&ctx, &g, &norms),
-                    steps.normalized_step(&ctx, 1.0, &g, &norms, &rates, &x),
-                    steps.clamp_channels(&ctx, &bounds, &x),
+                    images.sum_squares(&ctx, &g, &norms),
+                    images.normalized_step(&ctx, 1.0, &g, &norms, &rates, &x),
+                    images.clamp_channels(&ctx, &bounds, &x),
                 ]);
                 let radius = spec
                     .settings
@@ -258,8 +257,8 @@ impl Stage {
                     planes.multiply(&ctx, Side::Left, false, &fh, &a, &t1),
                     planes.multiply(&ctx, Side::Right, true, &fw, &t1, &a),
                     planes.scale(&ctx, &scale, &a, &gp),
-                    steps.sum_squares(&ctx, &gp, &norms),
-                    steps.normalized_step(&ctx, 1.0, &gp, &norms, &rates, &p),
+                    images.sum_squares(&ctx, &gp, &norms),
+                    images.normalized_step(&ctx, 1.0, &gp, &norms, &rates, &p),
                 ]);
                 fourier = Some(FourierParts {
                     render: vec![

@@ -14,10 +14,10 @@ use crate::fooling::config::{
     AttackConfig, AttackMethod, Norm, level_table, pixel_distances, pixel_unit,
 };
 use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, cpu};
-use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
 use crate::hash::pcg;
 use crate::model::{GradientRule, Network, Plan};
-use crate::ops::step::{ImageBatch, upload_image_bounds};
+use crate::ops::step::upload_image_bounds;
 use crate::preprocess::{MEAN, STD, to_input, to_rgb};
 
 /// One piece of a recorded step: a compute pass of dispatches, or a buffer copy.
@@ -198,10 +198,11 @@ impl Attacker {
         let images = ImageBatch {
             batch,
             channels: 3,
-            plane: hw.0 * hw.1,
+            h: hw.0,
+            w: hw.1,
         };
         let logits = LogitsBatch { batch, classes };
-        let n = batch * images.len();
+        let n = images.values();
         let iterate = ctx.storage("attack iterate", n)?;
         let x0 = ctx.storage("attack originals", n)?;
         let goals = ctx.storage("attack goals", batch)?;
@@ -410,7 +411,7 @@ impl Attacker {
         progress: &dyn Progress,
     ) -> Result<AttackRun> {
         let start = Instant::now();
-        let len = self.images.len();
+        let len = self.images.per_image();
         if inputs.len() != targets.len() {
             return Err(Error::InvalidInput(format!(
                 "{} images but {} targets",
@@ -453,7 +454,7 @@ impl Attacker {
 
     /// `inputs` padded to a full batch with copies of the last one.
     fn padded(&self, inputs: &[Vec<f32>]) -> Vec<f32> {
-        let mut x = Vec::with_capacity(self.batch() * self.images.len());
+        let mut x = Vec::with_capacity(self.batch() * self.images.per_image());
         for n in 0..self.batch() {
             x.extend_from_slice(&inputs[n.min(inputs.len() - 1)]);
         }
@@ -533,7 +534,7 @@ impl Attacker {
         self.check_finite(&state, step, chunk)?;
         let finals = self.predictions(&self.plan.logits().read(ctx).await?);
         let images = self.plan.input().read(ctx).await?;
-        let len = self.images.len();
+        let len = self.images.per_image();
         let side = self.plan.input_size().0;
         let mut rounded_inputs = Vec::with_capacity(real);
         for (n, image) in images.chunks(len).take(real).enumerate() {

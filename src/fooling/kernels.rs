@@ -7,8 +7,8 @@ use Invocations::{PerImage, PerValue};
 
 use crate::fooling::config::{Loss, Norm};
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
-use crate::ops::step::{ImageBatch, NORM_EPS};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, grid, grid_for};
+use crate::ops::step::NORM_EPS;
 
 /// The high bit of a goal on the GPU: move away from the class in the low bits.
 pub const AWAY: u32 = 0x8000_0000;
@@ -220,13 +220,13 @@ impl ImageBatch {
     ) -> Dispatch {
         let params = ImageParams {
             batch: self.batch as u32,
-            len: self.len() as u32,
-            plane: self.plane.max(1) as u32,
+            len: self.per_image() as u32,
+            plane: self.plane().max(1) as u32,
             norm_eps: NORM_EPS,
             ..settings
         };
         let workgroups = match invocations {
-            PerValue => grid_for(self.batch * self.len()),
+            PerValue => grid_for(self.values()),
             PerImage => grid(self.batch as u32),
         };
         let kernel = Kernel::new(Shader::Attack, entry);

@@ -6,6 +6,7 @@ pub mod counts;
 pub mod kernel;
 mod oneshot;
 pub mod shaders;
+mod shape;
 mod tensor;
 pub(crate) mod uniform;
 
@@ -13,4 +14,5 @@ pub use context::{GpuContext, GpuOptions, describe_adapter, list_adapters};
 pub use counts::{CommandCounts, CommandRates, copy_buffer};
 pub use kernel::{Dispatch, Kernel, grid, grid_for, record_all};
 pub use shaders::Shader;
+pub use shape::ImageBatch;
 pub use tensor::Tensor;

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid, grid_for};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, grid, grid_for};
 
 uniform_block! {
     /// Uniform block of `step.wgsl`.
@@ -21,43 +21,23 @@ uniform_block! {
     }
 }
 
-/// A batch of images (or any equal-length vectors) the step kernels work on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ImageBatch {
-    /// Number of images.
-    pub batch: usize,
-    /// Channels per image.
-    pub channels: usize,
-    /// Elements per channel (h * w).
-    pub plane: usize,
-}
-
 /// Guards the division by a gradient norm that may be zero.
 pub const NORM_EPS: f32 = 1e-12;
 
+/// The update steps on a batch of images.
 impl ImageBatch {
-    /// Values per image.
-    pub fn len(&self) -> usize {
-        self.channels * self.plane
-    }
-
-    /// Whether images are empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn params(&self, rate: f32) -> StepParams {
+    fn step_params(&self, rate: f32) -> StepParams {
         StepParams {
             batch: self.batch as u32,
-            len: self.len() as u32,
-            plane: self.plane as u32,
+            len: self.per_image() as u32,
+            plane: self.plane() as u32,
             rate,
             eps: NORM_EPS,
             ..Default::default()
         }
     }
 
-    fn elementwise(
+    fn step_elementwise(
         &self,
         ctx: &GpuContext,
         entry: &'static str,
@@ -66,9 +46,9 @@ impl ImageBatch {
     ) -> Dispatch {
         ctx.dispatch_with(
             Kernel::new(Shader::Step, entry),
-            &self.params(rate),
+            &self.step_params(rate),
             buffers,
-            grid_for(self.batch * self.len()),
+            grid_for(self.values()),
         )
     }
 
@@ -76,7 +56,7 @@ impl ImageBatch {
     pub fn sum_squares(&self, ctx: &GpuContext, x: &wgpu::Buffer, sums: &wgpu::Buffer) -> Dispatch {
         ctx.dispatch_with(
             Kernel::new(Shader::Step, "sum_squares"),
-            &self.params(0.0),
+            &self.step_params(0.0),
             &[x, sums],
             grid(self.batch as u32),
         )
@@ -92,7 +72,7 @@ impl ImageBatch {
         scale: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
-        self.elementwise(ctx, "normalized_step", rate, &[g, norms2, scale, x])
+        self.step_elementwise(ctx, "normalized_step", rate, &[g, norms2, scale, x])
     }
 
     /// y += rate * x.
@@ -103,7 +83,7 @@ impl ImageBatch {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Dispatch {
-        self.elementwise(ctx, "axpy", rate, &[x, y])
+        self.step_elementwise(ctx, "axpy", rate, &[x, y])
     }
 
     /// Clamps channel c of every image to `[bounds[2c], bounds[2c + 1]]`.
@@ -113,7 +93,7 @@ impl ImageBatch {
         bounds: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
-        self.elementwise(ctx, "clamp_channels", 0.0, &[bounds, x])
+        self.step_elementwise(ctx, "clamp_channels", 0.0, &[bounds, x])
     }
 }
 

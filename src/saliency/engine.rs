@@ -8,10 +8,10 @@ use std::rc::Rc;
 use crate::progress::Progress;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::resample::resize_bilinear;
-use crate::saliency::kernels::{AttributionKernel, CamKernel, Planes, SampleJob, SampleKernel};
+use crate::saliency::kernels::{AttributionKernel, CamKernel, SampleJob, SampleKernel};
 use crate::saliency::method::{Method, Settings};
 use crate::saliency::perturbation::upload_targets;
 
@@ -215,10 +215,11 @@ impl<'n> Attributor<'n> {
                 ..*all
             };
             let m = inputs.len();
-            let shape = Planes {
-                images: m,
+            let shape = ImageBatch {
+                batch: m,
                 channels: 3,
-                plane,
+                h: self.hw.0,
+                w: self.hw.1,
             };
             let result = match method {
                 Method::Vanilla => self.gradient_job(&chunk, GradientRule::Plain, None)?,
@@ -289,10 +290,11 @@ impl<'n> Attributor<'n> {
             Some((layer, method)) => {
                 let act = plan.activation(layer);
                 let [_, channels, h, w] = act.shape;
-                let shape = Planes {
-                    images: batch,
+                let shape = ImageBatch {
+                    batch,
                     channels,
-                    plane: h * w,
+                    h,
+                    w,
                 };
                 let alpha = ctx.storage("grad-cam weights", batch * channels)?;
                 let low = ctx.storage("grad-cam map", batch * h * w)?;
@@ -442,10 +444,11 @@ impl<'n> Attributor<'n> {
             chunk.progress.inc((group_end - group) as u64);
         }
         if let Some(base) = base {
-            let shape = Planes {
-                images: m,
+            let shape = ImageBatch {
+                batch: m,
                 channels: 3,
-                plane: self.hw.0 * self.hw.1,
+                h: self.hw.0,
+                w: self.hw.1,
             };
             let mut encoder = ctx.encoder("integrated gradients");
             let buffers = [&images, &base, &acc];

@@ -10,7 +10,7 @@
 use wgpu::Buffer;
 
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, grid_for};
 
 uniform_block! {
     /// Uniform block of the [`AttributionKernel`]s of `saliency.wgsl`.
@@ -131,18 +131,7 @@ impl std::str::FromStr for Reduce {
     }
 }
 
-/// Tensors of `images` x `channels` x `plane` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Planes {
-    /// Images.
-    pub images: usize,
-    /// Channels per image.
-    pub channels: usize,
-    /// Values per channel (h * w).
-    pub plane: usize,
-}
-
-/// The kernels over per-channel input attributions ([`Planes::attribution`]). Each binds the
+/// The kernels over per-channel input attributions ([`ImageBatch::attribution`]). Each binds the
 /// buffers named in its description, in that order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttributionKernel {
@@ -153,7 +142,7 @@ pub enum AttributionKernel {
     TimesDifference,
 }
 
-/// The kernels of the CAM methods over a layer's activations ([`Planes::cam`]). Each binds the
+/// The kernels of the CAM methods over a layer's activations ([`ImageBatch::cam`]). Each binds the
 /// buffers named in its description, in that order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CamKernel {
@@ -183,17 +172,8 @@ pub struct Resize {
     pub to: (usize, usize),
 }
 
-impl Planes {
-    /// Values per image.
-    pub fn len(&self) -> usize {
-        self.channels * self.plane
-    }
-
-    /// Whether an image holds no values.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
+/// The attribution and CAM kernels on a batch of images or of a layer's activations.
+impl ImageBatch {
     /// A dispatch of `kernel` binding `buffers`, one invocation per map pixel or input value.
     pub fn attribution(
         &self,
@@ -202,41 +182,41 @@ impl Planes {
         buffers: &[&Buffer],
     ) -> Dispatch {
         let mut params = AttributionParams {
-            images: self.images as u32,
+            images: self.batch as u32,
             channels: self.channels as u32,
-            plane: self.plane as u32,
-            len: self.len() as u32,
+            plane: self.plane() as u32,
+            len: self.per_image() as u32,
             ..AttributionParams::default()
         };
         let (entry, per_image) = match kernel {
             AttributionKernel::ReduceChannels(reduce) => {
                 params.reduce = reduce as u32;
-                ("reduce_channels", self.plane)
+                ("reduce_channels", self.plane())
             }
-            AttributionKernel::TimesDifference => ("times_difference", self.len()),
+            AttributionKernel::TimesDifference => ("times_difference", self.per_image()),
         };
-        dispatch(ctx, entry, &params, buffers, self.images * per_image)
+        dispatch(ctx, entry, &params, buffers, self.batch * per_image)
     }
 
     /// A dispatch of `kernel` binding `buffers`, one invocation per channel or map pixel.
     pub fn cam(&self, ctx: &GpuContext, kernel: CamKernel, buffers: &[&Buffer]) -> Dispatch {
         let mut params = CamParams {
-            images: self.images as u32,
+            images: self.batch as u32,
             channels: self.channels as u32,
-            plane: self.plane as u32,
+            plane: self.plane() as u32,
             ..CamParams::default()
         };
         let (entry, per_image) = match kernel {
             CamKernel::Weights => ("cam_weights", self.channels),
             CamKernel::PlusPlusWeights => ("campp_weights", self.channels),
-            CamKernel::Map => ("cam_map", self.plane),
+            CamKernel::Map => ("cam_map", self.plane()),
             CamKernel::MaskRange(resize) => {
                 [params.in_h, params.in_w, params.out_h, params.out_w] = resize.sizes();
                 ("mask_range", self.channels)
             }
             CamKernel::ScoreWeights => ("score_weights", self.channels),
         };
-        dispatch(ctx, entry, &params, buffers, self.images * per_image)
+        dispatch(ctx, entry, &params, buffers, self.batch * per_image)
     }
 }
 
@@ -464,15 +444,16 @@ impl SampleJob {
 
 /// Plain-Rust reference implementations.
 pub mod cpu {
-    use super::{Patches, Planes, Reduce, SampleJob};
+    use super::{Patches, Reduce, SampleJob};
+    use crate::gpu::ImageBatch;
     use crate::hash::pcg;
 
     /// dst[n, p] = max_c |src[n, c, p]| or sum_c |src[n, c, p]|.
-    pub fn reduce_channels(shape: Planes, reduce: Reduce, src: &[f32]) -> Vec<f32> {
-        let mut out = vec![0.0f32; shape.images * shape.plane];
-        for (n, image) in src.chunks(shape.len()).enumerate() {
-            for channel in image.chunks(shape.plane) {
-                for (o, &v) in out[n * shape.plane..].iter_mut().zip(channel) {
+    pub fn reduce_channels(shape: ImageBatch, reduce: Reduce, src: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; shape.batch * shape.plane()];
+        for (n, image) in src.chunks(shape.per_image()).enumerate() {
+            for channel in image.chunks(shape.plane()) {
+                for (o, &v) in out[n * shape.plane()..].iter_mut().zip(channel) {
                     *o = match reduce {
                         Reduce::Max => o.max(v.abs()),
                         Reduce::Sum => *o + v.abs(),
@@ -576,20 +557,20 @@ pub mod cpu {
     }
 
     /// alpha[n, c] = mean over the plane of grad[n, c, :].
-    pub fn cam_weights(shape: Planes, grad: &[f32]) -> Vec<f32> {
-        grad.chunks(shape.plane)
-            .map(|g| g.iter().sum::<f32>() / shape.plane as f32)
+    pub fn cam_weights(shape: ImageBatch, grad: &[f32]) -> Vec<f32> {
+        grad.chunks(shape.plane())
+            .map(|g| g.iter().sum::<f32>() / shape.plane() as f32)
             .collect()
     }
 
     /// cam[n, p] = max(sum_c alpha[n, c] * act[n, c, p], 0).
-    pub fn cam_map(shape: Planes, act: &[f32], alpha: &[f32]) -> Vec<f32> {
-        let mut out = vec![0.0f32; shape.images * shape.plane];
-        for n in 0..shape.images {
-            let row = &mut out[n * shape.plane..(n + 1) * shape.plane];
+    pub fn cam_map(shape: ImageBatch, act: &[f32], alpha: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; shape.batch * shape.plane()];
+        for n in 0..shape.batch {
+            let row = &mut out[n * shape.plane()..(n + 1) * shape.plane()];
             for c in 0..shape.channels {
                 let a = alpha[n * shape.channels + c];
-                let plane = &act[(n * shape.channels + c) * shape.plane..][..shape.plane];
+                let plane = &act[(n * shape.channels + c) * shape.plane()..][..shape.plane()];
                 for (o, &v) in row.iter_mut().zip(plane) {
                     *o += a * v;
                 }
@@ -603,9 +584,9 @@ pub mod cpu {
 
     /// alpha[n, c] = sum over the plane of relu(g) * g² / (2 g² + A g³ + 1e-6) (0 where g = 0),
     /// A = the sum of act[n, c, :] (Grad-CAM++).
-    pub fn campp_weights(shape: Planes, grad: &[f32], act: &[f32]) -> Vec<f32> {
-        grad.chunks(shape.plane)
-            .zip(act.chunks(shape.plane))
+    pub fn campp_weights(shape: ImageBatch, grad: &[f32], act: &[f32]) -> Vec<f32> {
+        grad.chunks(shape.plane())
+            .zip(act.chunks(shape.plane()))
             .map(|(g, a)| {
                 let total: f32 = a.iter().sum();
                 g.iter()
@@ -618,12 +599,12 @@ pub mod cpu {
 
     /// (min, max) of each plane of act (`from`) upsampled to `to`, flattened.
     pub fn mask_range(
-        shape: Planes,
+        shape: ImageBatch,
         from: (usize, usize),
         to: (usize, usize),
         act: &[f32],
     ) -> Vec<f32> {
-        crate::ops::resample::cpu::resize_bilinear(shape.images * shape.channels, from, to, act)
+        crate::ops::resample::cpu::resize_bilinear(shape.batch * shape.channels, from, to, act)
             .chunks(to.0 * to.1)
             .flat_map(|m| {
                 let lo = m.iter().copied().fold(f32::INFINITY, f32::min);

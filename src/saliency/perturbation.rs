@@ -8,12 +8,12 @@ use std::rc::Rc;
 use crate::progress::Progress;
 
 use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
 use crate::model::Plan;
 use crate::ops::resample::resize_bilinear;
 use crate::saliency::engine::{AttributionRequest, Attributor, PASSES_PER_SUBMIT};
 use crate::saliency::kernels::{
-    CamKernel, Patches, PerturbKernel, Planes, Resize, SampleJob, SampleKernel,
+    CamKernel, Patches, PerturbKernel, Resize, SampleJob, SampleKernel,
 };
 use crate::saliency::method::Settings;
 
@@ -130,10 +130,11 @@ impl Attributor<'_> {
             from: low,
             to: self.input_size(),
         };
-        let shape = Planes {
-            images: m,
+        let shape = ImageBatch {
+            batch: m,
             channels,
-            plane: low.0 * low.1,
+            h: low.0,
+            w: low.1,
         };
         let images = ctx.upload("score-cam images", &chunk.inputs.concat())?;
         let act = self.activations(&images, m, layer, chunk.progress)?;
@@ -148,7 +149,7 @@ impl Attributor<'_> {
         let targets = upload_targets(self, chunk.targets)?;
         let scores = self.score_passes(&perturbed, make, &targets, true, chunk.progress)?;
         let alpha = ctx.storage("score-cam weights", m * channels)?;
-        let cam = ctx.storage("score-cam map", m * shape.plane)?;
+        let cam = ctx.storage("score-cam map", m * shape.plane())?;
         let maps = ctx.storage("score-cam maps", m * resize.to.0 * resize.to.1)?;
         let mut encoder = ctx.encoder("score-cam maps");
         record_all(
