@@ -91,6 +91,30 @@ impl GpuContext {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
     }
 
+    /// Records `passes` passes of a loop, `per_submit` to a command buffer: `record(encoder,
+    /// pass)` records one; each buffer is submitted and waited on ([`GpuContext::wait`]), then
+    /// `progress` moves by the passes it held. The submit loop the gradient loops share.
+    pub fn submit_passes(
+        &self,
+        label: &str,
+        (passes, per_submit): (usize, usize),
+        progress: &dyn crate::progress::Progress,
+        mut record: impl FnMut(&mut wgpu::CommandEncoder, usize),
+    ) -> Result<()> {
+        let per_submit = per_submit.max(1);
+        for group in (0..passes).step_by(per_submit) {
+            let end = (group + per_submit).min(passes);
+            let mut encoder = self.encoder(label);
+            for pass in group..end {
+                record(&mut encoder, pass);
+            }
+            self.submit(encoder);
+            self.wait()?;
+            progress.inc((end - group) as u64);
+        }
+        Ok(())
+    }
+
     /// Natively, blocks until all submitted work is done; then reports any GPU error. In a
     /// browser the device is polled by the browser and this only reports errors: await a
     /// [`GpuContext::read`] to wait there.

@@ -320,45 +320,43 @@ impl<'n> Attributor<'n> {
         };
         let out = ctx.storage("saliency results", m * per_image)?;
         let bytes = |values: usize| (values * 4) as u64;
-        let passes = m.div_ceil(batch);
-        for group in (0..passes).step_by(PASSES_PER_SUBMIT) {
-            let mut encoder = ctx.encoder("saliency passes");
-            let group_end = (group + PASSES_PER_SUBMIT).min(passes);
-            for pass in group..group_end {
+        let passes = (m.div_ceil(batch), PASSES_PER_SUBMIT);
+        ctx.submit_passes(
+            "saliency passes",
+            passes,
+            chunk.progress,
+            |encoder, pass| {
                 let first = pass * batch;
                 let n = batch.min(m - first);
                 copy_buffer(
-                    &mut encoder,
+                    encoder,
                     (&images, bytes(first * len)),
                     (&plan.input().buffer, 0),
                     bytes(n * len),
                 );
                 copy_buffer(
-                    &mut encoder,
+                    encoder,
                     (&seeds, bytes(first * classes)),
                     (&plan.logits_grad().buffer, 0),
                     bytes(n * classes),
                 );
-                plan.record_forward(&mut encoder);
+                plan.record_forward(encoder);
                 match cam {
                     // The CAM methods need the gradient at their layer only.
                     Some((layer, _)) => {
-                        plan.record_backward_to(&mut encoder, layer, rule);
-                        record_all(&mut encoder, "grad-cam", &cam_dispatches);
+                        plan.record_backward_to(encoder, layer, rule);
+                        record_all(encoder, "grad-cam", &cam_dispatches);
                     }
-                    None => plan.record_backward(&mut encoder, rule),
+                    None => plan.record_backward(encoder, rule),
                 }
                 copy_buffer(
-                    &mut encoder,
+                    encoder,
                     (&result, 0),
                     (&out, bytes(first * per_image)),
                     bytes(n * per_image),
                 );
-            }
-            ctx.submit(encoder);
-            ctx.wait()?;
-            chunk.progress.inc((group_end - group) as u64);
-        }
+            },
+        )?;
         Ok(out)
     }
 
@@ -429,20 +427,13 @@ impl<'n> Attributor<'n> {
             ),
             job.sampled(ctx, SampleKernel::Advance, &[&state]),
         ];
-        let passes = job.passes();
-        for group in (0..passes).step_by(PASSES_PER_SUBMIT) {
-            let mut encoder = ctx.encoder("sampled passes");
-            let group_end = (group + PASSES_PER_SUBMIT).min(passes);
-            for _ in group..group_end {
-                record_all(&mut encoder, "samples", &before);
-                plan.record_forward(&mut encoder);
-                plan.record_backward(&mut encoder, GradientRule::Plain);
-                record_all(&mut encoder, "accumulate", &after);
-            }
-            ctx.submit(encoder);
-            ctx.wait()?;
-            chunk.progress.inc((group_end - group) as u64);
-        }
+        let passes = (job.passes(), PASSES_PER_SUBMIT);
+        ctx.submit_passes("sampled passes", passes, chunk.progress, |encoder, _| {
+            record_all(encoder, "samples", &before);
+            plan.record_forward(encoder);
+            plan.record_backward(encoder, GradientRule::Plain);
+            record_all(encoder, "accumulate", &after);
+        })?;
         if let Some(base) = base {
             let shape = ImageBatch {
                 batch: m,

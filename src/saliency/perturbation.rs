@@ -80,19 +80,12 @@ impl Attributor<'_> {
         let buffers = [state, targets, &plan.logits().buffer, &scores];
         let score = job.sampled(ctx, SampleKernel::ClassScores(softmax), &buffers);
         let advance = job.sampled(ctx, SampleKernel::Advance, &[state]);
-        let passes = job.passes();
-        for group in (0..passes).step_by(PASSES_PER_SUBMIT) {
-            let mut encoder = ctx.encoder("perturbation passes");
-            let group_end = (group + PASSES_PER_SUBMIT).min(passes);
-            for _ in group..group_end {
-                record_all(&mut encoder, "perturbed inputs", [&make_inputs]);
-                plan.record_forward(&mut encoder);
-                record_all(&mut encoder, "scores", [&score, &advance]);
-            }
-            ctx.submit(encoder);
-            ctx.wait()?;
-            progress.inc((group_end - group) as u64);
-        }
+        let passes = (job.passes(), PASSES_PER_SUBMIT);
+        ctx.submit_passes("perturbation passes", passes, progress, |encoder, _| {
+            record_all(encoder, "perturbed inputs", [&make_inputs]);
+            plan.record_forward(encoder);
+            record_all(encoder, "scores", [&score, &advance]);
+        })?;
         Ok(scores)
     }
 
