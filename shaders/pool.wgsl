@@ -168,9 +168,13 @@ fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let out_base = at.plane * params.out_h * params.out_w;
     var acc = 0.0;
     for (var oh = 0u; oh < params.out_h; oh++) {
+        // Rows first: most windows miss the pixel's row, and their columns need no look.
+        if at.y < window_start(oh, params.in_h, params.out_h) || at.y >= window_end(oh, params.in_h, params.out_h) {
+            continue;
+        }
         for (var ow = 0u; ow < params.out_w; ow++) {
             let win = avg_window(oh, ow);
-            if at.y >= win.y0 && at.y < win.y1 && at.x >= win.x0 && at.x < win.x1 {
+            if at.x >= win.x0 && at.x < win.x1 {
                 acc += src[out_base + oh * params.out_w + ow] / area(win);
             }
         }
