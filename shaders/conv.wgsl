@@ -17,13 +17,12 @@
 override KERNEL_H: u32 = 3u;
 override KERNEL_W: u32 = 3u;
 override STRIDE: u32 = 1u;
-// Backward: mask dy by (y > 0) per tap (1), or read a dy already masked (0). A constant, so that
-// an unmasked kernel never reads y: a runtime flag still costs the read where both sides of a
-// branch run under a lane mask (CPU adapters).
-override MASK_RELU: u32 = 1u;
-// Backward, with MASK_RELU 0: mask dx, once complete (after accumulating), by (x > 0), aux
-// holding this layer's input x, the output of a ReLU: that ReLU's backward fused into the last
-// kernel writing dx (a fire module's squeeze gradient).
+// Backward: read dz, dy already masked by this layer's ReLU (relu.wgsl's backward). With
+// MASK_DX 1, mask dx, once complete (after accumulating), by (x > 0), aux holding this layer's
+// input x, the output of a ReLU: that ReLU's backward fused into the last kernel writing dx (a
+// fire module's squeeze gradient). A constant, so that an unmasked kernel never reads x: a
+// runtime flag still costs the read where both sides of a branch run under a lane mask (CPU
+// adapters).
 override MASK_DX: u32 = 0u;
 
 const TILE: u32 = 64u;
@@ -54,7 +53,7 @@ fn output_coord(offset: i32, limit: u32) -> i32 {
     return select(-1, o, o >= 0 && o < i32(limit));
 }
 
-// masked_grad (reading dz) and store_grad (writing dx) are in relu_backward.wgsl.
+// store_grad (writing dx) is in relu_backward.wgsl.
 
 // Forward: writes output channel `co` at `offset` in the plane of image n: the sum plus the bias
 // (`aux`), through the ReLU when the layer has one, into the channel slice of dst.
@@ -76,7 +75,7 @@ fn tap_value(base: u32, plane: u32, c: u32, row: i32, col: i32, kh: u32, kw: u32
         let oh = output_coord(row - i32(kh), params.out_h);
         let ow = output_coord(col - i32(kw), params.out_w);
         if oh >= 0 && ow >= 0 {
-            v = masked_grad(base + c * plane + u32(oh) * params.out_w + u32(ow));
+            v = src[base + c * plane + u32(oh) * params.out_w + u32(ow)];
         }
     } else {
         let ih = row + i32(kh);
@@ -264,7 +263,7 @@ fn backward_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
             let t = kh * KERNEL_W + kw;
             // Weight rows hold 8 channels (zero past in_c): one vec4 load covers all of them.
             for (var co = 0u; co < params.out_c; co++) {
-                let g = masked_grad(dy_base + co * out_hw + oh * params.out_w + ow);
+                let g = src[dy_base + co * out_hw + oh * params.out_w + ow];
                 acc = fma(weights4[(co * taps + t) * 2u], vec4<f32>(g), acc);
             }
         }

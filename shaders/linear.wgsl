@@ -3,6 +3,7 @@
 //
 // Forward:   y[n, o] = act(b[o] + sum_i W[o, i] * x[n, i])            for o in [row0, row0 + rows)
 // Backward:  dx[n, i] (+)= sum_{o in chunk} W[o, i] * dz[n, o]         dz = dy masked by the ReLU
+//                                                                      (relu.wgsl's backward)
 //
 // Each direction has a scalar kernel for any width and a `_vec4` one for in_features a multiple
 // of 4; `linear_subgroups.wgsl`, compiled appended to this file, adds a vec4 forward that reduces
@@ -15,9 +16,6 @@ const MAX_BATCH_BLOCK: u32 = 8u;
 // Images per pass over the weights (1, 2, 4 or 8), set per batch size: a batch of one does not
 // pay for eight accumulators and eight reductions.
 override BATCH_BLOCK: u32 = 8u;
-// Backward: mask dy by (y > 0) at every read (1), or read a dy already masked (0). A constant, so
-// that an unmasked kernel never reads y.
-override MASK_RELU: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: LinearParams;
 // src, weights (this chunk's rows of W, row-major [rows][in_features]), aux and dst:
@@ -107,14 +105,9 @@ fn reduce_and_store(acc: array<f32, MAX_BATCH_BLOCK>, n0: u32, o: u32, tid: u32)
     workgroupBarrier();
 }
 
-// The gradient at output (n, o), ReLU mask applied. `src` is dy, `aux` is y.
-fn masked_grad(n: u32, o: u32) -> f32 {
-    let index = n * params.out_features + o;
-    let g = src[index];
-    if MASK_RELU == 0u {
-        return g;
-    }
-    return relu_grad(g, aux[index], params.guided);
+// The gradient dz at output (n, o): `src`, already masked by the layer's ReLU.
+fn output_grad(n: u32, o: u32) -> f32 {
+    return src[n * params.out_features + o];
 }
 
 // Rows split over this many invocations per input feature.
@@ -135,7 +128,7 @@ fn backward_input(ids: WorkgroupIds) {
                 for (var b = 0u; b < BATCH_BLOCK; b++) {
                     let n = n0 + b;
                     if n < params.batch {
-                        acc[b] = fma(w, masked_grad(n, params.row0 + r), acc[b]);
+                        acc[b] = fma(w, output_grad(n, params.row0 + r), acc[b]);
                     }
                 }
             }
@@ -183,7 +176,7 @@ fn backward_input_vec4(ids: WorkgroupIds) {
                 for (var b = 0u; b < BATCH_BLOCK; b++) {
                     let n = n0 + b;
                     if n < params.batch {
-                        acc[b] = fma(w, vec4(masked_grad(n, params.row0 + r)), acc[b]);
+                        acc[b] = fma(w, vec4(output_grad(n, params.row0 + r)), acc[b]);
                     }
                 }
             }

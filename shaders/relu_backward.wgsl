@@ -1,17 +1,8 @@
-// Gradient reads and stores through a ReLU, for the convolution kernels' backward passes
-// (conv.wgsl, winograd.wgsl), compiled after the prelude and layer_bindings.wgsl (`src` the
-// gradient read, `aux` y or x, `dst` the gradient written). The module has a `params` with
-// `guided` and `accumulate`, and declares the overrides MASK_RELU and MASK_DX.
-
-// The gradient read at `index`, masked by the ReLU of the forward output y (`aux`) when
-// MASK_RELU is set.
-fn masked_grad(index: u32) -> f32 {
-    let g = src[index];
-    if MASK_RELU == 0u {
-        return g;
-    }
-    return relu_grad(g, aux[index], params.guided);
-}
+// The gradient store of the convolution kernels' backward passes (conv.wgsl, winograd.wgsl),
+// compiled after the prelude and layer_bindings.wgsl (`aux` the layer's input x, `dst` the
+// gradient written). The module has a `params` with `guided` and `accumulate`, and declares the
+// override MASK_DX. The gradient they read (`src`) went through the layer's own ReLU already:
+// the backward of relu.wgsl, the one pass that masks a gradient by a ReLU's output.
 
 // Stores `value` as the gradient at `index`, added to it when accumulating, then masked by the
 // ReLU whose output is this layer's input x (`aux`) when MASK_DX.

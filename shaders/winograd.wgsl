@@ -17,20 +17,17 @@
 
 // `WinogradParams`, the uniform block, is declared in src/ops/winograd.rs (uniform_block!).
 
-// Backward: mask each input value by (aux > 0), aux holding the forward output (1), or read an
-// input already masked (0).
-override MASK_RELU: u32 = 0u;
-// Backward, with MASK_RELU 0: mask each output value, once complete (after accumulating), by
-// (aux > 0), aux holding the convolution's input x, the output of a ReLU: that ReLU's backward
-// fused in.
+// Backward (its input dz already masked by the layer's ReLU): mask each output value, once
+// complete (after accumulating), by (aux > 0), aux holding the convolution's input x, the output
+// of a ReLU: that ReLU's backward fused in.
 override MASK_DX: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: WinogradParams;
 // src, weights4, aux and dst: layer_bindings.wgsl. The weights are U packed as
 // [in_c][16][ceil(out_c / 8)][2] vec4: 8 output channels per (channel, position).
 
-// masked_grad (reading the input) and store_grad (writing the output, forward too: there
-// accumulate and MASK_DX are 0) are in relu_backward.wgsl.
+// store_grad (writing the output, forward too: there accumulate and MASK_DX are 0) is in
+// relu_backward.wgsl.
 
 @compute @workgroup_size(64)
 fn winograd(ids: WorkgroupIds) {
@@ -75,7 +72,7 @@ fn winograd(ids: WorkgroupIds) {
             for (var j = 0u; j < 4u; j++) {
                 var v = 0.0;
                 if row_ok[i] && col_ok[j] {
-                    v = masked_grad(base + row_offset[i] + col[j]);
+                    v = src[base + row_offset[i] + col[j]];
                 }
                 d[i * 4u + j] = v;
             }

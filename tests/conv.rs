@@ -15,8 +15,9 @@ use netlens::ops::conv::{
 };
 use netlens::ops::relu::{self, BiasRelu};
 
-/// `layer`'s forward on `x`, then its input gradient of `dy` masked by its own ReLU, added to
-/// (with `mode.accumulate`) or written over `dx0`: (y, dx) as read back.
+/// `layer`'s forward on `x`, then its input gradient of `dy` masked by its own ReLU (the ReLU's
+/// backward pass, then the convolution's), added to (with `mode.accumulate`) or written over
+/// `dx0`: (y, dx) as read back.
 fn forward_backward(
     ctx: &GpuContext,
     layer: &Conv2d,
@@ -29,18 +30,30 @@ fn forward_backward(
     let xb = ctx.upload("x", x).unwrap();
     let yb = ctx.storage("y", dy.len()).unwrap();
     let dyb = ctx.upload("dy", dy).unwrap();
+    let dzb = ctx.storage("dz", dy.len()).unwrap();
     let dxb = ctx.upload("dx", dx0).unwrap();
+    let mut passes = vec![layer.forward(ctx, batch, hw, &xb, &yb, layer.whole())];
+    // dy through the layer's ReLU (the one masking pass), then the convolution's backward.
+    let masked = if layer.relu() {
+        let relu_mode = BackwardMode {
+            accumulate: false,
+            ..mode
+        };
+        let relu = BiasRelu::new(ctx, 1, None).unwrap();
+        passes.push(relu.backward(ctx, dy.len(), &dyb, &yb, &dzb, relu_mode));
+        &dzb
+    } else {
+        &dyb
+    };
     let io = BackwardIo {
-        dy: &dyb,
+        dy: masked,
         dx: &dxb,
-        mask: ReluMask::Own(&yb),
+        mask: ReluMask::None,
         slice: layer.whole(),
         mode,
     };
-    run(&[
-        layer.forward(ctx, batch, hw, &xb, &yb, layer.whole()),
-        layer.backward_input(ctx, batch, hw, io),
-    ]);
+    passes.push(layer.backward_input(ctx, batch, hw, io));
+    run(&passes);
     (read(&yb), read(&dxb))
 }
 
@@ -324,22 +337,33 @@ fn check_concatenation(cin: usize) {
         let xb = ctx.upload("x", &x).unwrap();
         let whole = ctx.storage("whole", whole_ref.len()).unwrap();
         let dwb = ctx.upload("d whole", &d_whole).unwrap();
+        let d_masked = ctx.storage("d whole masked", d_whole.len()).unwrap();
         let dxb = ctx.storage("dx", x.len()).unwrap();
         let add = BackwardMode {
             accumulate: true,
             guided: false,
         };
+        let relu = BiasRelu::new(ctx, 1, None).unwrap();
         run(&[
             c1.forward(ctx, batch, hw, &xb, &whole, s1),
             c3.forward(ctx, batch, hw, &xb, &whole, s3),
+            // The concatenation's gradient masked once by both convolutions' ReLUs.
+            relu.backward(
+                ctx,
+                d_whole.len(),
+                &dwb,
+                &whole,
+                &d_masked,
+                BackwardMode::default(),
+            ),
             c1.backward_input(
                 ctx,
                 batch,
                 hw,
                 BackwardIo {
-                    dy: &dwb,
+                    dy: &d_masked,
                     dx: &dxb,
-                    mask: ReluMask::Own(&whole),
+                    mask: ReluMask::None,
                     slice: s1,
                     mode: BackwardMode::default(),
                 },
@@ -349,9 +373,9 @@ fn check_concatenation(cin: usize) {
                 batch,
                 hw,
                 BackwardIo {
-                    dy: &dwb,
+                    dy: &d_masked,
                     dx: &dxb,
-                    mask: ReluMask::Own(&whole),
+                    mask: ReluMask::None,
                     slice: s3,
                     mode: add,
                 },

@@ -198,7 +198,7 @@ pub async fn linear_variants(
             let yb = ctx.storage("y", out_features)?;
             let dxb = ctx.storage("dx", in_features)?;
             let mut check = layer.forward(ctx, 1, &xb, &yb);
-            check.extend(layer.backward_input_masked(ctx, 1, &dzb, &dxb, BackwardMode::default()));
+            check.extend(layer.backward_input(ctx, 1, &dzb, &dxb, BackwardMode::default()));
             let mut encoder = ctx.encoder("variant check");
             crate::gpu::record_all(&mut encoder, "variant check", &check);
             ctx.submit(encoder);
@@ -206,8 +206,7 @@ pub async fn linear_variants(
             let backward_error = rel_l2(&ctx.read_all(&dxb).await?, &dx_ref);
             // Timing at `batch`.
             let forward = layer.forward(ctx, batch, &x, &y);
-            let backward =
-                layer.backward_input_masked(ctx, batch, &dz, &dx, BackwardMode::default());
+            let backward = layer.backward_input(ctx, batch, &dz, &dx, BackwardMode::default());
             let (forward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                 crate::gpu::record_all(e, "forward", &forward)
             })?;

@@ -126,10 +126,29 @@ impl GpuContext {
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
     ) -> Dispatch {
+        let slots: Vec<_> = buffers.iter().map(|&b| Some(b)).collect();
+        self.dispatch_slots(kernel, params, &slots, workgroups)
+    }
+
+    /// [`GpuContext::dispatch_with`] for a kernel that reads only some of the bindings 1, 2, …:
+    /// `None` leaves one out (the layout derived from WGSL has no entry for a binding that no
+    /// code of the entry point touches).
+    pub fn dispatch_slots<P: bytemuck::Pod>(
+        &self,
+        kernel: Kernel,
+        params: &P,
+        buffers: &[Option<&wgpu::Buffer>],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
         let uniform = self.uniform(kernel.entry, params);
-        let mut bindings = vec![uniform.as_entire_buffer_binding()];
-        bindings.extend(buffers.iter().map(|b| b.as_entire_buffer_binding()));
-        self.dispatch(kernel, &bindings, workgroups)
+        let mut bindings = vec![(0, uniform.as_entire_buffer_binding())];
+        bindings.extend(
+            buffers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| b.map(|b| (i as u32 + 1, b.as_entire_buffer_binding()))),
+        );
+        self.bind(kernel, bindings, workgroups)
     }
 
     /// A dispatch of `kernel` with `buffers` bound in order at bindings 0, 1, …
@@ -139,13 +158,23 @@ impl GpuContext {
         buffers: &[wgpu::BufferBinding<'_>],
         workgroups: [u32; 3],
     ) -> Dispatch {
+        let bindings = (0..).zip(buffers.iter().cloned()).collect();
+        self.bind(kernel, bindings, workgroups)
+    }
+
+    /// A dispatch of `kernel` with each buffer at the binding it is paired with.
+    fn bind(
+        &self,
+        kernel: Kernel,
+        bindings: Vec<(u32, wgpu::BufferBinding<'_>)>,
+        workgroups: [u32; 3],
+    ) -> Dispatch {
         let pipeline = self.pipeline(kernel);
-        let entries: Vec<_> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: wgpu::BindingResource::Buffer(b.clone()),
+        let entries: Vec<_> = bindings
+            .into_iter()
+            .map(|(binding, b)| wgpu::BindGroupEntry {
+                binding,
+                resource: wgpu::BindingResource::Buffer(b),
             })
             .collect();
         let bind_group = self.device().create_bind_group(&wgpu::BindGroupDescriptor {

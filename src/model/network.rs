@@ -140,7 +140,7 @@ impl GpuLayer {
                 per_rule(&|mode| {
                     let mut d = Vec::new();
                     let dz = masked_dy(linear.relu(), mode, &mut d);
-                    d.extend(linear.backward_input_masked(ctx, batch, dz, dx, mode));
+                    d.extend(linear.backward_input(ctx, batch, dz, dx, mode));
                     d
                 }),
             ),

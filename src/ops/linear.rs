@@ -19,7 +19,7 @@ uniform_block! {
         rows: u32,
         relu: u32,
         accumulate: u32,
-        guided: u32,
+        _pad0: u32,
     }
 }
 
@@ -224,7 +224,7 @@ impl Linear {
             rows: chunk.rows as u32,
             relu: self.relu as u32,
             accumulate: mode.accumulate as u32,
-            guided: mode.guided as u32,
+            ..Default::default()
         }
     }
 
@@ -251,24 +251,11 @@ impl Linear {
             .collect()
     }
 
-    /// dx (+)= W^T (dy masked by the ReLU of y); one dispatch per chunk, all but the first adding.
+    /// dx (+)= W^T dz, from a gradient `dz` that already went through this layer's ReLU (the
+    /// backward of [`crate::ops::relu::BiasRelu`]; dy itself for a layer without one); one
+    /// dispatch per chunk, all but the first adding. Of `mode`, only `accumulate` applies here:
+    /// the ReLU's backward is where guided backpropagation drops gradients.
     pub fn backward_input(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        dy: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-        mode: BackwardMode,
-    ) -> Vec<Dispatch> {
-        let relu_output = self.relu.then_some(y);
-        self.backward_dispatches(ctx, batch, (dy, dx), relu_output, mode)
-    }
-
-    /// The backward pass from a gradient `dz` that already went through this layer's ReLU
-    /// (the ReLU backward of [`crate::ops::relu::BiasRelu`], applied once; dy itself for a layer
-    /// without one): the kernel reads one tensor per weight instead of two.
-    pub fn backward_input_masked(
         &self,
         ctx: &GpuContext,
         batch: usize,
@@ -276,33 +263,7 @@ impl Linear {
         dx: &wgpu::Buffer,
         mode: BackwardMode,
     ) -> Vec<Dispatch> {
-        self.backward_dispatches(ctx, batch, (dz, dx), None, mode)
-    }
-
-    /// Whether the layer ends in a ReLU.
-    pub fn relu(&self) -> bool {
-        self.relu
-    }
-
-    /// The input-gradient dispatches from dy into dx, masking dy by the ReLU whose output is
-    /// `relu_output` (y) when given.
-    fn backward_dispatches(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        (dy, dx): (&wgpu::Buffer, &wgpu::Buffer),
-        relu_output: Option<&wgpu::Buffer>,
-        mode: BackwardMode,
-    ) -> Vec<Dispatch> {
-        check_len(dy, batch * self.out_features, "linear output gradient");
-        if let Some(y) = relu_output {
-            check_len(y, batch * self.out_features, "linear output");
-        }
-        // Without a mask the kernel does not read y: dy stands in for the binding.
-        let (mask, y) = match relu_output {
-            Some(y) => (true, y),
-            None => (false, dy),
-        };
+        check_len(dz, batch * self.out_features, "linear output gradient");
         check_len(dx, batch * self.in_features, "linear input gradient");
         self.chunks
             .iter()
@@ -312,14 +273,20 @@ impl Linear {
                     accumulate: mode.accumulate || i > 0,
                     ..mode
                 };
-                ctx.dispatch_with(
-                    with_batch_block(self.kernel.kernels().1, batch).with("MASK_RELU", mask as u32),
+                // The backward kernels read no `aux` (binding 3).
+                ctx.dispatch_slots(
+                    with_batch_block(self.kernel.kernels().1, batch),
                     &self.params(batch, c, chunk_mode),
-                    &[dy, &c.weights, y, dx],
+                    &[Some(dz), Some(&c.weights), None, Some(dx)],
                     grid(self.in_features.div_ceil(FEATURES_PER_BACKWARD_WORKGROUP) as u32),
                 )
             })
             .collect()
+    }
+
+    /// Whether the layer ends in a ReLU.
+    pub fn relu(&self) -> bool {
+        self.relu
     }
 }
 

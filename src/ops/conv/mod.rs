@@ -14,33 +14,31 @@ pub mod winograd;
 pub use algorithm::ConvAlgorithm;
 pub use direct::{pack_backward, pack_forward};
 pub use geometry::ConvGeometry;
-pub(crate) use params::{ConvParams, GradMask};
+pub(crate) use params::ConvParams;
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 use crate::ops::{BackwardMode, check_len};
 use direct::{NARROW_MAX_CHANNELS, tile_grid};
 
-/// The ReLU mask an input-gradient dispatch applies, and the tensor it reads for it.
+/// The ReLU mask an input-gradient dispatch applies to dx. The gradient it reads always went
+/// through this layer's own ReLU already (the backward of [`crate::ops::relu::BiasRelu`],
+/// applied once per tensor), or the layer has none.
 #[derive(Clone, Copy, Debug)]
 pub enum ReluMask<'a> {
-    /// dy masked by this layer's own ReLU, if it has one: the buffer is the layer's forward
-    /// output y (laid out as dy is), read per tap.
-    Own(&'a wgpu::Buffer),
-    /// No mask: dy already went through this layer's ReLU (the backward of
-    /// [`crate::ops::relu::BiasRelu`], applied once per tensor), or the layer has none; the
-    /// kernel then reads one tensor per tap instead of two.
+    /// No mask.
     None,
-    /// dy as for `None`; dx, once complete, masked by the ReLU whose output is the buffer (this
-    /// layer's input x): that ReLU's backward fused into this kernel. Of several layers adding
-    /// into one dx ([`BackwardMode::accumulate`]), the last one masks.
+    /// dx, once complete, masked by the ReLU whose output is the buffer (this layer's input x):
+    /// that ReLU's backward fused into this kernel. Of several layers adding into one dx
+    /// ([`BackwardMode::accumulate`]), the last one masks.
     Input(&'a wgpu::Buffer),
 }
 
 /// What one input-gradient dispatch of a convolution reads and writes.
 #[derive(Clone, Copy, Debug)]
 pub struct BackwardIo<'a> {
-    /// The output's gradient; channels `slice` of it are this layer's.
+    /// The output's gradient, masked by this layer's ReLU if it has one; channels `slice` of it
+    /// are this layer's.
     pub dy: &'a wgpu::Buffer,
     /// The input's gradient, written, or added to with [`BackwardMode::accumulate`].
     pub dx: &'a wgpu::Buffer,
@@ -275,7 +273,8 @@ impl Conv2d {
         }
     }
 
-    /// The input gradient, dx (+)= conv_backward(dy), with the ReLU mask `io.mask` names.
+    /// The input gradient, dx (+)= conv_backward(dy), dy already masked by this layer's ReLU,
+    /// dx masked as `io.mask` says.
     pub fn backward_input(
         &self,
         ctx: &GpuContext,
@@ -290,32 +289,28 @@ impl Conv2d {
             slice,
             mode,
         } = io;
-        let (mask, aux) = match mask {
-            ReluMask::Own(y) if self.relu => (GradMask::Dy, y),
-            ReluMask::Own(_) | ReluMask::None => (GradMask::None, dy),
-            ReluMask::Input(x) => (GradMask::Dx, x),
+        // Without a mask the kernels do not read `aux`: dy stands in for the binding.
+        let (mask_dx, aux) = match mask {
+            ReluMask::None => (false, dy),
+            ReluMask::Input(x) => (true, x),
         };
         let p = self.params(batch, in_hw, slice, mode);
         let pixels = batch * in_hw.0 * in_hw.1;
         let inputs = pixels * self.geometry.in_channels;
         let outputs = batch * slice.total * (p.out_h * p.out_w) as usize;
         check_len(dy, outputs, "conv output gradient");
-        match mask {
-            GradMask::Dy => check_len(aux, outputs, "conv output"),
-            GradMask::Dx => check_len(aux, inputs, "conv input"),
-            GradMask::None => {}
+        if mask_dx {
+            check_len(aux, inputs, "conv input");
         }
         check_len(dx, inputs, "conv input gradient");
         let w = match &self.backward_weights {
-            Packed::Winograd(w) => return winograd::backward_input(ctx, &p, dy, w, aux, dx, mask),
+            Packed::Winograd(w) => {
+                return winograd::backward_input(ctx, &p, dy, w, aux, dx, mask_dx);
+            }
             Packed::Direct(w) => w,
         };
         let buffers = [dy, w, aux, dx];
-        let masked = |kernel: Kernel| {
-            kernel
-                .with("MASK_RELU", (mask == GradMask::Dy) as u32)
-                .with("MASK_DX", (mask == GradMask::Dx) as u32)
-        };
+        let masked = |kernel: Kernel| kernel.with("MASK_DX", mask_dx as u32);
         if self.geometry.in_channels <= NARROW_MAX_CHANNELS {
             // One invocation per slot of each phase (see the kernel).
             let s = self.geometry.stride;

@@ -1,18 +1,7 @@
-//! What one convolution dispatch is told: its uniform block (shared by the direct and the
-//! Winograd kernels, which translate it into theirs) and the ReLU mask it applies.
+//! What one convolution dispatch is told: its uniform block, shared by the direct and the
+//! Winograd kernels (which translate it into theirs).
 
 use crate::gpu::uniform::uniform_block;
-
-/// Which ReLU mask an input-gradient kernel applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum GradMask {
-    /// dy by this layer's own ReLU, reading y per tap.
-    Dy,
-    /// None: the kernel reads a dz already masked.
-    None,
-    /// dz already masked; dx, once complete, by the ReLU whose output is this layer's input.
-    Dx,
-}
 
 uniform_block! {
     /// Uniform block of `conv.wgsl`, and the description of one dispatch that the Winograd
@@ -26,12 +15,13 @@ uniform_block! {
         pub(crate) out_h: u32,
         pub(crate) out_w: u32,
         pub(crate) pad: u32,
-        /// Forward: apply a ReLU after the bias (the backward's mask is the `MASK_RELU`
-        /// constant).
+        /// Forward: apply a ReLU after the bias (the backward reads a gradient already masked
+        /// by it).
         pub(crate) relu: u32,
         /// Backward: add into dx instead of overwriting it (a tensor read by several layers).
         pub(crate) accumulate: u32,
-        /// Backward: guided backpropagation, also drop negative gradients at the ReLU.
+        /// Backward with `MASK_DX`: guided backpropagation, also drop negative gradients at
+        /// the ReLU of x.
         pub(crate) guided: u32,
         /// The output (forward) and its gradient (backward) are channels
         /// `out_offset..out_offset + out_c` of a tensor of `out_total` channels: a fire

@@ -5,7 +5,7 @@
 //! Each 2×2 output tile costs 16 multiplications per channel pair instead of 36, for a transform
 //! of the input patch shared by 8 output channels.
 
-use super::{ConvGeometry, ConvParams, GradMask};
+use super::{ConvGeometry, ConvParams};
 use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
 
@@ -35,7 +35,7 @@ uniform_block! {
         /// Add into the output instead of overwriting it (backward: a tensor read by several
         /// layers).
         accumulate: u32,
-        /// With `MASK_RELU` or `MASK_DX`: guided backpropagation, also drop negative gradients.
+        /// With `MASK_DX`: guided backpropagation, also drop negative gradients.
         guided: u32,
     }
 }
@@ -149,8 +149,8 @@ pub(crate) fn forward(
 
 /// The input gradient of the convolution `p` describes, on weights packed by
 /// [`pack_backward`]: a convolution of channels `out_offset..` of dy with padding 2 - pad, into
-/// dx; `aux` is y for [`GradMask::Dy`] (dy masked by its ReLU), x for [`GradMask::Dx`] (dx
-/// masked by the ReLU of x).
+/// dx, from dy already masked by the layer's ReLU; with `mask_dx`, dx masked by the ReLU whose
+/// output is `aux` (x).
 pub(crate) fn backward_input(
     ctx: &GpuContext,
     p: &ConvParams,
@@ -158,7 +158,7 @@ pub(crate) fn backward_input(
     weights: &wgpu::Buffer,
     aux: &wgpu::Buffer,
     dx: &wgpu::Buffer,
-    mask: GradMask,
+    mask_dx: bool,
 ) -> Dispatch {
     let wp = WinogradParams {
         batch: p.batch,
@@ -181,9 +181,7 @@ pub(crate) fn backward_input(
         guided: p.guided,
     };
     let buffers = [dy, weights, aux, dx];
-    let kernel = KERNEL
-        .with("MASK_RELU", (mask == GradMask::Dy) as u32)
-        .with("MASK_DX", (mask == GradMask::Dx) as u32);
+    let kernel = KERNEL.with("MASK_DX", mask_dx as u32);
     ctx.dispatch_with(kernel, &wp, &buffers, groups(&wp))
 }
 
