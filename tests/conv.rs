@@ -6,13 +6,11 @@
 mod common;
 
 use common::ops_reference::{TOL, tensor};
-use common::{assert_close, ctx, random, read, reference, run};
+use common::{assert_close, ctx, random, read, reference, run, tensor_of, zeros};
 use netlens::GpuContext;
 use netlens::ops::BackwardMode;
 use netlens::ops::concat;
-use netlens::ops::conv::{
-    self, BackwardIo, ChannelSlice, Conv2d, ConvAlgorithm, ConvGeometry, ReluMask,
-};
+use netlens::ops::conv::{self, BackwardIo, Conv2d, ConvAlgorithm, ConvGeometry, ReluMask};
 use netlens::ops::relu::{self, BiasRelu};
 
 /// `layer`'s forward on `x`, then its input gradient of `dy` masked by its own ReLU (the ReLU's
@@ -27,12 +25,14 @@ fn forward_backward(
     dx0: &[f32],
     mode: BackwardMode,
 ) -> (Vec<f32>, Vec<f32>) {
-    let xb = ctx.upload("x", x).unwrap();
-    let yb = ctx.storage("y", dy.len()).unwrap();
-    let dyb = ctx.upload("dy", dy).unwrap();
-    let dzb = ctx.storage("dz", dy.len()).unwrap();
-    let dxb = ctx.upload("dx", dx0).unwrap();
-    let mut passes = vec![layer.forward(ctx, batch, hw, &xb, &yb, layer.whole())];
+    let g = layer.geometry();
+    let xb = tensor_of([batch, g.in_channels, hw.0, hw.1], x);
+    let y_shape = g.output_shape(xb.shape).unwrap();
+    let yb = zeros(y_shape);
+    let dyb = tensor_of(y_shape, dy);
+    let dzb = zeros(y_shape);
+    let dxb = tensor_of(xb.shape, dx0);
+    let mut passes = vec![layer.forward(ctx, &xb, &yb).unwrap()];
     // dy through the layer's ReLU (the one masking pass), then the convolution's backward.
     let masked = if layer.relu() {
         let relu_mode = BackwardMode {
@@ -40,21 +40,20 @@ fn forward_backward(
             ..mode
         };
         let relu = BiasRelu::new(ctx, 1, None).unwrap();
-        passes.push(relu.backward(ctx, dy.len(), &dyb, &yb, &dzb, relu_mode));
+        passes.push(relu.backward(ctx, &dyb, &yb, &dzb, relu_mode).unwrap());
         &dzb
     } else {
         &dyb
     };
     let io = BackwardIo {
-        dy: masked,
+        dy: masked.into(),
         dx: &dxb,
         mask: ReluMask::None,
-        slice: layer.whole(),
         mode,
     };
-    passes.push(layer.backward_input(ctx, batch, hw, io));
+    passes.push(layer.backward_input(ctx, io).unwrap());
     run(&passes);
-    (read(&yb), read(&dxb))
+    (read(&yb.buffer), read(&dxb.buffer))
 }
 
 fn check_conv(op: &str, stride: usize, pad: usize) {
@@ -191,35 +190,6 @@ fn conv_fused_relu_and_accumulate() {
             &dx_ref,
             TOL,
         );
-
-        // The same gradient the way network plans record it: dy masked once by the ReLU
-        // kernel, then the convolution's backward reading the masked tensor only.
-        let dyb = ctx.upload("dy", &dy).unwrap();
-        let yb = ctx.upload("y", &y).unwrap();
-        let dzb = ctx.storage("dz", dy.len()).unwrap();
-        let dx_masked = ctx.upload("dx", &prior).unwrap();
-        let relu = BiasRelu::new(ctx, 1, None).unwrap();
-        run(&[
-            relu.backward(ctx, dy.len(), &dyb, &yb, &dzb, BackwardMode::default()),
-            layer.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: &dzb,
-                    dx: &dx_masked,
-                    mask: ReluMask::None,
-                    slice: layer.whole(),
-                    mode,
-                },
-            ),
-        ]);
-        assert_close(
-            &format!("conv backward from a masked gradient {g:?} {algorithm:?}"),
-            &read(&dx_masked),
-            &dx_ref,
-            TOL,
-        );
     }
 }
 
@@ -249,8 +219,8 @@ fn conv_backward_through_the_input_relu() {
             let dz = random(batch * g.out_channels * oh * ow, 54, 1.0);
             let prior = random(x.len(), 55, 1.0);
             let layer = Conv2d::with_algorithm(ctx, "conv", g, &w, &b, true, algorithm).unwrap();
-            let xb = ctx.upload("x", &x).unwrap();
-            let dzb = ctx.upload("dz", &dz).unwrap();
+            let xb = tensor_of([batch, g.in_channels, hw.0, hw.1], &x);
+            let dzb = tensor_of([batch, g.out_channels, oh, ow], &dz);
             for (accumulate, guided) in modes {
                 let mut total = conv::cpu::backward_input(&g, batch, hw, &dz, None, &w);
                 if accumulate {
@@ -260,23 +230,18 @@ fn conv_backward_through_the_input_relu() {
                     .iter()
                     .map(|&v| if guided { v.max(0.0) } else { v })
                     .collect();
-                let dxb = ctx.upload("dx", &prior).unwrap();
+                let dxb = tensor_of(xb.shape, &prior);
                 let mode = BackwardMode { accumulate, guided };
-                run(&[layer.backward_input(
-                    ctx,
-                    batch,
-                    hw,
-                    BackwardIo {
-                        dy: &dzb,
-                        dx: &dxb,
-                        mask: ReluMask::Input(&xb),
-                        slice: layer.whole(),
-                        mode,
-                    },
-                )]);
+                let io = BackwardIo {
+                    dy: (&dzb).into(),
+                    dx: &dxb,
+                    mask: ReluMask::Input(&xb),
+                    mode,
+                };
+                run(&[layer.backward_input(ctx, io).unwrap()]);
                 assert_close(
                     &format!("conv backward through the input ReLU {g:?} {algorithm:?} {mode:?}"),
-                    &read(&dxb),
+                    &read(&dxb.buffer),
                     &dx_ref,
                     TOL,
                 );
@@ -324,74 +289,75 @@ fn check_concatenation(cin: usize) {
     for algorithm in ConvAlgorithm::ALL {
         let c1 = Conv2d::with_algorithm(ctx, "e1", g1, &w1, &b1, true, algorithm).unwrap();
         let c3 = Conv2d::with_algorithm(ctx, "e3", g3, &w3, &b3, true, algorithm).unwrap();
-        let (s1, s3) = (
-            ChannelSlice {
-                offset: 0,
-                total: 8,
-            },
-            ChannelSlice {
-                offset: 3,
-                total: 8,
-            },
-        );
-        let xb = ctx.upload("x", &x).unwrap();
-        let whole = ctx.storage("whole", whole_ref.len()).unwrap();
-        let dwb = ctx.upload("d whole", &d_whole).unwrap();
-        let d_masked = ctx.storage("d whole masked", d_whole.len()).unwrap();
-        let dxb = ctx.storage("dx", x.len()).unwrap();
+        let x_shape = [batch, cin, hw.0, hw.1];
+        let whole_shape = [batch, 8, hw.0, hw.1];
+        let xb = tensor_of(x_shape, &x);
+        let whole = zeros(whole_shape);
+        let dwb = tensor_of(whole_shape, &d_whole);
+        let d_masked = zeros(whole_shape);
+        let dxb = zeros(x_shape);
         let add = BackwardMode {
             accumulate: true,
             guided: false,
         };
+        let plain = BackwardMode::default();
         let relu = BiasRelu::new(ctx, 1, None).unwrap();
+        let io = |dy, mode| BackwardIo {
+            dy,
+            dx: &dxb,
+            mask: ReluMask::None,
+            mode,
+        };
         run(&[
-            c1.forward(ctx, batch, hw, &xb, &whole, s1),
-            c3.forward(ctx, batch, hw, &xb, &whole, s3),
+            c1.forward(ctx, &xb, &whole).unwrap(),
+            c3.forward(ctx, &xb, whole.channels_from(3)).unwrap(),
             // The concatenation's gradient masked once by both convolutions' ReLUs.
-            relu.backward(
-                ctx,
-                d_whole.len(),
-                &dwb,
-                &whole,
-                &d_masked,
-                BackwardMode::default(),
-            ),
-            c1.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: &d_masked,
-                    dx: &dxb,
-                    mask: ReluMask::None,
-                    slice: s1,
-                    mode: BackwardMode::default(),
-                },
-            ),
-            c3.backward_input(
-                ctx,
-                batch,
-                hw,
-                BackwardIo {
-                    dy: &d_masked,
-                    dx: &dxb,
-                    mask: ReluMask::None,
-                    slice: s3,
-                    mode: add,
-                },
-            ),
+            relu.backward(ctx, &dwb, &whole, &d_masked, plain).unwrap(),
+            c1.backward_input(ctx, io((&d_masked).into(), plain))
+                .unwrap(),
+            c3.backward_input(ctx, io(d_masked.channels_from(3), add))
+                .unwrap(),
         ]);
         assert_close(
             &format!("concatenated forward ({algorithm:?})"),
-            &read(&whole),
+            &read(&whole.buffer),
             &whole_ref,
             TOL,
         );
         assert_close(
             &format!("concatenated backward ({algorithm:?})"),
-            &read(&dxb),
+            &read(&dxb.buffer),
             &dx_ref,
             TOL,
         );
     }
+}
+
+/// Mismatched tensors are errors naming the mismatch, not panics or out-of-bounds dispatches: an
+/// input with the wrong channels, an output of the wrong plane, a channel view past the end, a
+/// mask of another shape, and a buffer too small for the shape it is seen as.
+#[test]
+fn mismatched_shapes_are_errors() {
+    let ctx = ctx();
+    let g = ConvGeometry::new(4, 6, 3, 1, 1);
+    let layer = Conv2d::new(ctx, "conv", g, &random(216, 1, 0.1), &[0.0; 6], true).unwrap();
+    let x = zeros([2, 4, 5, 5]);
+    let error = |r: netlens::Result<_>| r.unwrap_err().to_string();
+    let wrong_channels = zeros([2, 3, 5, 5]);
+    assert!(error(layer.forward(ctx, &wrong_channels, &zeros([2, 6, 5, 5]))).contains("channels"));
+    assert!(error(layer.forward(ctx, &x, &zeros([2, 6, 4, 5]))).contains("[2, 6, 5, 5]"));
+    let whole = zeros([2, 8, 5, 5]);
+    assert!(error(layer.forward(ctx, &x, whole.channels_from(3))).contains("3..9"));
+    let io = BackwardIo {
+        dy: whole.channels_from(2),
+        dx: &x,
+        mask: ReluMask::Input(&wrong_channels),
+        mode: BackwardMode::default(),
+    };
+    assert!(error(layer.backward_input(ctx, io)).contains("mask"));
+    let small = ctx.storage("small", 10).unwrap();
+    let too_small = netlens::gpu::Tensor::over(small, [1, 1, 4, 4]).unwrap_err();
+    assert!(too_small.to_string().contains("cannot hold"), "{too_small}");
+    // What fits is accepted.
+    assert!(layer.forward(ctx, &x, whole.channels_from(2)).is_ok());
 }

@@ -92,7 +92,7 @@ fn pixel_kernels_match_cpu() {
     let rb = ctx
         .storage("resized", shape.batch * 3 * to.0 * to.1)
         .unwrap();
-    run(&[shape.resize(ctx, to, &xb, &rb)]);
+    run(&[shape.resize(ctx, to, &xb, &rb).unwrap()]);
     assert_close(
         "bilinear resize",
         &read(&rb),

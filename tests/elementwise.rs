@@ -5,7 +5,7 @@
 mod common;
 
 use common::ops_reference::{TOL, tensor};
-use common::{assert_close, ctx, random, read, reference, run};
+use common::{assert_close, ctx, random, read, reference, run, tensor_of, zeros};
 use netlens::ops::BackwardMode;
 use netlens::ops::relu::{self, BiasRelu};
 
@@ -32,16 +32,19 @@ fn relu() {
     );
 
     let layer = BiasRelu::new(ctx, xs[1], None).unwrap();
-    let xb = ctx.upload("x", x).unwrap();
-    let yb = ctx.storage("y", x.len()).unwrap();
-    let dyb = ctx.upload("dy", dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
+    let shape = [xs[0], xs[1], xs[2], xs[3]];
+    let xb = tensor_of(shape, x);
+    let yb = zeros(shape);
+    let dyb = tensor_of(shape, dy);
+    let dxb = zeros(shape);
     run(&[
-        layer.forward(ctx, x.len(), plane, &xb, &yb),
-        layer.backward(ctx, x.len(), &dyb, &yb, &dxb, BackwardMode::default()),
+        layer.forward(ctx, &xb, &yb).unwrap(),
+        layer
+            .backward(ctx, &dyb, &yb, &dxb, BackwardMode::default())
+            .unwrap(),
     ]);
-    assert_close("relu forward (gpu)", &read(&yb), y_ref, TOL);
-    assert_close("relu backward (gpu)", &read(&dxb), dx_ref, TOL);
+    assert_close("relu forward (gpu)", &read(&yb.buffer), y_ref, TOL);
+    assert_close("relu backward (gpu)", &read(&dxb.buffer), dx_ref, TOL);
 }
 
 #[test]
@@ -53,24 +56,31 @@ fn bias_relu_against_cpu() {
     let y_ref = relu::cpu::forward(&x, channels, plane, &bias);
     let dy = random(x.len(), 9, 1.0);
     let layer = BiasRelu::new(ctx, channels, Some(&bias)).unwrap();
-    let xb = ctx.upload("x", &x).unwrap();
-    let yb = ctx.storage("y", x.len()).unwrap();
-    let dyb = ctx.upload("dy", &dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
+    // Planes of 13 values as 1 x 13.
+    let shape = [batch, channels, 1, plane];
+    let xb = tensor_of(shape, &x);
+    let yb = zeros(shape);
+    let dyb = tensor_of(shape, &dy);
+    let dxb = zeros(shape);
     let guided = BackwardMode {
         accumulate: false,
         guided: true,
     };
     run(&[
-        layer.forward(ctx, x.len(), plane, &xb, &yb),
-        layer.backward(ctx, x.len(), &dyb, &yb, &dxb, guided),
+        layer.forward(ctx, &xb, &yb).unwrap(),
+        layer.backward(ctx, &dyb, &yb, &dxb, guided).unwrap(),
     ]);
-    assert_close("bias+relu forward", &read(&yb), &y_ref, TOL);
+    assert_close("bias+relu forward", &read(&yb.buffer), &y_ref, TOL);
     let guided_ref: Vec<f32> = relu::cpu::backward(&dy, &y_ref)
         .iter()
         .map(|g| g.max(0.0))
         .collect();
-    assert_close("bias+relu guided backward", &read(&dxb), &guided_ref, TOL);
+    assert_close(
+        "bias+relu guided backward",
+        &read(&dxb.buffer),
+        &guided_ref,
+        TOL,
+    );
 }
 
 #[test]

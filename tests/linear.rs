@@ -5,7 +5,7 @@
 mod common;
 
 use common::ops_reference::{TOL, tensor};
-use common::{assert_close, ctx, random, read, reference, run};
+use common::{assert_close, ctx, random, read, reference, run, tensor_of, zeros};
 use netlens::ops::BackwardMode;
 use netlens::ops::linear::{self, Linear, LinearKernel};
 use netlens::ops::relu::BiasRelu;
@@ -34,21 +34,31 @@ fn linear() {
         TOL,
     );
 
-    let xb = ctx.upload("x", x).unwrap();
-    let dyb = ctx.upload("dy", dy).unwrap();
+    let rows = |features: usize| [batch, features, 1, 1];
+    let xb = tensor_of(rows(xs[1]), x);
+    let dyb = tensor_of(rows(y_ref.len() / batch), dy);
     for kernel in LinearKernel::ALL {
         // Fresh outputs, so that a kernel that wrote nothing cannot pass on another's result.
-        let yb = ctx.storage("y", y_ref.len()).unwrap();
-        let dxb = ctx.storage("dx", x.len()).unwrap();
+        let yb = zeros(dyb.shape);
+        let dxb = zeros(xb.shape);
         let layer = Linear::with_kernel(ctx, "linear", w, b, false, kernel).unwrap();
-        let mut d = layer.forward(ctx, batch, &xb, &yb);
-        d.extend(layer.backward_input(ctx, batch, &dyb, &dxb, BackwardMode::default()));
+        let mut d = layer.forward(ctx, &xb, &yb).unwrap();
+        d.extend(
+            layer
+                .backward_input(ctx, &dyb, &dxb, BackwardMode::default())
+                .unwrap(),
+        );
         run(&d);
         let name = layer.kernel();
-        assert_close(&format!("linear forward ({name})"), &read(&yb), y_ref, TOL);
+        assert_close(
+            &format!("linear forward ({name})"),
+            &read(&yb.buffer),
+            y_ref,
+            TOL,
+        );
         assert_close(
             &format!("linear backward ({name})"),
-            &read(&dxb),
+            &read(&dxb.buffer),
             dx_ref,
             TOL,
         );
@@ -98,32 +108,28 @@ fn check_linear_relu(in_f: usize, kernel: LinearKernel) {
         let dx_ref = linear::cpu::backward_input(batch, &dy, Some(&y_ref), &w, in_f);
         let layer = Linear::with_kernel(ctx, "linear", &w, &b, true, kernel).unwrap();
         let what = format!("{in_f} features, batch {batch}, {} kernel", layer.kernel());
-        let xb = ctx.upload("x", &x).unwrap();
-        let yb = ctx.storage("y", y_ref.len()).unwrap();
-        let dyb = ctx.upload("dy", &dy).unwrap();
-        let dzb = ctx.storage("dz", dy.len()).unwrap();
-        let dxb = ctx.storage("dx", x.len()).unwrap();
+        let (x_shape, y_shape) = ([batch, in_f, 1, 1], [batch, out_f, 1, 1]);
+        let xb = tensor_of(x_shape, &x);
+        let yb = zeros(y_shape);
+        let dyb = tensor_of(y_shape, &dy);
+        let dzb = zeros(y_shape);
+        let dxb = zeros(x_shape);
         // As network plans record it: dy masked once by the ReLU, then the backward reading it.
-        let mut d = layer.forward(ctx, batch, &xb, &yb);
-        d.push(BiasRelu::new(ctx, 1, None).unwrap().backward(
-            ctx,
-            dy.len(),
-            &dyb,
-            &yb,
-            &dzb,
-            BackwardMode::default(),
-        ));
-        d.extend(layer.backward_input(ctx, batch, &dzb, &dxb, BackwardMode::default()));
+        let relu = BiasRelu::new(ctx, 1, None).unwrap();
+        let mode = BackwardMode::default();
+        let mut d = layer.forward(ctx, &xb, &yb).unwrap();
+        d.push(relu.backward(ctx, &dyb, &yb, &dzb, mode).unwrap());
+        d.extend(layer.backward_input(ctx, &dzb, &dxb, mode).unwrap());
         run(&d);
         assert_close(
             &format!("linear+relu forward, {what}"),
-            &read(&yb),
+            &read(&yb.buffer),
             &y_ref,
             TOL,
         );
         assert_close(
             &format!("linear+relu backward, {what}"),
-            &read(&dxb),
+            &read(&dxb.buffer),
             &dx_ref,
             TOL,
         );

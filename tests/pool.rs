@@ -5,7 +5,7 @@
 mod common;
 
 use common::ops_reference::{TOL, tensor};
-use common::{assert_close, ctx, random, read, reference, run};
+use common::{assert_close, ctx, random, read, reference, run, tensor_of, zeros};
 use netlens::ops::BackwardMode;
 use netlens::ops::pool::{self, AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 
@@ -27,23 +27,33 @@ fn check_maxpool(op: &str, geometry: MaxPoolGeometry) {
         TOL,
     );
 
-    let layer = MaxPool {
-        geometry,
-        planes,
-        in_hw: hw,
-    };
-    assert_eq!(layer.output_len(), y_ref.len());
-    let xb = ctx.upload("x", x).unwrap();
-    let yb = ctx.storage("y", y_ref.len()).unwrap();
+    let layer = MaxPool { geometry };
+    let x_shape = [xs[0], xs[1], xs[2], xs[3]];
+    let y_shape = layer.output_shape(x_shape).unwrap();
+    assert_eq!(y_shape.iter().product::<usize>(), y_ref.len());
+    let xb = tensor_of(x_shape, x);
+    let yb = zeros(y_shape);
     let argb = ctx.storage("argmax", y_ref.len()).unwrap();
-    let dyb = ctx.upload("dy", dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
+    let dyb = tensor_of(y_shape, dy);
+    let dxb = zeros(x_shape);
     run(&[
-        layer.forward(ctx, &xb, &yb, &argb),
-        layer.backward(ctx, &dyb, &argb, &dxb, BackwardMode::default()),
+        layer.forward(ctx, &xb, &yb, &argb).unwrap(),
+        layer
+            .backward(ctx, &dyb, &argb, &dxb, BackwardMode::default())
+            .unwrap(),
     ]);
-    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
-    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+    assert_close(
+        &format!("{op} forward (gpu)"),
+        &read(&yb.buffer),
+        y_ref,
+        TOL,
+    );
+    assert_close(
+        &format!("{op} backward (gpu)"),
+        &read(&dxb.buffer),
+        dx_ref,
+        TOL,
+    );
 }
 
 #[test]
@@ -94,21 +104,32 @@ fn check_avgpool(op: &str) {
         TOL,
     );
 
-    let layer = AdaptiveAvgPool {
-        planes,
-        in_hw,
-        out_hw,
-    };
-    let xb = ctx.upload("x", x).unwrap();
-    let yb = ctx.storage("y", y_ref.len()).unwrap();
-    let dyb = ctx.upload("dy", dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
+    let layer = AdaptiveAvgPool { out_hw };
+    let x_shape = [xs[0], xs[1], xs[2], xs[3]];
+    let y_shape = [ys[0], ys[1], ys[2], ys[3]];
+    assert_eq!(layer.output_shape(x_shape), y_shape);
+    let xb = tensor_of(x_shape, x);
+    let yb = zeros(y_shape);
+    let dyb = tensor_of(y_shape, dy);
+    let dxb = zeros(x_shape);
     run(&[
-        layer.forward(ctx, &xb, &yb),
-        layer.backward(ctx, &dyb, &dxb, BackwardMode::default()),
+        layer.forward(ctx, &xb, &yb).unwrap(),
+        layer
+            .backward(ctx, &dyb, &dxb, BackwardMode::default())
+            .unwrap(),
     ]);
-    assert_close(&format!("{op} forward (gpu)"), &read(&yb), y_ref, TOL);
-    assert_close(&format!("{op} backward (gpu)"), &read(&dxb), dx_ref, TOL);
+    assert_close(
+        &format!("{op} forward (gpu)"),
+        &read(&yb.buffer),
+        y_ref,
+        TOL,
+    );
+    assert_close(
+        &format!("{op} backward (gpu)"),
+        &read(&dxb.buffer),
+        dx_ref,
+        TOL,
+    );
 }
 
 #[test]
@@ -128,28 +149,28 @@ fn adaptive_avgpool_upsampling() {
     let (planes, in_hw, out_hw) = (3, (2, 3), (7, 7));
     let x = random(planes * 6, 11, 1.0);
     let dy = random(planes * 49, 12, 1.0);
-    let layer = AdaptiveAvgPool {
-        planes,
-        in_hw,
-        out_hw,
-    };
-    let xb = ctx.upload("x", &x).unwrap();
-    let yb = ctx.storage("y", planes * 49).unwrap();
-    let dyb = ctx.upload("dy", &dy).unwrap();
-    let dxb = ctx.storage("dx", x.len()).unwrap();
+    let layer = AdaptiveAvgPool { out_hw };
+    let x_shape = [1, planes, in_hw.0, in_hw.1];
+    let y_shape = [1, planes, out_hw.0, out_hw.1];
+    let xb = tensor_of(x_shape, &x);
+    let yb = zeros(y_shape);
+    let dyb = tensor_of(y_shape, &dy);
+    let dxb = zeros(x_shape);
     run(&[
-        layer.forward(ctx, &xb, &yb),
-        layer.backward(ctx, &dyb, &dxb, BackwardMode::default()),
+        layer.forward(ctx, &xb, &yb).unwrap(),
+        layer
+            .backward(ctx, &dyb, &dxb, BackwardMode::default())
+            .unwrap(),
     ]);
     assert_close(
         "upsampling avgpool forward",
-        &read(&yb),
+        &read(&yb.buffer),
         &pool::cpu::avg_forward(planes, in_hw, out_hw, &x),
         TOL,
     );
     assert_close(
         "upsampling avgpool backward",
-        &read(&dxb),
+        &read(&dxb.buffer),
         &pool::cpu::avg_backward(planes, in_hw, out_hw, &dy),
         TOL,
     );

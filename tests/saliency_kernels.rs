@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_close, ctx, random};
-use netlens::gpu::{Dispatch, ImageBatch, record_all};
+use netlens::gpu::{Dispatch, ImageBatch, Tensor, record_all};
 use netlens::ops::resample::resize_bilinear;
 use netlens::saliency::Reduce;
 use netlens::saliency::kernels::{AttributionKernel, CamKernel, SampleJob, SampleKernel, cpu};
@@ -231,12 +231,12 @@ fn grad_cam_weights_map_and_upsampling_match_cpu() {
         ctx.upload("grad", &grad).unwrap(),
     );
     let alpha = ctx.storage("alpha", shape.batch * shape.channels).unwrap();
-    let cam = ctx.storage("cam", shape.batch * shape.plane()).unwrap();
-    let up = ctx.storage("up", shape.batch * 224 * 224).unwrap();
+    let cam = Tensor::zeros(ctx, "cam", [shape.batch, 1, 13, 13]).unwrap();
+    let up = Tensor::zeros(ctx, "up", [shape.batch, 1, 224, 224]).unwrap();
     run(&[
         &shape.cam(ctx, CamKernel::Weights, &[&gradb, &alpha]),
-        &shape.cam(ctx, CamKernel::Map, &[&actb, &alpha, &cam]),
-        &resize_bilinear(ctx, shape.batch, ((13, 13), (224, 224)), &cam, &up),
+        &shape.cam(ctx, CamKernel::Map, &[&actb, &alpha, &cam.buffer]),
+        &resize_bilinear(ctx, &cam, &up).unwrap(),
     ]);
     let alpha_cpu = cpu::cam_weights(shape, &grad);
     assert_close(
@@ -246,19 +246,29 @@ fn grad_cam_weights_map_and_upsampling_match_cpu() {
         TOL,
     );
     let cam_cpu = cpu::cam_map(shape, &act, &alpha_cpu);
-    assert_close("cam_map", &read(&cam, cam_cpu.len()), &cam_cpu, TOL);
+    assert_close("cam_map", &read(&cam.buffer, cam_cpu.len()), &cam_cpu, TOL);
     assert!(cam_cpu.iter().all(|&v| v >= 0.0) && cam_cpu.iter().any(|&v| v > 0.0));
     let up_cpu =
         netlens::ops::resample::cpu::resize_bilinear(shape.batch, (13, 13), (224, 224), &cam_cpu);
-    assert_close("upsample 13 -> 224", &read(&up, up_cpu.len()), &up_cpu, TOL);
+    assert_close(
+        "upsample 13 -> 224",
+        &read(&up.buffer, up_cpu.len()),
+        &up_cpu,
+        TOL,
+    );
 
     // Non-square, and shrinking on one axis.
     let src = random(3 * 4 * 6, 10, 1.0);
-    let srcb = ctx.upload("src", &src).unwrap();
-    let dst = ctx.storage("dst", 3 * 9 * 5).unwrap();
-    run(&[&resize_bilinear(ctx, 3, ((4, 6), (9, 5)), &srcb, &dst)]);
+    let srcb = Tensor::upload(ctx, "src", [1, 3, 4, 6], &src).unwrap();
+    let dst = Tensor::zeros(ctx, "dst", [1, 3, 9, 5]).unwrap();
+    run(&[&resize_bilinear(ctx, &srcb, &dst).unwrap()]);
     let want = netlens::ops::resample::cpu::resize_bilinear(3, (4, 6), (9, 5), &src);
-    assert_close("upsample 4x6 -> 9x5", &read(&dst, want.len()), &want, TOL);
+    assert_close(
+        "upsample 4x6 -> 9x5",
+        &read(&dst.buffer, want.len()),
+        &want,
+        TOL,
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use super::numerics::{pseudo_random, rel_l2};
 use super::timing::time_submissions;
 use crate::error::Result;
-use crate::gpu::GpuContext;
+use crate::gpu::{GpuContext, Tensor};
 
 /// One kernel variant (of a convolution or a linear layer) measured on one layer shape.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -42,8 +42,7 @@ pub async fn conv_variants(
     warmup: usize,
     reps: usize,
 ) -> Result<Vec<VariantResult>> {
-    use crate::ops::BackwardMode;
-    use crate::ops::conv::{self, BackwardIo, Conv2d, ConvAlgorithm, ReluMask};
+    use crate::ops::conv::{self, Conv2d, ConvAlgorithm};
 
     let shapes = arch.shapes(hw)?;
     let mut seen = Vec::new();
@@ -66,17 +65,20 @@ pub async fn conv_variants(
             let dz_small =
                 crate::ops::relu::cpu::backward(&pseudo_random(y_ref.len(), 4, 1.0), &y_ref);
             let dx_ref = conv::cpu::backward_input(&g, 1, small, &dz_small, None, &weight);
-            let xb = ctx.upload("x", &x_small)?;
-            let yb = ctx.storage("y", y_ref.len())?;
-            let dzb = ctx.upload("dz", &dz_small)?;
-            let dxb = ctx.storage("dx", x_small.len())?;
-            let (oh, ow) = g.output_size(h, w).unwrap_or((0, 0));
-            let x = ctx.storage("x", batch * g.in_channels * h * w)?;
-            let y = ctx.upload(
+            let in_c = g.in_channels;
+            let xb = Tensor::upload(ctx, "x", [1, in_c, small.0, small.1], &x_small)?;
+            let yb = Tensor::zeros(ctx, "y", g.output_shape(xb.shape)?)?;
+            let dzb = Tensor::upload(ctx, "dz", yb.shape, &dz_small)?;
+            let dxb = Tensor::zeros(ctx, "dx", xb.shape)?;
+            let x = Tensor::zeros(ctx, "x", [batch, in_c, h, w])?;
+            let y_shape = g.output_shape(x.shape)?;
+            let y = Tensor::upload(
+                ctx,
                 "y",
-                &pseudo_random(batch * g.out_channels * oh * ow, 5, 1.0),
+                y_shape,
+                &pseudo_random(y_shape.iter().product(), 5, 1.0),
             )?;
-            let dx = ctx.storage("dx", batch * g.in_channels * h * w)?;
+            let dx = Tensor::zeros(ctx, "dx", x.shape)?;
             for algorithm in ConvAlgorithm::ALL {
                 let layer = Conv2d::with_algorithm(ctx, &name, g, &weight, &bias, true, algorithm)?;
                 // Correctness at the reduced size.
@@ -85,38 +87,16 @@ pub async fn conv_variants(
                     &mut encoder,
                     "variant check",
                     &[
-                        layer.forward(ctx, 1, small, &xb, &yb, layer.whole()),
-                        layer.backward_input(
-                            ctx,
-                            1,
-                            small,
-                            BackwardIo {
-                                dy: &dzb,
-                                dx: &dxb,
-                                mask: ReluMask::None,
-                                slice: layer.whole(),
-                                mode: BackwardMode::default(),
-                            },
-                        ),
+                        layer.forward(ctx, &xb, &yb)?,
+                        layer.backward_input(ctx, backward_io(&dzb, &dxb))?,
                     ],
                 );
                 ctx.submit(encoder);
-                let forward_error = rel_l2(&ctx.read_all(&yb).await?, &y_ref);
-                let backward_error = rel_l2(&ctx.read_all(&dxb).await?, &dx_ref);
+                let forward_error = rel_l2(&yb.read(ctx).await?, &y_ref);
+                let backward_error = rel_l2(&dxb.read(ctx).await?, &dx_ref);
                 // Timing at the full size.
-                let forward = layer.forward(ctx, batch, (h, w), &x, &y, layer.whole());
-                let backward = layer.backward_input(
-                    ctx,
-                    batch,
-                    (h, w),
-                    BackwardIo {
-                        dy: &y,
-                        dx: &dx,
-                        mask: ReluMask::None,
-                        slice: layer.whole(),
-                        mode: BackwardMode::default(),
-                    },
-                );
+                let forward = layer.forward(ctx, &x, &y)?;
+                let backward = layer.backward_input(ctx, backward_io(&y, &dx))?;
                 let (forward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                     crate::gpu::record_all(e, "forward", [&forward])
                 })?;
@@ -141,6 +121,16 @@ pub async fn conv_variants(
         }
     }
     Ok(results)
+}
+
+/// A convolution's input-gradient dispatch from dz (already masked by its ReLU) into dx.
+fn backward_io<'a>(dz: &'a Tensor, dx: &'a Tensor) -> crate::ops::conv::BackwardIo<'a> {
+    crate::ops::conv::BackwardIo {
+        dy: dz.into(),
+        dx,
+        mask: crate::ops::conv::ReluMask::None,
+        mode: crate::ops::BackwardMode::default(),
+    }
 }
 
 /// Every linear-layer kernel on every distinct linear layer of `arch` (random weights, with the
@@ -182,12 +172,15 @@ pub async fn linear_variants(
             dz_one = crate::ops::relu::cpu::backward(&dz_one, &y_ref);
         }
         let dx_ref = linear::cpu::backward_input(1, &dz_one, None, &weight, in_features);
-        let xb = ctx.upload("x", &x_one)?;
-        let dzb = ctx.upload("dz", &dz_one)?;
-        let x = ctx.upload("x", &pseudo_random(batch * in_features, 5, 1.0))?;
-        let y = ctx.storage("y", batch * out_features)?;
-        let dz = ctx.upload("dz", &pseudo_random(batch * out_features, 6, 1.0))?;
-        let dx = ctx.storage("dx", batch * in_features)?;
+        let rows = |n: usize, features: usize| [n, features, 1, 1];
+        let xb = Tensor::upload(ctx, "x", rows(1, in_features), &x_one)?;
+        let dzb = Tensor::upload(ctx, "dz", rows(1, out_features), &dz_one)?;
+        let x_values = pseudo_random(batch * in_features, 5, 1.0);
+        let x = Tensor::upload(ctx, "x", rows(batch, in_features), &x_values)?;
+        let y = Tensor::zeros(ctx, "y", rows(batch, out_features))?;
+        let dz_values = pseudo_random(batch * out_features, 6, 1.0);
+        let dz = Tensor::upload(ctx, "dz", rows(batch, out_features), &dz_values)?;
+        let dx = Tensor::zeros(ctx, "dx", x.shape)?;
         // Kernels the width or the device rule out are skipped, not uploaded.
         for kernel in LinearKernel::ALL {
             if kernel.resolve(ctx, in_features) != kernel {
@@ -195,18 +188,18 @@ pub async fn linear_variants(
             }
             let layer = Linear::with_kernel(ctx, name, &weight, &bias, relu, kernel)?;
             // Correctness at batch 1, into fresh outputs.
-            let yb = ctx.storage("y", out_features)?;
-            let dxb = ctx.storage("dx", in_features)?;
-            let mut check = layer.forward(ctx, 1, &xb, &yb);
-            check.extend(layer.backward_input(ctx, 1, &dzb, &dxb, BackwardMode::default()));
+            let yb = Tensor::zeros(ctx, "y", dzb.shape)?;
+            let dxb = Tensor::zeros(ctx, "dx", xb.shape)?;
+            let mut check = layer.forward(ctx, &xb, &yb)?;
+            check.extend(layer.backward_input(ctx, &dzb, &dxb, BackwardMode::default())?);
             let mut encoder = ctx.encoder("variant check");
             crate::gpu::record_all(&mut encoder, "variant check", &check);
             ctx.submit(encoder);
-            let forward_error = rel_l2(&ctx.read_all(&yb).await?, &y_ref);
-            let backward_error = rel_l2(&ctx.read_all(&dxb).await?, &dx_ref);
+            let forward_error = rel_l2(&yb.read(ctx).await?, &y_ref);
+            let backward_error = rel_l2(&dxb.read(ctx).await?, &dx_ref);
             // Timing at `batch`.
-            let forward = layer.forward(ctx, batch, &x, &y);
-            let backward = layer.backward_input(ctx, batch, &dz, &dx, BackwardMode::default());
+            let forward = layer.forward(ctx, &x, &y)?;
+            let backward = layer.backward_input(ctx, &dz, &dx, BackwardMode::default())?;
             let (forward_ms, _) = time_submissions(ctx, warmup, reps, |e| {
                 crate::gpu::record_all(e, "forward", &forward)
             })?;

@@ -3,8 +3,9 @@
 //! separable Gaussian blur, and the bilinear resize between octaves (the resample op); with their
 //! CPU references in [`cpu`].
 
+use crate::error::Result;
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, grid_for};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, Tensor, grid_for};
 
 /// One row of the step schedule per image: roll offsets (x, y), blur flag, padding; the layout of
 /// `vec4<i32>` in the shader.
@@ -168,9 +169,11 @@ impl ImageBatch {
         to: (usize, usize),
         src: &wgpu::Buffer,
         dst: &wgpu::Buffer,
-    ) -> Dispatch {
-        let planes = self.batch * self.channels;
-        crate::ops::resample::resize_bilinear(ctx, planes, ((self.h, self.w), to), src, dst)
+    ) -> Result<Dispatch> {
+        let (n, c) = (self.batch, self.channels);
+        let src = Tensor::over(src.clone(), [n, c, self.h, self.w])?;
+        let dst = Tensor::over(dst.clone(), [n, c, to.0, to.1])?;
+        crate::ops::resample::resize_bilinear(ctx, &src, &dst)
     }
 }
 

@@ -609,7 +609,7 @@ async fn run_batch(
         match (&previous, &request.start) {
             (Some(prev), _) => {
                 let mut encoder = ctx.encoder("next octave");
-                stage.record_continue_from(&mut encoder, prev);
+                stage.record_continue_from(&mut encoder, prev)?;
                 ctx.submit(encoder);
             }
             (None, Start::Image(img)) => stage.set_images(&to_input(img, size)?.repeat(batch)),

@@ -342,18 +342,23 @@ impl Stage {
 
     /// Records the start of this stage from the last state of `previous` (a smaller octave):
     /// its image, resized.
-    pub fn record_continue_from(&self, encoder: &mut wgpu::CommandEncoder, previous: &Stage) {
+    pub fn record_continue_from(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        previous: &Stage,
+    ) -> Result<()> {
         previous.record_render(encoder);
         let resize = previous.images.resize(
             &self.ctx,
             (self.images.h, self.images.w),
             &previous.x,
             &self.x,
-        );
+        )?;
         record_all(encoder, "octave resize", [&resize]);
         if let Some(f) = &self.fourier {
             record_all(encoder, "from image", &f.from_image);
         }
+        Ok(())
     }
 
     /// Records the rendering of the image from the coefficients (nothing for pixels).

@@ -15,4 +15,4 @@ pub use counts::{CommandCounts, CommandRates, copy_buffer};
 pub use kernel::{Dispatch, Kernel, grid, grid_for, record_all};
 pub use shaders::Shader;
 pub use shape::ImageBatch;
-pub use tensor::Tensor;
+pub use tensor::{ChannelView, Tensor};

@@ -7,7 +7,7 @@ use crate::model::arch::{Arch, Chw, Layer};
 use crate::model::weights::Weights;
 use crate::ops::BackwardMode;
 use crate::ops::conv::{BackwardIo, Conv2d, ConvAlgorithm, ReluMask};
-use crate::ops::fire::{Fire, FireBuffers};
+use crate::ops::fire::{Fire, FireTensors};
 use crate::ops::linear::Linear;
 use crate::ops::pool::{AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 use crate::ops::relu::BiasRelu;
@@ -28,11 +28,8 @@ enum GpuLayer {
 /// buffers layers share.
 struct LayerIo<'a> {
     ctx: &'a GpuContext,
-    batch: usize,
     /// Names the layer's buffers in errors.
     what: &'a str,
-    /// The input's channels, height and width.
-    chw: Chw,
     input: &'a Slot,
     output: &'a Slot,
     /// Scratch as large as the largest tensor: a gradient masked by a ReLU.
@@ -47,102 +44,92 @@ type Recorded = (Vec<Dispatch>, [Vec<Dispatch>; 2]);
 impl GpuLayer {
     /// The layer's forward and backward dispatches over the slots of `io`.
     fn record(&self, io: &LayerIo<'_>) -> Result<Recorded> {
-        let LayerIo {
-            ctx, batch, chw, ..
-        } = *io;
-        let [c, h, w] = chw;
-        let (x, y) = (&io.input.value.buffer, &io.output.value.buffer);
-        let (dx, dy) = (&io.input.grad.buffer, &io.output.grad.buffer);
-        let out_len = io.output.value.len();
+        let ctx = io.ctx;
+        let (x, y) = (&io.input.value, &io.output.value);
+        let (dx, dy) = (&io.input.grad, &io.output.grad);
+        // The scratch seen as the output's shape: dy masked by a ReLU.
+        let masked = Tensor::over(io.masked.clone(), y.shape)?;
         // The gradient a conv or linear layer's backward reads: dy masked once by the layer's
         // ReLU into `masked` (that dispatch pushed to `d`), or dy itself.
-        let masked_dy = |has_relu: bool, mode, d: &mut Vec<Dispatch>| {
+        let masked_dy = |has_relu: bool, mode, d: &mut Vec<Dispatch>| -> Result<&Tensor> {
             if has_relu {
-                d.push(io.relu.backward(ctx, out_len, dy, y, io.masked, mode));
-                io.masked
+                d.push(io.relu.backward(ctx, dy, y, &masked, mode)?);
+                Ok(&masked)
             } else {
-                dy
+                Ok(dy)
             }
         };
-        let per_rule = |backward: &dyn Fn(BackwardMode) -> Vec<Dispatch>| {
-            [GradientRule::Plain, GradientRule::Guided].map(|rule| backward(rule.mode()))
+        let per_rule = |backward: &dyn Fn(BackwardMode) -> Result<Vec<Dispatch>>| {
+            Ok::<_, Error>([
+                backward(GradientRule::Plain.mode())?,
+                backward(GradientRule::Guided.mode())?,
+            ])
         };
         Ok(match self {
             GpuLayer::Conv(conv) => (
-                vec![conv.forward(ctx, batch, (h, w), x, y, conv.whole())],
+                vec![conv.forward(ctx, x, y)?],
                 per_rule(&|mode| {
                     let mut d = Vec::new();
-                    let dz = masked_dy(conv.relu(), mode, &mut d);
+                    let dz = masked_dy(conv.relu(), mode, &mut d)?;
                     let io = BackwardIo {
-                        dy: dz,
+                        dy: dz.into(),
                         dx,
                         mask: ReluMask::None,
-                        slice: conv.whole(),
                         mode,
                     };
-                    d.push(conv.backward_input(ctx, batch, (h, w), io));
-                    d
-                }),
+                    d.push(conv.backward_input(ctx, io)?);
+                    Ok(d)
+                })?,
             ),
             GpuLayer::Fire(fire) => {
+                let [batch, _, h, w] = x.shape;
                 let squeezed = Slot::new(
                     ctx,
                     &format!("{} squeeze", io.what),
                     [batch, fire.squeeze.geometry().out_channels, h, w],
                 )?;
-                let buffers = FireBuffers {
+                let tensors = FireTensors {
                     x,
                     dx,
-                    squeezed: (&squeezed.value.buffer, &squeezed.grad.buffer),
+                    squeezed: (&squeezed.value, &squeezed.grad),
                     y,
                     dy,
-                    masked: io.masked,
+                    masked: &masked,
                 };
                 (
-                    fire.forward(ctx, batch, (h, w), &buffers),
-                    per_rule(&|mode| {
-                        fire.backward_input(ctx, (batch, (h, w)), &buffers, io.relu, mode)
-                    }),
+                    fire.forward(ctx, &tensors)?,
+                    per_rule(&|mode| fire.backward_input(ctx, &tensors, io.relu, mode))?,
                 )
             }
             GpuLayer::MaxPool(geometry) => {
                 let pool = MaxPool {
                     geometry: *geometry,
-                    planes: batch * c,
-                    in_hw: (h, w),
                 };
-                let argmax = ctx.storage(&format!("{} argmax", io.what), pool.output_len())?;
+                let argmax = ctx.storage(&format!("{} argmax", io.what), y.len())?;
                 (
-                    vec![pool.forward(ctx, x, y, &argmax)],
-                    per_rule(&|mode| vec![pool.backward(ctx, dy, &argmax, dx, mode)]),
+                    vec![pool.forward(ctx, x, y, &argmax)?],
+                    per_rule(&|mode| Ok(vec![pool.backward(ctx, dy, &argmax, dx, mode)?]))?,
                 )
             }
-            GpuLayer::Relu(relu) => {
-                let len = io.input.value.len();
-                (
-                    vec![relu.forward(ctx, len, h * w, x, y)],
-                    per_rule(&|mode| vec![relu.backward(ctx, len, dy, y, dx, mode)]),
-                )
-            }
+            GpuLayer::Relu(relu) => (
+                vec![relu.forward(ctx, x, y)?],
+                per_rule(&|mode| Ok(vec![relu.backward(ctx, dy, y, dx, mode)?]))?,
+            ),
             GpuLayer::AvgPool(out_hw) => {
-                let pool = AdaptiveAvgPool {
-                    planes: batch * c,
-                    in_hw: (h, w),
-                    out_hw: *out_hw,
-                };
+                let pool = AdaptiveAvgPool { out_hw: *out_hw };
                 (
-                    vec![pool.forward(ctx, x, y)],
-                    per_rule(&|mode| vec![pool.backward(ctx, dy, dx, mode)]),
+                    vec![pool.forward(ctx, x, y)?],
+                    per_rule(&|mode| Ok(vec![pool.backward(ctx, dy, dx, mode)?]))?,
                 )
             }
             GpuLayer::Linear(linear) => (
-                linear.forward(ctx, batch, x, y),
+                linear.forward(ctx, x, y)?,
                 per_rule(&|mode| {
                     let mut d = Vec::new();
-                    let dz = masked_dy(linear.relu(), mode, &mut d);
-                    d.extend(linear.backward_input(ctx, batch, dz, dx, mode));
-                    d
-                }),
+                    let dz = masked_dy(linear.relu(), mode, &mut d)?;
+                    d.extend(linear.backward_input(ctx, dz, dx, mode)?);
+                    Ok(d)
+                })?,
             ),
             GpuLayer::Identity => (Vec::new(), [Vec::new(), Vec::new()]),
         })
@@ -379,9 +366,7 @@ impl Plan {
             }
             let io = LayerIo {
                 ctx,
-                batch,
                 what: &what,
-                chw: shapes[i],
                 input: &input,
                 output: &output,
                 masked: masked.as_ref().unwrap(),

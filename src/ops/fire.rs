@@ -3,9 +3,10 @@
 //! Forward and gradient with respect to the input, built from [`Conv2d`]'s kernels, with the
 //! plain-Rust reference in [`cpu`].
 
-use crate::gpu::{Dispatch, GpuContext};
+use crate::error::Result;
+use crate::gpu::{Dispatch, GpuContext, Tensor};
 use crate::ops::BackwardMode;
-use crate::ops::conv::{BackwardIo, ChannelSlice, Conv2d, ReluMask};
+use crate::ops::conv::{BackwardIo, Conv2d, ReluMask};
 use crate::ops::relu::BiasRelu;
 
 /// A fire module's three convolutions on the GPU (each with its ReLU).
@@ -19,21 +20,21 @@ pub struct Fire {
     pub expand3x3: Conv2d,
 }
 
-/// The tensors a fire module's dispatches read and write, all for `batch` images of `hw`.
+/// The tensors a fire module's dispatches read and write.
 #[derive(Clone, Copy, Debug)]
-pub struct FireBuffers<'a> {
-    /// The input x and its gradient dx.
-    pub x: &'a wgpu::Buffer,
+pub struct FireTensors<'a> {
+    /// The input x.
+    pub x: &'a Tensor,
     /// The input's gradient.
-    pub dx: &'a wgpu::Buffer,
+    pub dx: &'a Tensor,
     /// The squeeze convolution's output, and its gradient.
-    pub squeezed: (&'a wgpu::Buffer, &'a wgpu::Buffer),
+    pub squeezed: (&'a Tensor, &'a Tensor),
     /// The concatenated output y.
-    pub y: &'a wgpu::Buffer,
+    pub y: &'a Tensor,
     /// The output's gradient.
-    pub dy: &'a wgpu::Buffer,
-    /// Scratch as large as the output: dy masked by the expand ReLUs.
-    pub masked: &'a wgpu::Buffer,
+    pub dy: &'a Tensor,
+    /// Scratch shaped as the output: dy masked by the expand ReLUs.
+    pub masked: &'a Tensor,
 }
 
 impl Fire {
@@ -42,37 +43,21 @@ impl Fire {
         self.expand1x1.geometry().out_channels + self.expand3x3.geometry().out_channels
     }
 
-    /// Where each expand convolution's channels sit in the output.
-    fn slices(&self) -> [ChannelSlice; 2] {
-        let total = self.out_channels();
-        [
-            ChannelSlice { offset: 0, total },
-            ChannelSlice {
-                offset: self.expand1x1.geometry().out_channels,
-                total,
-            },
-        ]
+    /// Where the 3x3 expand convolution's channels start in the output.
+    fn expand3x3_offset(&self) -> usize {
+        self.expand1x1.geometry().out_channels
     }
 
-    /// The forward dispatches: squeeze into `b.squeezed.0`, then each expand convolution
-    /// writing its channels of `b.y` directly.
-    pub fn forward(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        hw: (usize, usize),
-        b: &FireBuffers<'_>,
-    ) -> Vec<Dispatch> {
-        let [slice1, slice3] = self.slices();
-        let squeezed = b.squeezed.0;
-        vec![
-            self.squeeze
-                .forward(ctx, batch, hw, b.x, squeezed, self.squeeze.whole()),
-            self.expand1x1
-                .forward(ctx, batch, hw, squeezed, b.y, slice1),
+    /// The forward dispatches: squeeze into `t.squeezed.0`, then each expand convolution
+    /// writing its channels of `t.y` directly.
+    pub fn forward(&self, ctx: &GpuContext, t: &FireTensors<'_>) -> Result<Vec<Dispatch>> {
+        let squeezed = t.squeezed.0;
+        Ok(vec![
+            self.squeeze.forward(ctx, t.x, squeezed)?,
+            self.expand1x1.forward(ctx, squeezed, t.y)?,
             self.expand3x3
-                .forward(ctx, batch, hw, squeezed, b.y, slice3),
-        ]
+                .forward(ctx, squeezed, t.y.channels_from(self.expand3x3_offset()))?,
+        ])
     }
 
     /// The input-gradient dispatches: dy masked once by the expand ReLUs (with `relu`, a plain
@@ -81,52 +66,34 @@ impl Fire {
     pub fn backward_input(
         &self,
         ctx: &GpuContext,
-        (batch, hw): (usize, (usize, usize)),
-        b: &FireBuffers<'_>,
+        t: &FireTensors<'_>,
         relu: &BiasRelu,
         mode: BackwardMode,
-    ) -> Vec<Dispatch> {
-        let [slice1, slice3] = self.slices();
-        let (squeezed, squeezed_grad) = b.squeezed;
-        let out_len = batch * self.out_channels() * hw.0 * hw.1;
+    ) -> Result<Vec<Dispatch>> {
+        let (squeezed, squeezed_grad) = t.squeezed;
         let add = BackwardMode {
             accumulate: true,
             ..mode
         };
-        let backward = |conv: &Conv2d, (dy, dx), mask, slice, mode| {
-            let io = BackwardIo {
-                dy,
-                dx,
-                mask,
-                slice,
-                mode,
-            };
-            conv.backward_input(ctx, batch, hw, io)
-        };
-        vec![
-            relu.backward(ctx, out_len, b.dy, b.y, b.masked, mode),
-            backward(
-                &self.expand1x1,
-                (b.masked, squeezed_grad),
-                ReluMask::None,
-                slice1,
-                mode,
-            ),
-            backward(
-                &self.expand3x3,
-                (b.masked, squeezed_grad),
-                ReluMask::Input(squeezed),
-                slice3,
-                add,
-            ),
-            backward(
-                &self.squeeze,
-                (squeezed_grad, b.dx),
-                ReluMask::None,
-                self.squeeze.whole(),
-                mode,
-            ),
-        ]
+        let io = |dy, dx, mask, mode| BackwardIo { dy, dx, mask, mode };
+        Ok(vec![
+            relu.backward(ctx, t.dy, t.y, t.masked, mode)?,
+            self.expand1x1.backward_input(
+                ctx,
+                io(t.masked.into(), squeezed_grad, ReluMask::None, mode),
+            )?,
+            self.expand3x3.backward_input(
+                ctx,
+                io(
+                    t.masked.channels_from(self.expand3x3_offset()),
+                    squeezed_grad,
+                    ReluMask::Input(squeezed),
+                    add,
+                ),
+            )?,
+            self.squeeze
+                .backward_input(ctx, io(squeezed_grad.into(), t.dx, ReluMask::None, mode))?,
+        ])
     }
 }
 

@@ -5,8 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
-use crate::ops::{BackwardMode, check_len};
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, Tensor, grid};
+use crate::ops::BackwardMode;
 
 uniform_block! {
     /// Uniform block of `linear.wgsl`.
@@ -228,27 +228,38 @@ impl Linear {
         }
     }
 
-    /// y = act(W x + b) for `batch` rows of x; one dispatch per chunk.
-    pub fn forward(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-    ) -> Vec<Dispatch> {
-        check_len(x, batch * self.in_features, "linear input");
-        check_len(y, batch * self.out_features, "linear output");
-        self.chunks
+    /// An error naming `what` unless `t` holds images of `features` values each, as many as
+    /// `batch` (the input's, or `t`'s own when `None`); returns the batch.
+    fn check_rows(what: &str, t: &Tensor, features: usize, batch: Option<usize>) -> Result<usize> {
+        let rows = t.batch();
+        let want = batch.unwrap_or(rows);
+        if t.per_image() != features || rows != want {
+            return Err(Error::InvalidInput(format!(
+                "{what}: a tensor of shape {:?} where {want} rows of {features} values are \
+                 expected",
+                t.shape
+            )));
+        }
+        t.check_capacity(what)?;
+        Ok(rows)
+    }
+
+    /// y = act(W x + b) for each image of x (its values flattened); one dispatch per chunk.
+    pub fn forward(&self, ctx: &GpuContext, x: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+        let batch = Self::check_rows("linear input", x, self.in_features, None)?;
+        Self::check_rows("linear output", y, self.out_features, Some(batch))?;
+        Ok(self
+            .chunks
             .iter()
             .map(|c| {
                 ctx.dispatch_with(
                     with_batch_block(self.kernel.kernels().0, batch),
                     &self.params(batch, c, BackwardMode::default()),
-                    &[x, &c.weights, &self.bias, y],
+                    &[&x.buffer, &c.weights, &self.bias, &y.buffer],
                     grid(c.rows as u32),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// dx (+)= W^T dz, from a gradient `dz` that already went through this layer's ReLU (the
@@ -258,14 +269,14 @@ impl Linear {
     pub fn backward_input(
         &self,
         ctx: &GpuContext,
-        batch: usize,
-        dz: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
+        dz: &Tensor,
+        dx: &Tensor,
         mode: BackwardMode,
-    ) -> Vec<Dispatch> {
-        check_len(dz, batch * self.out_features, "linear output gradient");
-        check_len(dx, batch * self.in_features, "linear input gradient");
-        self.chunks
+    ) -> Result<Vec<Dispatch>> {
+        let batch = Self::check_rows("linear output gradient", dz, self.out_features, None)?;
+        Self::check_rows("linear input gradient", dx, self.in_features, Some(batch))?;
+        Ok(self
+            .chunks
             .iter()
             .enumerate()
             .map(|(i, c)| {
@@ -277,11 +288,11 @@ impl Linear {
                 ctx.dispatch_slots(
                     with_batch_block(self.kernel.kernels().1, batch),
                     &self.params(batch, c, chunk_mode),
-                    &[Some(dz), Some(&c.weights), None, Some(dx)],
+                    &[Some(&dz.buffer), Some(&c.weights), None, Some(&dx.buffer)],
                     grid(self.in_features.div_ceil(FEATURES_PER_BACKWARD_WORKGROUP) as u32),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// Whether the layer ends in a ReLU.

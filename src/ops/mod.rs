@@ -11,6 +11,9 @@ pub mod relu;
 pub mod resample;
 pub mod step;
 
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+
 /// How a backward kernel writes its result and treats ReLUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BackwardMode {
@@ -20,13 +23,13 @@ pub struct BackwardMode {
     pub guided: bool,
 }
 
-/// Panics unless `buffer` holds at least `elements` 4-byte values: the kernels index their
-/// buffers without runtime bounds checks, so a dispatch is only built over buffers that fit.
-#[track_caller]
-pub(crate) fn check_len(buffer: &wgpu::Buffer, elements: usize, what: &str) {
-    assert!(
-        buffer.size() >= (elements * 4) as u64,
-        "{what}: buffer of {} bytes is smaller than the {elements} values the dispatch covers",
-        buffer.size()
-    );
+/// An error naming `what` unless `tensor` has shape `want` and its buffer holds it.
+pub(crate) fn expect_shape(what: &str, tensor: &Tensor, want: [usize; 4]) -> Result<()> {
+    if tensor.shape != want {
+        return Err(Error::InvalidInput(format!(
+            "{what}: a tensor of shape {:?} where {want:?} is expected",
+            tensor.shape
+        )));
+    }
+    tensor.check_capacity(what)
 }

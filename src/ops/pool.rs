@@ -1,9 +1,10 @@
 //! Max pooling (kernel, stride, padding, ceil_mode) and adaptive average pooling: forward, and
 //! gradient with respect to the input. Kernels in `shaders/pool.wgsl`.
 
+use crate::error::{Error, Result};
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
-use crate::ops::{BackwardMode, check_len};
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, Tensor, grid_for};
+use crate::ops::{BackwardMode, expect_shape};
 
 uniform_block! {
     /// Uniform block of `pool.wgsl`.
@@ -54,37 +55,41 @@ impl MaxPoolGeometry {
     }
 }
 
-/// Dispatches of one max-pooling layer over `planes` = batch * channels planes.
+/// A max-pooling layer on the GPU: its dispatches over any batch of [n, c, h, w] tensors.
 #[derive(Clone, Copy, Debug)]
 pub struct MaxPool {
     /// The layer's shape.
     pub geometry: MaxPoolGeometry,
-    /// Batch * channels.
-    pub planes: usize,
-    /// Input height and width.
-    pub in_hw: (usize, usize),
 }
 
 impl MaxPool {
-    fn params(&self, accumulate: bool) -> PoolParams {
-        let g = &self.geometry;
-        let (oh, ow) = g
-            .output_size(self.in_hw.0, self.in_hw.1)
-            .expect("pool window larger than input");
+    /// The output's shape for an input of shape `x`, or an error when the window does not fit.
+    pub fn output_shape(&self, [n, c, h, w]: [usize; 4]) -> Result<[usize; 4]> {
+        let (oh, ow) = self.geometry.output_size(h, w).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "maxpool: a {0}x{0} window does not fit a {h}x{w} input",
+                self.geometry.kernel
+            ))
+        })?;
+        Ok([n, c, oh, ow])
+    }
+
+    fn params(
+        &self,
+        [n, c, h, w]: [usize; 4],
+        [_, _, oh, ow]: [usize; 4],
+        accumulate: bool,
+    ) -> PoolParams {
         PoolParams {
-            planes: self.planes as u32,
-            in_h: self.in_hw.0 as u32,
-            in_w: self.in_hw.1 as u32,
+            planes: (n * c) as u32,
+            in_h: h as u32,
+            in_w: w as u32,
             out_h: oh as u32,
             out_w: ow as u32,
-            pad: g.pad as u32,
+            pad: self.geometry.pad as u32,
             accumulate: accumulate as u32,
             _pad0: 0,
         }
-    }
-
-    fn input_len(&self) -> usize {
-        self.planes * self.in_hw.0 * self.in_hw.1
     }
 
     /// The entry point `entry` compiled for this layer's window size and stride.
@@ -94,70 +99,78 @@ impl MaxPool {
             .with("STRIDE", self.geometry.stride as u32)
     }
 
-    /// Elements of the output.
-    pub fn output_len(&self) -> usize {
-        let p = self.params(false);
-        self.planes * (p.out_h * p.out_w) as usize
-    }
-
     /// y = max over each window; `argmax` (u32, one per output) records the winners.
     pub fn forward(
         &self,
         ctx: &GpuContext,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
+        x: &Tensor,
+        y: &Tensor,
         argmax: &wgpu::Buffer,
-    ) -> Dispatch {
-        check_len(x, self.input_len(), "maxpool input");
-        check_len(y, self.output_len(), "maxpool output");
-        check_len(argmax, self.output_len(), "maxpool winners");
-        ctx.dispatch_with(
+    ) -> Result<Dispatch> {
+        let out = self.output_shape(x.shape)?;
+        x.check_capacity("maxpool input")?;
+        expect_shape("maxpool output", y, out)?;
+        check_winners(argmax, y.len())?;
+        Ok(ctx.dispatch_with(
             self.kernel("max_forward"),
-            &self.params(false),
-            &[x, y, argmax],
-            grid_for(self.output_len()),
-        )
+            &self.params(x.shape, out, false),
+            &[&x.buffer, &y.buffer, argmax],
+            grid_for(y.len()),
+        ))
     }
 
     /// dx (+)= dy routed to each window's winner.
     pub fn backward(
         &self,
         ctx: &GpuContext,
-        dy: &wgpu::Buffer,
+        dy: &Tensor,
         argmax: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
+        dx: &Tensor,
         mode: BackwardMode,
-    ) -> Dispatch {
-        check_len(dy, self.output_len(), "maxpool output gradient");
-        check_len(argmax, self.output_len(), "maxpool winners");
-        check_len(dx, self.input_len(), "maxpool input gradient");
-        ctx.dispatch_with(
+    ) -> Result<Dispatch> {
+        let out = self.output_shape(dx.shape)?;
+        dx.check_capacity("maxpool input gradient")?;
+        expect_shape("maxpool output gradient", dy, out)?;
+        check_winners(argmax, dy.len())?;
+        Ok(ctx.dispatch_with(
             self.kernel("max_backward"),
-            &self.params(mode.accumulate),
-            &[dy, dx, argmax],
-            grid_for(self.planes * self.in_hw.0 * self.in_hw.1),
-        )
+            &self.params(dx.shape, out, mode.accumulate),
+            &[&dy.buffer, &dx.buffer, argmax],
+            grid_for(dx.len()),
+        ))
     }
 }
 
-/// Dispatches of one adaptive average pooling (PyTorch's `AdaptiveAvgPool2d`; global pooling is
-/// an output of 1 x 1).
+/// An error unless the winners' buffer holds one u32 per output.
+fn check_winners(argmax: &wgpu::Buffer, outputs: usize) -> Result<()> {
+    if argmax.size() < (outputs * 4) as u64 {
+        return Err(Error::InvalidInput(format!(
+            "maxpool winners: a buffer of {} bytes for {outputs} outputs",
+            argmax.size()
+        )));
+    }
+    Ok(())
+}
+
+/// An adaptive average pooling layer on the GPU (PyTorch's `AdaptiveAvgPool2d`; global pooling
+/// is an output of 1 x 1).
 #[derive(Clone, Copy, Debug)]
 pub struct AdaptiveAvgPool {
-    /// Batch * channels.
-    pub planes: usize,
-    /// Input height and width.
-    pub in_hw: (usize, usize),
     /// Output height and width.
     pub out_hw: (usize, usize),
 }
 
 impl AdaptiveAvgPool {
-    fn params(&self, accumulate: bool) -> PoolParams {
+    /// The output's shape for an input of shape `x`.
+    pub fn output_shape(&self, [n, c, _, _]: [usize; 4]) -> [usize; 4] {
+        [n, c, self.out_hw.0, self.out_hw.1]
+    }
+
+    fn params(&self, [n, c, h, w]: [usize; 4], accumulate: bool) -> PoolParams {
         PoolParams {
-            planes: self.planes as u32,
-            in_h: self.in_hw.0 as u32,
-            in_w: self.in_hw.1 as u32,
+            planes: (n * c) as u32,
+            in_h: h as u32,
+            in_w: w as u32,
             out_h: self.out_hw.0 as u32,
             out_w: self.out_hw.1 as u32,
             pad: 0,
@@ -167,49 +180,33 @@ impl AdaptiveAvgPool {
     }
 
     /// y = mean over each adaptive window.
-    pub fn forward(&self, ctx: &GpuContext, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Dispatch {
-        check_len(
-            x,
-            self.planes * self.in_hw.0 * self.in_hw.1,
-            "avgpool input",
-        );
-        check_len(
-            y,
-            self.planes * self.out_hw.0 * self.out_hw.1,
-            "avgpool output",
-        );
-        ctx.dispatch_with(
+    pub fn forward(&self, ctx: &GpuContext, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
+        x.check_capacity("avgpool input")?;
+        expect_shape("avgpool output", y, self.output_shape(x.shape))?;
+        Ok(ctx.dispatch_with(
             Kernel::new(Shader::Pool, "avg_forward"),
-            &self.params(false),
-            &[x, y],
-            grid_for(self.planes * self.out_hw.0 * self.out_hw.1),
-        )
+            &self.params(x.shape, false),
+            &[&x.buffer, &y.buffer],
+            grid_for(y.len()),
+        ))
     }
 
     /// dx (+)= dy spread evenly over each window.
     pub fn backward(
         &self,
         ctx: &GpuContext,
-        dy: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
+        dy: &Tensor,
+        dx: &Tensor,
         mode: BackwardMode,
-    ) -> Dispatch {
-        check_len(
-            dy,
-            self.planes * self.out_hw.0 * self.out_hw.1,
-            "avgpool output gradient",
-        );
-        check_len(
-            dx,
-            self.planes * self.in_hw.0 * self.in_hw.1,
-            "avgpool input gradient",
-        );
-        ctx.dispatch_with(
+    ) -> Result<Dispatch> {
+        dx.check_capacity("avgpool input gradient")?;
+        expect_shape("avgpool output gradient", dy, self.output_shape(dx.shape))?;
+        Ok(ctx.dispatch_with(
             Kernel::new(Shader::Pool, "avg_backward"),
-            &self.params(mode.accumulate),
-            &[dy, dx],
-            grid_for(self.planes * self.in_hw.0 * self.in_hw.1),
-        )
+            &self.params(dx.shape, mode.accumulate),
+            &[&dy.buffer, &dx.buffer],
+            grid_for(dx.len()),
+        ))
     }
 }
 

@@ -1,10 +1,10 @@
 //! Bias + ReLU as a layer of its own: forward, and gradient with respect to the input.
 //! Kernels in `shaders/relu.wgsl`. (Convolutions and linear layers fuse it instead.)
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
-use crate::ops::{BackwardMode, check_len};
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, Tensor, grid_for};
+use crate::ops::{BackwardMode, expect_shape};
 
 uniform_block! {
     /// Uniform block of `relu.wgsl`.
@@ -20,7 +20,7 @@ uniform_block! {
     }
 }
 
-/// A bias + ReLU over tensors [n, channels, plane].
+/// A bias + ReLU over tensors [n, channels, h, w] (a plain ReLU over any shape).
 #[derive(Debug)]
 pub struct BiasRelu {
     channels: usize,
@@ -30,8 +30,11 @@ pub struct BiasRelu {
 impl BiasRelu {
     /// A plain ReLU (no bias) when `bias` is `None`, else one bias per channel.
     pub fn new(ctx: &GpuContext, channels: usize, bias: Option<&[f32]>) -> Result<Self> {
-        if let Some(b) = bias {
-            assert_eq!(b.len(), channels, "one bias per channel");
+        if let Some(b) = bias.filter(|b| b.len() != channels) {
+            return Err(Error::InvalidInput(format!(
+                "relu bias: {} values for {channels} channels",
+                b.len()
+            )));
         }
         let bias = bias.map(|b| ctx.upload("relu bias", b)).transpose()?;
         Ok(Self { channels, bias })
@@ -49,49 +52,45 @@ impl BiasRelu {
         }
     }
 
-    /// y = max(x + b, 0) over `len` elements with `plane` elements per channel.
-    pub fn forward(
-        &self,
-        ctx: &GpuContext,
-        len: usize,
-        plane: usize,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-    ) -> Dispatch {
-        check_len(x, len, "relu input");
-        check_len(y, len, "relu output");
-        let bias = self.bias.as_ref().unwrap_or(x);
-        ctx.dispatch_with(
+    /// y = max(x + b, 0), y shaped as x (with a bias, of its channels).
+    pub fn forward(&self, ctx: &GpuContext, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
+        if self.bias.is_some() && x.channels() != self.channels {
+            return Err(Error::InvalidInput(format!(
+                "relu input: {} channels for a bias of {}",
+                x.channels(),
+                self.channels
+            )));
+        }
+        x.check_capacity("relu input")?;
+        expect_shape("relu output", y, x.shape)?;
+        let (h, w) = x.hw();
+        let bias = self.bias.as_ref().unwrap_or(&x.buffer);
+        Ok(ctx.dispatch_with(
             Kernel::new(Shader::Relu, "forward"),
-            &self.params(len, plane, BackwardMode::default()),
-            &[x, bias, y],
-            grid_for(len),
-        )
+            &self.params(x.len(), h * w, BackwardMode::default()),
+            &[&x.buffer, bias, &y.buffer],
+            grid_for(x.len()),
+        ))
     }
 
-    /// dx (+)= dy * (y > 0).
+    /// dx (+)= dy * (y > 0), all three of one shape.
     pub fn backward(
         &self,
         ctx: &GpuContext,
-        len: usize,
-        dy: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
+        dy: &Tensor,
+        y: &Tensor,
+        dx: &Tensor,
         mode: BackwardMode,
-    ) -> Dispatch {
-        for (buffer, what) in [
-            (dy, "relu output gradient"),
-            (y, "relu output"),
-            (dx, "relu input gradient"),
-        ] {
-            check_len(buffer, len, what);
-        }
-        ctx.dispatch_with(
+    ) -> Result<Dispatch> {
+        y.check_capacity("relu output")?;
+        expect_shape("relu output gradient", dy, y.shape)?;
+        expect_shape("relu input gradient", dx, y.shape)?;
+        Ok(ctx.dispatch_with(
             Kernel::new(Shader::Relu, "backward"),
-            &self.params(len, 1, mode),
-            &[dy, y, dx],
-            grid_for(len),
-        )
+            &self.params(y.len(), 1, mode),
+            &[&dy.buffer, &y.buffer, &dx.buffer],
+            grid_for(y.len()),
+        ))
     }
 }
 

@@ -3,9 +3,10 @@
 //! input size, dream's octaves). Kernel in `shaders/resample.wgsl`, the sampling itself in
 //! `shaders/bilinear.wgsl`, shared with the saliency kernels that sample activations.
 
+use crate::error::Result;
 use crate::gpu::uniform::uniform_block;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid_for};
-use crate::ops::check_len;
+use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, Tensor, grid_for};
+use crate::ops::expect_shape;
 
 uniform_block! {
     /// Uniform block of `resample.wgsl`.
@@ -21,31 +22,27 @@ uniform_block! {
     }
 }
 
-/// `dst[n]` = `src[n]` resized bilinearly from `from` to `to` (height, width), for `planes`
-/// planes.
-pub fn resize_bilinear(
-    ctx: &GpuContext,
-    planes: usize,
-    (from, to): ((usize, usize), (usize, usize)),
-    src: &wgpu::Buffer,
-    dst: &wgpu::Buffer,
-) -> Dispatch {
-    check_len(src, planes * from.0 * from.1, "resize input");
-    check_len(dst, planes * to.0 * to.1, "resize output");
+/// `dst` = `src` resized bilinearly, plane by plane, to dst's height and width (dst has src's
+/// batch and channels).
+pub fn resize_bilinear(ctx: &GpuContext, src: &Tensor, dst: &Tensor) -> Result<Dispatch> {
+    let [n, c, from_h, from_w] = src.shape;
+    let [_, _, to_h, to_w] = dst.shape;
+    src.check_capacity("resize input")?;
+    expect_shape("resize output", dst, [n, c, to_h, to_w])?;
     let params = ResampleParams {
-        planes: planes as u32,
-        in_h: from.0 as u32,
-        in_w: from.1 as u32,
-        out_h: to.0 as u32,
-        out_w: to.1 as u32,
+        planes: (n * c) as u32,
+        in_h: from_h as u32,
+        in_w: from_w as u32,
+        out_h: to_h as u32,
+        out_w: to_w as u32,
         ..ResampleParams::default()
     };
-    ctx.dispatch_with(
+    Ok(ctx.dispatch_with(
         Kernel::new(Shader::Resample, "resize_bilinear"),
         &params,
-        &[src, dst],
-        grid_for(planes * to.0 * to.1),
-    )
+        &[&src.buffer, &dst.buffer],
+        grid_for(dst.len()),
+    ))
 }
 
 /// Plain-Rust reference implementations.

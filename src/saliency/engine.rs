@@ -8,7 +8,7 @@ use std::rc::Rc;
 use crate::progress::Progress;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, Tensor, copy_buffer, record_all};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::resample::resize_bilinear;
 use crate::saliency::kernels::{AttributionKernel, CamKernel, SampleJob, SampleKernel};
@@ -297,9 +297,10 @@ impl<'n> Attributor<'n> {
                     w,
                 };
                 let alpha = ctx.storage("grad-cam weights", batch * channels)?;
-                let low = ctx.storage("grad-cam map", batch * h * w)?;
+                let low = Tensor::zeros(ctx, "grad-cam map", [batch, 1, h, w])?;
                 let plane = self.hw.0 * self.hw.1;
-                let up = ctx.storage("grad-cam upsampled", batch * plane)?;
+                let up =
+                    Tensor::zeros(ctx, "grad-cam upsampled", [batch, 1, self.hw.0, self.hw.1])?;
                 let grad = &plan.activation_grad(layer).buffer;
                 let weights = if method == Method::GradCamPlusPlus {
                     shape.cam(
@@ -312,10 +313,10 @@ impl<'n> Attributor<'n> {
                 };
                 let dispatches = vec![
                     weights,
-                    shape.cam(ctx, CamKernel::Map, &[&act.buffer, &alpha, &low]),
-                    resize_bilinear(ctx, batch, ((h, w), self.hw), &low, &up),
+                    shape.cam(ctx, CamKernel::Map, &[&act.buffer, &alpha, &low.buffer]),
+                    resize_bilinear(ctx, &low, &up)?,
                 ];
-                (plane, dispatches, up)
+                (plane, dispatches, up.buffer)
             }
         };
         let out = ctx.storage("saliency results", m * per_image)?;

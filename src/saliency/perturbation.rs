@@ -8,7 +8,7 @@ use std::rc::Rc;
 use crate::progress::Progress;
 
 use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, Tensor, copy_buffer, record_all};
 use crate::model::Plan;
 use crate::ops::resample::resize_bilinear;
 use crate::saliency::engine::{AttributionRequest, Attributor, PASSES_PER_SUBMIT};
@@ -142,20 +142,20 @@ impl Attributor<'_> {
         let targets = upload_targets(self, chunk.targets)?;
         let scores = self.score_passes(&perturbed, make, &targets, true, chunk.progress)?;
         let alpha = ctx.storage("score-cam weights", m * channels)?;
-        let cam = ctx.storage("score-cam map", m * shape.plane())?;
-        let maps = ctx.storage("score-cam maps", m * resize.to.0 * resize.to.1)?;
+        let cam = Tensor::zeros(ctx, "score-cam map", [m, 1, low.0, low.1])?;
+        let maps = Tensor::zeros(ctx, "score-cam maps", [m, 1, resize.to.0, resize.to.1])?;
         let mut encoder = ctx.encoder("score-cam maps");
         record_all(
             &mut encoder,
             "score-cam",
             [
                 &shape.cam(ctx, CamKernel::ScoreWeights, &[&range, &scores, &alpha]),
-                &shape.cam(ctx, CamKernel::Map, &[&act, &alpha, &cam]),
-                &resize_bilinear(ctx, m, (low, resize.to), &cam, &maps),
+                &shape.cam(ctx, CamKernel::Map, &[&act, &alpha, &cam.buffer]),
+                &resize_bilinear(ctx, &cam, &maps)?,
             ],
         );
         ctx.submit(encoder);
-        Ok(maps)
+        Ok(maps.buffer)
     }
 
     /// The output of layer `layer` for the `m` images in `images`, [m, c, h, w], from forward

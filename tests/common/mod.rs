@@ -61,3 +61,13 @@ pub fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
 pub fn upload(data: &[f32]) -> wgpu::Buffer {
     ctx().upload("test data", data).unwrap()
 }
+
+/// A tensor of `shape` holding `data`.
+pub fn tensor_of(shape: [usize; 4], data: &[f32]) -> netlens::gpu::Tensor {
+    netlens::gpu::Tensor::upload(ctx(), "test tensor", shape, data).unwrap()
+}
+
+/// A zero-filled tensor of `shape`.
+pub fn zeros(shape: [usize; 4]) -> netlens::gpu::Tensor {
+    netlens::gpu::Tensor::zeros(ctx(), "test tensor", shape).unwrap()
+}

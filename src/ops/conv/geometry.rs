@@ -1,5 +1,7 @@
 //! The shape of a convolution layer, independent of batch and image size.
 
+use crate::error::{Error, Result};
+
 /// The shape of a convolution layer, independent of batch and image size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeometry {
@@ -47,6 +49,24 @@ impl ConvGeometry {
             (hp - self.kernel_h) / self.stride + 1,
             (wp - self.kernel_w) / self.stride + 1,
         ))
+    }
+
+    /// The output's shape [n, out, oh, ow] for an input of shape `x` [n, c, h, w], or an error
+    /// naming what does not fit.
+    pub fn output_shape(&self, [n, c, h, w]: [usize; 4]) -> Result<[usize; 4]> {
+        if c != self.in_channels {
+            return Err(Error::InvalidInput(format!(
+                "conv input: {c} channels where the layer takes {}",
+                self.in_channels
+            )));
+        }
+        let (oh, ow) = self.output_size(h, w).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "conv input: a {}x{} kernel (stride {}) does not fit a {h}x{w} input padded by {}",
+                self.kernel_h, self.kernel_w, self.stride, self.pad
+            ))
+        })?;
+        Ok([n, self.out_channels, oh, ow])
     }
 
     /// The weight tensor's shape in PyTorch's layout: [out, in, kh, kw].

@@ -16,9 +16,9 @@ pub use direct::{pack_backward, pack_forward};
 pub use geometry::ConvGeometry;
 pub(crate) use params::ConvParams;
 
-use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext, Kernel, Shader, grid};
-use crate::ops::{BackwardMode, check_len};
+use crate::error::{Error, Result};
+use crate::gpu::{ChannelView, Dispatch, GpuContext, Kernel, Shader, Tensor, grid};
+use crate::ops::{BackwardMode, expect_shape};
 use direct::{NARROW_MAX_CHANNELS, tile_grid};
 
 /// The ReLU mask an input-gradient dispatch applies to dx. The gradient it reads always went
@@ -31,34 +31,22 @@ pub enum ReluMask<'a> {
     /// dx, once complete, masked by the ReLU whose output is the buffer (this layer's input x):
     /// that ReLU's backward fused into this kernel. Of several layers adding into one dx
     /// ([`BackwardMode::accumulate`]), the last one masks.
-    Input(&'a wgpu::Buffer),
+    Input(&'a Tensor),
 }
 
 /// What one input-gradient dispatch of a convolution reads and writes.
 #[derive(Clone, Copy, Debug)]
 pub struct BackwardIo<'a> {
-    /// The output's gradient, masked by this layer's ReLU if it has one; channels `slice` of it
-    /// are this layer's.
-    pub dy: &'a wgpu::Buffer,
+    /// The output's gradient, masked by this layer's ReLU if it has one: this layer's channels
+    /// of it (all of a tensor of the layer's output channels, unless the output is a channel
+    /// concatenation).
+    pub dy: ChannelView<'a>,
     /// The input's gradient, written, or added to with [`BackwardMode::accumulate`].
-    pub dx: &'a wgpu::Buffer,
+    pub dx: &'a Tensor,
     /// The ReLU mask applied.
     pub mask: ReluMask<'a>,
-    /// Where this layer's channels sit in dy (and y): [`Conv2d::whole`] unless the output is
-    /// a channel concatenation.
-    pub slice: ChannelSlice,
     /// Overwrite or accumulate; plain or guided.
     pub mode: BackwardMode,
-}
-
-/// Where a convolution's output sits in its tensor: channels `offset..offset + out` of a tensor
-/// of `total` channels (a channel concatenation when smaller than the tensor).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChannelSlice {
-    /// First channel.
-    pub offset: usize,
-    /// Channels of the whole tensor.
-    pub total: usize,
 }
 
 /// One direction's weights on the GPU, packed for the kernels that compute it.
@@ -172,47 +160,35 @@ impl Conv2d {
         self.relu
     }
 
-    fn params(
-        &self,
-        batch: usize,
-        in_hw: (usize, usize),
-        slice: ChannelSlice,
-        mode: BackwardMode,
-    ) -> ConvParams {
-        assert!(
-            slice.offset + self.geometry.out_channels <= slice.total,
-            "output channels {}..{} outside a tensor of {} channels",
-            slice.offset,
-            slice.offset + self.geometry.out_channels,
-            slice.total
-        );
+    /// The uniform block for input shape `x` and output (gradient) view `y`, after checking
+    /// that the view has the output's batch and plane and room for the layer's channels.
+    fn params(&self, x: [usize; 4], y: ChannelView<'_>, mode: BackwardMode) -> Result<ConvParams> {
+        let [n, out_c, oh, ow] = self.geometry.output_shape(x)?;
+        let total = y.tensor.channels();
+        if y.offset + out_c > total {
+            return Err(Error::InvalidInput(format!(
+                "conv output: channels {}..{} outside a tensor of {total} channels",
+                y.offset,
+                y.offset + out_c
+            )));
+        }
+        expect_shape("conv output", y.tensor, [n, total, oh, ow])?;
         let g = &self.geometry;
-        let (oh, ow) = g
-            .output_size(in_hw.0, in_hw.1)
-            .expect("convolution kernel larger than its padded input");
-        ConvParams {
-            batch: batch as u32,
+        Ok(ConvParams {
+            batch: n as u32,
             in_c: g.in_channels as u32,
-            in_h: in_hw.0 as u32,
-            in_w: in_hw.1 as u32,
-            out_c: g.out_channels as u32,
+            in_h: x[2] as u32,
+            in_w: x[3] as u32,
+            out_c: out_c as u32,
             out_h: oh as u32,
             out_w: ow as u32,
             pad: g.pad as u32,
             relu: self.relu as u32,
             accumulate: mode.accumulate as u32,
             guided: mode.guided as u32,
-            out_total: slice.total as u32,
-            out_offset: slice.offset as u32,
-        }
-    }
-
-    /// The whole output tensor: channels 0..out of a tensor of `out` channels.
-    pub fn whole(&self) -> ChannelSlice {
-        ChannelSlice {
-            offset: 0,
-            total: self.geometry.out_channels,
-        }
+            out_total: total as u32,
+            out_offset: y.offset as u32,
+        })
     }
 
     /// The entry point `entry` compiled for this layer's kernel size and stride.
@@ -241,27 +217,21 @@ impl Conv2d {
         }
     }
 
-    /// y = act(conv(x) + b) for `batch` images of `in_hw`, written into channels `slice` of y
-    /// ([`Conv2d::whole`] for all of a [batch, out, oh, ow] tensor; a fire module's expand
-    /// convolutions each write their part of the concatenation).
-    pub fn forward(
+    /// y = act(conv(x) + b), written into the channels of `y` from its offset (all of a
+    /// [n, out, oh, ow] tensor given as `&y`; a fire module's expand convolutions each write
+    /// their part of the concatenation).
+    pub fn forward<'y>(
         &self,
         ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        slice: ChannelSlice,
-    ) -> Dispatch {
-        let p = self.params(batch, in_hw, slice, BackwardMode::default());
-        let pixels = batch * (p.out_h * p.out_w) as usize;
-        check_len(
-            x,
-            batch * self.geometry.in_channels * in_hw.0 * in_hw.1,
-            "conv input",
-        );
-        check_len(y, pixels * slice.total, "conv output");
-        match &self.forward_weights {
+        x: &Tensor,
+        y: impl Into<ChannelView<'y>>,
+    ) -> Result<Dispatch> {
+        let y = y.into();
+        let p = self.params(x.shape, y, BackwardMode::default())?;
+        x.check_capacity("conv input")?;
+        let pixels = x.batch() * (p.out_h * p.out_w) as usize;
+        let (x, y) = (&x.buffer, &y.tensor.buffer);
+        Ok(match &self.forward_weights {
             Packed::Winograd(w) => winograd::forward(ctx, &p, x, w, &self.bias, y),
             Packed::Direct(w) => {
                 let buffers = [x, w, &self.bias, y];
@@ -270,42 +240,29 @@ impl Conv2d {
                     self.kernel(ctx, ["forward", "forward_blocked"], pixels, channels);
                 ctx.dispatch_with(kernel, &p, &buffers, groups)
             }
-        }
+        })
     }
 
     /// The input gradient, dx (+)= conv_backward(dy), dy already masked by this layer's ReLU,
     /// dx masked as `io.mask` says.
-    pub fn backward_input(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        in_hw: (usize, usize),
-        io: BackwardIo<'_>,
-    ) -> Dispatch {
-        let BackwardIo {
-            dy,
-            dx,
-            mask,
-            slice,
-            mode,
-        } = io;
+    pub fn backward_input(&self, ctx: &GpuContext, io: BackwardIo<'_>) -> Result<Dispatch> {
+        let BackwardIo { dy, dx, mask, mode } = io;
+        let p = self.params(dx.shape, dy, mode)?;
+        dx.check_capacity("conv input gradient")?;
         // Without a mask the kernels do not read `aux`: dy stands in for the binding.
         let (mask_dx, aux) = match mask {
-            ReluMask::None => (false, dy),
-            ReluMask::Input(x) => (true, x),
+            ReluMask::None => (false, &dy.tensor.buffer),
+            ReluMask::Input(x) => {
+                expect_shape("conv input (the ReLU mask)", x, dx.shape)?;
+                (true, &x.buffer)
+            }
         };
-        let p = self.params(batch, in_hw, slice, mode);
+        let (batch, in_hw) = (dx.batch(), dx.hw());
         let pixels = batch * in_hw.0 * in_hw.1;
-        let inputs = pixels * self.geometry.in_channels;
-        let outputs = batch * slice.total * (p.out_h * p.out_w) as usize;
-        check_len(dy, outputs, "conv output gradient");
-        if mask_dx {
-            check_len(aux, inputs, "conv input");
-        }
-        check_len(dx, inputs, "conv input gradient");
+        let (dy, dx) = (&dy.tensor.buffer, &dx.buffer);
         let w = match &self.backward_weights {
             Packed::Winograd(w) => {
-                return winograd::backward_input(ctx, &p, dy, w, aux, dx, mask_dx);
+                return Ok(winograd::backward_input(ctx, &p, dy, w, aux, dx, mask_dx));
             }
             Packed::Direct(w) => w,
         };
@@ -316,17 +273,17 @@ impl Conv2d {
             let s = self.geometry.stride;
             let slots = batch * s * s * in_hw.0.div_ceil(s) * in_hw.1.div_ceil(s);
             let groups = slots.div_ceil(256) as u32;
-            ctx.dispatch_with(
+            Ok(ctx.dispatch_with(
                 masked(self.specialized("backward_input_narrow")),
                 &p,
                 &buffers,
                 grid(groups),
-            )
+            ))
         } else {
             let entries = ["backward_input", "backward_input_blocked"];
             let channels = self.geometry.in_channels;
             let (kernel, groups) = self.kernel(ctx, entries, pixels, channels);
-            ctx.dispatch_with(masked(kernel), &p, &buffers, groups)
+            Ok(ctx.dispatch_with(masked(kernel), &p, &buffers, groups))
         }
     }
 }
