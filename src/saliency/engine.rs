@@ -8,7 +8,7 @@ use std::rc::Rc;
 use crate::progress::Progress;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, StepOp, copy_buffer, record_all, record_ops};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::resample::resize_bilinear;
 use crate::saliency::kernels::{AttributionKernel, CamKernel, SampleJob, SampleKernel};
@@ -411,28 +411,26 @@ impl<'n> Attributor<'n> {
                 Some(base),
             )
         };
-        let before = [
-            make_inputs,
-            job.sampled(
-                ctx,
-                SampleKernel::SeedTargets,
-                &[&state, &targets, &plan.logits_grad().buffer],
-            ),
-        ];
-        let after = [
-            job.sampled(
-                ctx,
-                SampleKernel::Accumulate,
-                &[&state, &plan.input_grad().buffer, &acc],
-            ),
-            job.sampled(ctx, SampleKernel::Advance, &[&state]),
+        let seed = job.sampled(
+            ctx,
+            SampleKernel::SeedTargets,
+            &[&state, &targets, &plan.logits_grad().buffer],
+        );
+        let accumulate = job.sampled(
+            ctx,
+            SampleKernel::Accumulate,
+            &[&state, &plan.input_grad().buffer, &acc],
+        );
+        let advance = job.sampled(ctx, SampleKernel::Advance, &[&state]);
+        let step = [
+            StepOp::Pass("samples", vec![make_inputs, seed]),
+            plan.forward_op(),
+            plan.backward_op(GradientRule::Plain),
+            StepOp::Pass("accumulate", vec![accumulate, advance]),
         ];
         let passes = (job.passes(), PASSES_PER_SUBMIT);
         ctx.submit_passes("sampled passes", passes, chunk.progress, |encoder, _| {
-            record_all(encoder, "samples", &before);
-            plan.record_forward(encoder);
-            plan.record_backward(encoder, GradientRule::Plain);
-            record_all(encoder, "accumulate", &after);
+            record_ops(encoder, &step)
         })?;
         if let Some(base) = base {
             let shape = ImageBatch {
