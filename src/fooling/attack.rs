@@ -381,26 +381,8 @@ impl Attacker {
         progress: &dyn Progress,
     ) -> Result<AttackRun> {
         let start = Instant::now();
-        let len = self.images.per_image();
-        if inputs.len() != targets.len() {
-            return Err(Error::InvalidInput(format!(
-                "{} images but {} targets",
-                inputs.len(),
-                targets.len()
-            )));
-        }
-        if let Some((i, x)) = inputs.iter().enumerate().find(|(_, x)| x.len() != len) {
-            return Err(Error::InvalidInput(format!(
-                "image {i} has {} values, the attack's input size needs {len}",
-                x.len()
-            )));
-        }
         let classes = self.plan.logits().per_image();
-        if let Some(t) = targets.iter().flatten().find(|&&t| t >= classes) {
-            return Err(Error::UnknownClass(format!(
-                "target class {t} does not exist: the network has {classes} classes"
-            )));
-        }
+        self.images.check_inputs(inputs, targets, classes)?;
         let chunks = inputs.len().div_ceil(self.batch());
         progress.set_length((chunks * self.config.steps) as u64);
         let mut outcomes = Vec::with_capacity(inputs.len());
