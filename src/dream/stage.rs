@@ -7,7 +7,7 @@ use super::kernels::{RollDirection, StepRow, TransformPass, blur_radius, blur_we
 use super::run::Objective;
 use super::settings::{Diversity, DreamSettings, Parameterization};
 use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
+use crate::gpu::{Dispatch, GpuContext, ImageBatch, StepOp, copy_buffer, record_all, record_ops};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::step::upload_image_bounds;
 
@@ -93,6 +93,8 @@ pub(super) struct Stage {
     blur: Vec<Dispatch>,
     fourier: Option<FourierParts>,
     diversity: Option<StageDiversity>,
+    /// What a snapshot records: (render,) the image to the input, forward, (diversity).
+    snapshot: Vec<StepOp>,
 }
 
 /// Bytes of one step's schedule rows for a batch.
@@ -277,6 +279,17 @@ impl Stage {
                 });
             }
         }
+        let render = fourier
+            .iter()
+            .map(|f| StepOp::Pass("render", f.render.clone()));
+        let measure = diversity.iter().map(|d| d.parts.measure.to_vec());
+        let snapshot = render
+            .chain([
+                StepOp::Copy(x.clone(), input.clone()),
+                plan.forward_op_to(spec.layer),
+            ])
+            .chain(measure.map(|m| StepOp::Pass("diversity", m)))
+            .collect();
         let blur_after = spec
             .rows
             .chunks(batch)
@@ -300,6 +313,7 @@ impl Stage {
             blur,
             fourier,
             diversity,
+            snapshot,
         })
     }
 
@@ -421,13 +435,7 @@ impl Stage {
 
     /// Records what a snapshot needs: the image, and a forward pass on it unjittered.
     pub fn record_snapshot(&self, encoder: &mut wgpu::CommandEncoder) {
-        self.record_render(encoder);
-        let input = &self.plan.input().buffer;
-        copy_buffer(encoder, (&self.x, 0), (input, 0), input.size());
-        self.plan.record_forward_to(encoder, self.layer);
-        if let Some(d) = &self.diversity {
-            record_all(encoder, "diversity", &d.parts.measure);
-        }
+        record_ops(encoder, &self.snapshot);
     }
 
     /// Reads the images and objectives after [`Stage::record_snapshot`] was submitted.

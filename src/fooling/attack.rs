@@ -14,27 +14,11 @@ use crate::fooling::config::{
     AttackConfig, AttackMethod, Norm, level_table, pixel_distances, pixel_unit,
 };
 use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, cpu};
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, copy_buffer, record_all};
+use crate::gpu::{GpuContext, ImageBatch, StepOp, record_ops};
 use crate::hash::pcg;
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::step::upload_image_bounds;
 use crate::preprocess::{MEAN, STD, to_input, to_rgb};
-
-/// One piece of a recorded step: a compute pass of dispatches, or a buffer copy.
-#[derive(Debug)]
-enum Op {
-    Pass(&'static str, Vec<Dispatch>),
-    Copy(wgpu::Buffer, wgpu::Buffer),
-}
-
-impl Op {
-    fn record(&self, encoder: &mut wgpu::CommandEncoder) {
-        match self {
-            Op::Pass(label, dispatches) => record_all(encoder, label, dispatches),
-            Op::Copy(src, dst) => copy_buffer(encoder, (src, 0), (dst, 0), src.size()),
-        }
-    }
-}
 
 /// The 8-bit version of an attack's result: what a saved PNG gives back.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -177,11 +161,10 @@ pub struct Attacker {
     unit: wgpu::Buffer,
     bounds: wgpu::Buffer,
     norms: wgpu::Buffer,
-    prepare: Op,
-    check_step: Dispatch,
-    check_final: Dispatch,
-    seed_loss: Dispatch,
-    update: Vec<Op>,
+    /// A step: input from the iterate, forward, goal check, loss seed, backward and update.
+    step: Vec<StepOp>,
+    /// The last check: input from the iterate, forward and goal check.
+    final_check: Vec<StepOp>,
 }
 
 impl Attacker {
@@ -220,12 +203,12 @@ impl Attacker {
             let stats: Vec<f32> = (0..3).flat_map(|c| [STD[c], MEAN[c]]).collect();
             let stats = ctx.upload("channel stats", &stats)?;
             let levels = ctx.upload("pixel levels", &level_table())?;
-            Op::Pass(
+            StepOp::Pass(
                 "quantize",
                 vec![images.quantize(&ctx, &iterate, &stats, &levels, input)],
             )
         } else {
-            Op::Copy(iterate.clone(), input.clone())
+            StepOp::Copy(iterate.clone(), input.clone())
         };
         let logits_buf = &plan.logits().buffer;
         let check = |count| {
@@ -235,8 +218,6 @@ impl Attacker {
             };
             logits.check_goal(&ctx, mode, logits_buf, &goals, &state, &scale)
         };
-        let check_step = check(true);
-        let check_final = check(false);
         let seed_loss = logits.seed_loss(
             &ctx,
             config.loss,
@@ -244,6 +225,17 @@ impl Attacker {
             &goals,
             &plan.logits_grad().buffer,
         );
+        let step = vec![
+            prepare.clone(),
+            plan.forward_op(),
+            StepOp::Pass("goal check and seed", vec![check(true), seed_loss]),
+            plan.backward_op(GradientRule::Plain),
+        ];
+        let final_check = vec![
+            prepare,
+            plan.forward_op(),
+            StepOp::Pass("goal check", vec![check(false)]),
+        ];
         let mut attacker = Self {
             ctx,
             config,
@@ -258,13 +250,11 @@ impl Attacker {
             unit,
             bounds,
             norms,
-            prepare,
-            check_step,
-            check_final,
-            seed_loss,
-            update: Vec::new(),
+            step,
+            final_check,
         };
-        attacker.update = attacker.update_ops()?;
+        let update = attacker.update_ops()?;
+        attacker.step.extend(update);
         Ok(attacker)
     }
 
@@ -280,7 +270,7 @@ impl Attacker {
 
     /// The dispatches that move the iterate after a backward pass, then project it onto the
     /// ε-ball and the valid image range.
-    fn update_ops(&self) -> Result<Vec<Op>> {
+    fn update_ops(&self) -> Result<Vec<StepOp>> {
         let (ctx, b, c) = (&self.ctx, &self.images, &self.config);
         let g = &self.plan.input_grad().buffer;
         let (x, x0, unit, scale, norms) = (
@@ -303,7 +293,7 @@ impl Attacker {
             ]
         };
         Ok(match (c.method, c.norm) {
-            (AttackMethod::Fool, _) => vec![Op::Pass(
+            (AttackMethod::Fool, _) => vec![StepOp::Pass(
                 "fooling step",
                 vec![
                     b.sum_squares(ctx, g, norms),
@@ -311,7 +301,7 @@ impl Attacker {
                     clamp,
                 ],
             )],
-            (AttackMethod::Fgsm | AttackMethod::Pgd, Norm::Linf) => vec![Op::Pass(
+            (AttackMethod::Fgsm | AttackMethod::Pgd, Norm::Linf) => vec![StepOp::Pass(
                 "sign step",
                 vec![b.sign_step(ctx, step, g, scale, unit, x), project, clamp],
             )],
@@ -319,13 +309,13 @@ impl Attacker {
                 let mut pass = vec![b.scale_channels(ctx, unit, g)];
                 pass.extend(l2_step(g));
                 pass.extend([project, clamp]);
-                vec![Op::Pass("l2 step", pass)]
+                vec![StepOp::Pass("l2 step", pass)]
             }
             (AttackMethod::MiFgsm, norm) => {
                 let m = self.momentum.as_ref().ok_or_else(|| {
                     Error::InvalidInput("MI-FGSM needs its momentum buffer".into())
                 })?;
-                let accumulate = Op::Pass(
+                let accumulate = StepOp::Pass(
                     "momentum",
                     vec![
                         b.scale_channels(ctx, unit, g),
@@ -336,7 +326,7 @@ impl Attacker {
                 match norm {
                     Norm::Linf => vec![
                         accumulate,
-                        Op::Pass(
+                        StepOp::Pass(
                             "sign step",
                             vec![b.sign_step(ctx, step, m, scale, unit, x), project, clamp],
                         ),
@@ -348,8 +338,8 @@ impl Attacker {
                         pass.extend([project, clamp]);
                         vec![
                             accumulate,
-                            Op::Copy(m.clone(), g.clone()),
-                            Op::Pass("l2 momentum step", pass),
+                            StepOp::Copy(m.clone(), g.clone()),
+                            StepOp::Pass("l2 momentum step", pass),
                         ]
                     }
                 }
@@ -360,7 +350,7 @@ impl Attacker {
     /// PGD's random start: a uniform point of the L∞ ball, or a random direction at distance ε
     /// for L2 (in 150528 dimensions a uniform draw from the ball lies within 0.01 % of its
     /// sphere anyway); then clamped to the image range.
-    fn random_start(&self, seed: u32) -> Op {
+    fn random_start(&self, seed: u32) -> StepOp {
         let (ctx, b, c) = (&self.ctx, &self.images, &self.config);
         let g = &self.plan.input_grad().buffer;
         let (x, unit) = (&self.iterate, &self.unit);
@@ -378,27 +368,7 @@ impl Attacker {
             ],
         };
         pass.push(b.clamp_channels(ctx, &self.bounds, x));
-        Op::Pass("random start", pass)
-    }
-
-    /// Records one step: input from the iterate, forward, goal check; then, unless `last`, the
-    /// loss seed, backward and update.
-    fn record_step(&self, encoder: &mut wgpu::CommandEncoder, last: bool) {
-        self.prepare.record(encoder);
-        self.plan.record_forward(encoder);
-        if last {
-            record_all(encoder, "goal check", [&self.check_final]);
-            return;
-        }
-        record_all(
-            encoder,
-            "goal check and seed",
-            [&self.check_step, &self.seed_loss],
-        );
-        self.plan.record_backward(encoder, GradientRule::Plain);
-        for op in &self.update {
-            op.record(encoder);
-        }
+        StepOp::Pass("random start", pass)
     }
 
     /// Attacks every input (normalized CHW images of the attacker's size): toward
@@ -411,26 +381,8 @@ impl Attacker {
         progress: &dyn Progress,
     ) -> Result<AttackRun> {
         let start = Instant::now();
-        let len = self.images.per_image();
-        if inputs.len() != targets.len() {
-            return Err(Error::InvalidInput(format!(
-                "{} images but {} targets",
-                inputs.len(),
-                targets.len()
-            )));
-        }
-        if let Some((i, x)) = inputs.iter().enumerate().find(|(_, x)| x.len() != len) {
-            return Err(Error::InvalidInput(format!(
-                "image {i} has {} values, the attack's input size needs {len}",
-                x.len()
-            )));
-        }
         let classes = self.plan.logits().per_image();
-        if let Some(t) = targets.iter().flatten().find(|&&t| t >= classes) {
-            return Err(Error::UnknownClass(format!(
-                "target class {t} does not exist: the network has {classes} classes"
-            )));
-        }
+        self.images.check_inputs(inputs, targets, classes)?;
         let chunks = inputs.len().div_ceil(self.batch());
         progress.set_length((chunks * self.config.steps) as u64);
         let mut outcomes = Vec::with_capacity(inputs.len());
@@ -514,7 +466,7 @@ impl Attacker {
             let n = config.check_every.min(config.steps - step);
             let mut encoder = ctx.encoder("attack steps");
             for _ in 0..n {
-                self.record_step(&mut encoder, false);
+                record_ops(&mut encoder, &self.step);
             }
             ctx.submit(encoder);
             step += n;
@@ -528,7 +480,7 @@ impl Attacker {
             }
         }
         let mut encoder = ctx.encoder("attack final check");
-        self.record_step(&mut encoder, true);
+        record_ops(&mut encoder, &self.final_check);
         ctx.submit(encoder);
         let state: Vec<u32> = ctx.read(&self.state, 0..real * STATE_LEN).await?;
         self.check_finite(&state, step, chunk)?;

@@ -7,6 +7,7 @@ pub mod kernel;
 mod oneshot;
 pub mod shaders;
 mod shape;
+mod step;
 mod tensor;
 pub(crate) mod uniform;
 
@@ -15,4 +16,5 @@ pub use counts::{CommandCounts, CommandRates, copy_buffer};
 pub use kernel::{Dispatch, Kernel, grid, grid_for, record_all};
 pub use shaders::Shader;
 pub use shape::ImageBatch;
+pub use step::{StepOp, record_ops};
 pub use tensor::{ChannelView, Tensor};

@@ -2,7 +2,7 @@
 //! input-gradient pass for one batch size and input size, recorded into the caller's encoder.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, GpuContext, Tensor, record_all};
+use crate::gpu::{Dispatch, GpuContext, StepOp, Tensor, record_all};
 use crate::model::arch::{Arch, Chw, Layer};
 use crate::model::weights::Weights;
 use crate::ops::BackwardMode;
@@ -455,6 +455,28 @@ impl Plan {
             .iter()
             .rev()
             .flatten()
+    }
+
+    /// The forward pass (input -> logits) as one compute pass of a loop's step.
+    pub fn forward_op(&self) -> StepOp {
+        StepOp::Pass("forward", self.forward_dispatches().cloned().collect())
+    }
+
+    /// The forward pass from the input to the output of layer `index` as one compute pass of a
+    /// loop's step.
+    pub fn forward_op_to(&self, index: usize) -> StepOp {
+        StepOp::Pass(
+            "forward",
+            self.forward_dispatches_to(index).cloned().collect(),
+        )
+    }
+
+    /// The backward pass (logits' gradient -> input's) as one compute pass of a loop's step.
+    pub fn backward_op(&self, rule: GradientRule) -> StepOp {
+        StepOp::Pass(
+            "backward",
+            self.backward_dispatches(rule).cloned().collect(),
+        )
     }
 
     /// Records the forward pass: input -> logits.

@@ -8,7 +8,9 @@ use std::rc::Rc;
 use crate::progress::Progress;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, Tensor, copy_buffer, record_all};
+use crate::gpu::{
+    Dispatch, GpuContext, ImageBatch, StepOp, Tensor, copy_buffer, record_all, record_ops,
+};
 use crate::model::{GradientRule, Network, Plan};
 use crate::ops::resample::resize_bilinear;
 use crate::saliency::kernels::{AttributionKernel, CamKernel, SampleJob, SampleKernel};
@@ -119,6 +121,16 @@ impl<'n> Attributor<'n> {
         }
     }
 
+    /// A batch of `batch` RGB images of the input size.
+    fn images(&self, batch: usize) -> ImageBatch {
+        ImageBatch {
+            batch,
+            channels: 3,
+            h: self.hw.0,
+            w: self.hw.1,
+        }
+    }
+
     pub(crate) fn context(&self) -> &GpuContext {
         self.net.context()
     }
@@ -136,33 +148,6 @@ impl<'n> Attributor<'n> {
         let plan = Rc::new(self.net.plan(batch, self.hw)?);
         plans.push(plan.clone());
         Ok(plan)
-    }
-
-    fn check(&self, inputs: &[Vec<f32>], targets: &[usize]) -> Result<()> {
-        if inputs.len() != targets.len() {
-            return Err(Error::InvalidInput(format!(
-                "{} images but {} target classes",
-                inputs.len(),
-                targets.len()
-            )));
-        }
-        let len = 3 * self.hw.0 * self.hw.1;
-        if let Some((i, x)) = inputs.iter().enumerate().find(|(_, x)| x.len() != len) {
-            return Err(Error::InvalidInput(format!(
-                "image {i} has {} values; a 3x{}x{} input has {len}",
-                x.len(),
-                self.hw.0,
-                self.hw.1
-            )));
-        }
-        if let Some(&t) = targets.iter().find(|&&t| t >= self.classes) {
-            return Err(Error::UnknownClass(format!(
-                "target class {t} is out of range: {} has {} classes",
-                self.net.arch().name,
-                self.classes
-            )));
-        }
-        Ok(())
     }
 
     /// Attribution maps [images, h, w] of `method` for class `targets[i]` of image `inputs[i]`
@@ -199,7 +184,8 @@ impl<'n> Attributor<'n> {
         all: &AttributionRequest<'_>,
         reduce: bool,
     ) -> Result<Vec<f32>> {
-        self.check(all.inputs, all.targets)?;
+        self.images(all.inputs.len())
+            .check_inputs(all.inputs, all.targets, self.classes)?;
         all.settings.check()?;
         let ctx = self.context();
         let plane = self.hw.0 * self.hw.1;
@@ -215,12 +201,7 @@ impl<'n> Attributor<'n> {
                 ..*all
             };
             let m = inputs.len();
-            let shape = ImageBatch {
-                batch: m,
-                channels: 3,
-                h: self.hw.0,
-                w: self.hw.1,
-            };
+            let shape = self.images(m);
             let result = match method {
                 Method::Vanilla => self.gradient_job(&chunk, GradientRule::Plain, None)?,
                 Method::Guided => self.gradient_job(&chunk, GradientRule::Guided, None)?,
@@ -412,36 +393,29 @@ impl<'n> Attributor<'n> {
                 Some(base),
             )
         };
-        let before = [
-            make_inputs,
-            job.sampled(
-                ctx,
-                SampleKernel::SeedTargets,
-                &[&state, &targets, &plan.logits_grad().buffer],
-            ),
-        ];
-        let after = [
-            job.sampled(
-                ctx,
-                SampleKernel::Accumulate,
-                &[&state, &plan.input_grad().buffer, &acc],
-            ),
-            job.sampled(ctx, SampleKernel::Advance, &[&state]),
+        let seed = job.sampled(
+            ctx,
+            SampleKernel::SeedTargets,
+            &[&state, &targets, &plan.logits_grad().buffer],
+        );
+        let accumulate = job.sampled(
+            ctx,
+            SampleKernel::Accumulate,
+            &[&state, &plan.input_grad().buffer, &acc],
+        );
+        let advance = job.sampled(ctx, SampleKernel::Advance, &[&state]);
+        let step = [
+            StepOp::Pass("samples", vec![make_inputs, seed]),
+            plan.forward_op(),
+            plan.backward_op(GradientRule::Plain),
+            StepOp::Pass("accumulate", vec![accumulate, advance]),
         ];
         let passes = (job.passes(), PASSES_PER_SUBMIT);
         ctx.submit_passes("sampled passes", passes, chunk.progress, |encoder, _| {
-            record_all(encoder, "samples", &before);
-            plan.record_forward(encoder);
-            plan.record_backward(encoder, GradientRule::Plain);
-            record_all(encoder, "accumulate", &after);
+            record_ops(encoder, &step)
         })?;
         if let Some(base) = base {
-            let shape = ImageBatch {
-                batch: m,
-                channels: 3,
-                h: self.hw.0,
-                w: self.hw.1,
-            };
+            let shape = self.images(m);
             let mut encoder = ctx.encoder("integrated gradients");
             let buffers = [&images, &base, &acc];
             let dispatch = shape.attribution(ctx, AttributionKernel::TimesDifference, &buffers);

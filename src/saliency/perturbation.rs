@@ -8,7 +8,9 @@ use std::rc::Rc;
 use crate::progress::Progress;
 
 use crate::error::Result;
-use crate::gpu::{Dispatch, GpuContext, ImageBatch, Tensor, copy_buffer, record_all};
+use crate::gpu::{
+    Dispatch, GpuContext, ImageBatch, StepOp, Tensor, copy_buffer, record_all, record_ops,
+};
 use crate::model::Plan;
 use crate::ops::resample::resize_bilinear;
 use crate::saliency::engine::{AttributionRequest, Attributor, PASSES_PER_SUBMIT};
@@ -80,11 +82,14 @@ impl Attributor<'_> {
         let buffers = [state, targets, &plan.logits().buffer, &scores];
         let score = job.sampled(ctx, SampleKernel::ClassScores(softmax), &buffers);
         let advance = job.sampled(ctx, SampleKernel::Advance, &[state]);
+        let step = [
+            StepOp::Pass("perturbed inputs", vec![make_inputs]),
+            plan.forward_op(),
+            StepOp::Pass("scores", vec![score, advance]),
+        ];
         let passes = (job.passes(), PASSES_PER_SUBMIT);
         ctx.submit_passes("perturbation passes", passes, progress, |encoder, _| {
-            record_all(encoder, "perturbed inputs", [&make_inputs]);
-            plan.record_forward(encoder);
-            record_all(encoder, "scores", [&score, &advance]);
+            record_ops(encoder, &step)
         })?;
         Ok(scores)
     }
