@@ -6,6 +6,7 @@ mod common;
 
 use common::ops_reference::{TOL, tensor};
 use common::{assert_close, ctx, random, read, reference, run, tensor_of, zeros};
+use netlens::gpu::{Dispatch, Tensor};
 use netlens::ops::BackwardMode;
 use netlens::ops::pool::{self, AdaptiveAvgPool, MaxPool, MaxPoolGeometry};
 
@@ -31,29 +32,39 @@ fn check_maxpool(op: &str, geometry: MaxPoolGeometry) {
     let x_shape = [xs[0], xs[1], xs[2], xs[3]];
     let y_shape = layer.output_shape(x_shape).unwrap();
     assert_eq!(y_shape.iter().product::<usize>(), y_ref.len());
-    let xb = tensor_of(x_shape, x);
-    let yb = zeros(y_shape);
     let argb = ctx.storage("argmax", y_ref.len()).unwrap();
-    let dyb = tensor_of(y_shape, dy);
-    let dxb = zeros(x_shape);
-    run(&[
-        layer.forward(ctx, &xb, &yb, &argb).unwrap(),
-        layer
-            .backward(ctx, &dyb, &argb, &dxb, BackwardMode::default())
-            .unwrap(),
-    ]);
-    assert_close(
-        &format!("{op} forward (gpu)"),
-        &read(&yb.buffer),
-        y_ref,
-        TOL,
+    check_on_gpu(
+        op,
+        (x_shape, x),
+        (y_shape, dy),
+        (y_ref, dx_ref),
+        |x, y, dy, dx| {
+            vec![
+                layer.forward(ctx, x, y, &argb).unwrap(),
+                layer
+                    .backward(ctx, dy, &argb, dx, BackwardMode::default())
+                    .unwrap(),
+            ]
+        },
     );
-    assert_close(
-        &format!("{op} backward (gpu)"),
-        &read(&dxb.buffer),
-        dx_ref,
-        TOL,
-    );
+}
+
+/// Records `passes` (the forward of x into y, the backward of dy into dx) over fresh tensors
+/// and compares y and dx with the references.
+fn check_on_gpu(
+    op: &str,
+    (x_shape, x): ([usize; 4], &[f32]),
+    (y_shape, dy): ([usize; 4], &[f32]),
+    (y_ref, dx_ref): (&[f32], &[f32]),
+    passes: impl Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Vec<Dispatch>,
+) {
+    let (xb, yb) = (tensor_of(x_shape, x), zeros(y_shape));
+    let (dyb, dxb) = (tensor_of(y_shape, dy), zeros(x_shape));
+    run(&passes(&xb, &yb, &dyb, &dxb));
+    let forward = read(&yb.buffer);
+    assert_close(&format!("{op} forward (gpu)"), &forward, y_ref, TOL);
+    let backward = read(&dxb.buffer);
+    assert_close(&format!("{op} backward (gpu)"), &backward, dx_ref, TOL);
 }
 
 #[test]
@@ -84,7 +95,6 @@ fn maxpool2x2_s2() {
 
 fn check_avgpool(op: &str) {
     let refs = reference("ops_reference.safetensors");
-    let ctx = ctx();
     let (xs, x) = tensor(&refs, op, "x");
     let (ys, y_ref) = tensor(&refs, op, "y");
     let (_, dy) = tensor(&refs, op, "dy");
@@ -108,28 +118,28 @@ fn check_avgpool(op: &str) {
     let x_shape = [xs[0], xs[1], xs[2], xs[3]];
     let y_shape = [ys[0], ys[1], ys[2], ys[3]];
     assert_eq!(layer.output_shape(x_shape), y_shape);
-    let xb = tensor_of(x_shape, x);
-    let yb = zeros(y_shape);
-    let dyb = tensor_of(y_shape, dy);
-    let dxb = zeros(x_shape);
-    run(&[
-        layer.forward(ctx, &xb, &yb).unwrap(),
-        layer
-            .backward(ctx, &dyb, &dxb, BackwardMode::default())
-            .unwrap(),
-    ]);
-    assert_close(
-        &format!("{op} forward (gpu)"),
-        &read(&yb.buffer),
-        y_ref,
-        TOL,
+    check_on_gpu(
+        op,
+        (x_shape, x),
+        (y_shape, dy),
+        (y_ref, dx_ref),
+        |x, y, dy, dx| avgpool_passes(&layer, x, y, dy, dx),
     );
-    assert_close(
-        &format!("{op} backward (gpu)"),
-        &read(&dxb.buffer),
-        dx_ref,
-        TOL,
-    );
+}
+
+/// The average pooling's forward and backward over the given tensors.
+fn avgpool_passes(
+    layer: &AdaptiveAvgPool,
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Vec<Dispatch> {
+    let plain = BackwardMode::default();
+    vec![
+        layer.forward(ctx(), x, y).unwrap(),
+        layer.backward(ctx(), dy, dx, plain).unwrap(),
+    ]
 }
 
 #[test]
@@ -145,33 +155,18 @@ fn global_avgpool() {
 /// Adaptive pooling that upsamples (VGG16's 7 x 7 pooling of a 2 x 2 map, at 64 x 64 inputs).
 #[test]
 fn adaptive_avgpool_upsampling() {
-    let ctx = ctx();
     let (planes, in_hw, out_hw) = (3, (2, 3), (7, 7));
     let x = random(planes * 6, 11, 1.0);
     let dy = random(planes * 49, 12, 1.0);
     let layer = AdaptiveAvgPool { out_hw };
-    let x_shape = [1, planes, in_hw.0, in_hw.1];
-    let y_shape = [1, planes, out_hw.0, out_hw.1];
-    let xb = tensor_of(x_shape, &x);
-    let yb = zeros(y_shape);
-    let dyb = tensor_of(y_shape, &dy);
-    let dxb = zeros(x_shape);
-    run(&[
-        layer.forward(ctx, &xb, &yb).unwrap(),
-        layer
-            .backward(ctx, &dyb, &dxb, BackwardMode::default())
-            .unwrap(),
-    ]);
-    assert_close(
-        "upsampling avgpool forward",
-        &read(&yb.buffer),
-        &pool::cpu::avg_forward(planes, in_hw, out_hw, &x),
-        TOL,
-    );
-    assert_close(
-        "upsampling avgpool backward",
-        &read(&dxb.buffer),
-        &pool::cpu::avg_backward(planes, in_hw, out_hw, &dy),
-        TOL,
+    check_on_gpu(
+        "upsampling avgpool",
+        ([1, planes, in_hw.0, in_hw.1], &x),
+        ([1, planes, out_hw.0, out_hw.1], &dy),
+        (
+            &pool::cpu::avg_forward(planes, in_hw, out_hw, &x),
+            &pool::cpu::avg_backward(planes, in_hw, out_hw, &dy),
+        ),
+        |x, y, dy, dx| avgpool_passes(&layer, x, y, dy, dx),
     );
 }
