@@ -30,6 +30,7 @@ pub mod preprocess;
 pub mod progress;
 pub mod saliency;
 pub mod shard;
+pub mod update;
 
 pub use error::{Error, Result};
 pub use gpu::{GpuContext, GpuOptions};

@@ -1,6 +1,6 @@
 //! The elementwise kernels: ReLU and bias + ReLU, on the GPU and in the CPU reference, against
 //! PyTorch's numbers in `reference/ops_reference.safetensors` (relative L2 error at most 1e-4),
-//! and the per-image step kernels of the loops (`ops::step`) against their CPU references.
+//! and the per-image step kernels of the loops (`update`) against their CPU references.
 
 mod common;
 
@@ -86,7 +86,7 @@ fn bias_relu_against_cpu() {
 #[test]
 fn step_kernels_match_cpu() {
     use netlens::gpu::ImageBatch;
-    use netlens::ops::step;
+    use netlens::update;
     let ctx = ctx();
     let shape = ImageBatch {
         batch: 3,
@@ -102,9 +102,9 @@ fn step_kernels_match_cpu() {
     let flat_bounds: Vec<f32> = bounds.iter().flat_map(|&(a, b)| [a, b]).collect();
 
     let mut want = x.clone();
-    step::cpu::normalized_step(&mut want, &g, &scale, 0.7, len);
+    update::cpu::normalized_step(&mut want, &g, &scale, 0.7, len);
     let stepped = want.clone();
-    step::cpu::clamp_channels(&mut want, &bounds, shape.plane());
+    update::cpu::clamp_channels(&mut want, &bounds, shape.plane());
 
     let (xb, gb) = (ctx.upload("x", &x).unwrap(), ctx.upload("g", &g).unwrap());
     let sums = ctx.storage("sums", shape.batch).unwrap();
@@ -117,7 +117,7 @@ fn step_kernels_match_cpu() {
     assert_close(
         "sum of squares",
         &read(&sums),
-        &step::cpu::sum_squares(&g, len),
+        &update::cpu::sum_squares(&g, len),
         1e-6,
     );
     assert_close("normalized step", &read(&xb), &stepped, 1e-6);

@@ -255,7 +255,7 @@ fn fgsm_equals_one_pgd_step() {
             let mut want = x0.clone();
             cpu::sign_step(&mut want, &g, &[1.0], &pixel_unit(), eps, size * size);
             let bounds: Vec<(f32, f32)> = image_bounds().to_vec();
-            netlens::ops::step::cpu::clamp_channels(&mut want, &bounds, size * size);
+            netlens::update::cpu::clamp_channels(&mut want, &bounds, size * size);
             let differ: Vec<usize> = (0..want.len())
                 .filter(|&i| (want[i] - a.image[i]).abs() > 1e-5)
                 .collect();
@@ -419,7 +419,7 @@ fn host_attack(
     config: &AttackConfig,
     size: usize,
 ) -> Vec<f32> {
-    use netlens::ops::step::{NORM_EPS, cpu as step_cpu};
+    use netlens::update::{NORM_EPS, cpu as step_cpu};
     let plan = net.plan(1, (size, size)).unwrap();
     let (plane, len) = (size * size, x0.len());
     let unit = pixel_unit();

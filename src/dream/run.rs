@@ -16,8 +16,8 @@ use crate::error::{Error, Result, check_finite};
 use crate::gpu::CommandCounts;
 use crate::gpu::counts::count;
 use crate::model::{Arch, Network};
-use crate::ops::step::cpu::clamp_channels;
 use crate::preprocess::{image_bounds, to_input};
+use crate::update::cpu::clamp_channels;
 
 /// What a run maximizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

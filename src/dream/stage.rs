@@ -9,7 +9,7 @@ use super::settings::{Diversity, DreamSettings, Parameterization};
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, ImageBatch, StepOp, copy_buffer, record_all, record_ops};
 use crate::model::{GradientRule, Network, Plan};
-use crate::ops::step::upload_image_bounds;
+use crate::update::upload_image_bounds;
 
 /// What a stage is made for.
 pub(super) struct StageSpec<'a> {

@@ -17,8 +17,8 @@ use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_
 use crate::gpu::{GpuContext, ImageBatch, StepOp, record_ops};
 use crate::hash::pcg;
 use crate::model::{GradientRule, Network, Plan};
-use crate::ops::step::upload_image_bounds;
 use crate::preprocess::{MEAN, STD, to_input, to_rgb};
+use crate::update::upload_image_bounds;
 
 /// The 8-bit version of an attack's result: what a saved PNG gives back.
 #[derive(Clone, Debug, serde::Serialize)]

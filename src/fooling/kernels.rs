@@ -8,7 +8,7 @@ use Invocations::{PerImage, PerValue};
 use crate::fooling::config::{Loss, Norm};
 use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, grid, grid_for};
-use crate::ops::step::NORM_EPS;
+use crate::update::NORM_EPS;
 
 /// The high bit of a goal on the GPU: move away from the class in the low bits.
 pub const AWAY: u32 = 0x8000_0000;
@@ -331,7 +331,7 @@ pub mod cpu {
     use super::{CheckMode, Goal, NEVER, Noise, STATE_LEN};
     use crate::fooling::config::Loss;
     use crate::hash::pcg;
-    use crate::ops::step::NORM_EPS;
+    use crate::update::NORM_EPS;
 
     /// The index of the largest finite value (the first on ties), and whether any value is NaN
     /// or infinite.

@@ -102,14 +102,14 @@ impl Shader {
 
     /// The WGSL declarations of the uniform blocks declared in Rust that the shader reads.
     fn uniform_blocks(self) -> &'static [&'static str] {
-        use crate::{dream, fooling, ops, saliency};
+        use crate::{dream, fooling, ops, saliency, update};
         match self {
             Shader::Conv => &[ops::conv::ConvParams::WGSL],
             Shader::Winograd => &[ops::conv::winograd::WinogradParams::WGSL],
             Shader::Relu => &[ops::relu::ReluParams::WGSL],
             Shader::Pool => &[ops::pool::PoolParams::WGSL],
             Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],
-            Shader::Step => &[ops::step::StepParams::WGSL],
+            Shader::Step => &[update::StepParams::WGSL],
             Shader::Resample => &[ops::resample::ResampleParams::WGSL],
             Shader::Dream => &[
                 dream::kernels::PixelParams::WGSL,

@@ -1,6 +1,6 @@
 //! The layers, each a forward and a backward (gradient with respect to the input; weights stay
-//! frozen) on the GPU, with a plain-Rust reference in its `cpu` module; and the update steps of
-//! the gradient loops (`step`).
+//! frozen) on the GPU, with a plain-Rust reference in its `cpu` module. The update steps the
+//! gradient loops share are in [`crate::update`].
 
 pub mod concat;
 pub mod conv;
@@ -9,7 +9,6 @@ pub mod linear;
 pub mod pool;
 pub mod relu;
 pub mod resample;
-pub mod step;
 
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;

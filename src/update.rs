@@ -1,5 +1,6 @@
-//! Per-image reductions and update steps for the gradient loops: squared norms, normalized
-//! gradient steps, axpy and per-channel clamping. Kernels in `shaders/step.wgsl`.
+//! The update steps the gradient loops share (attacks, attribution, class visualization):
+//! per-image squared norms, normalized gradient steps, axpy and per-channel clamping, as methods
+//! on [`ImageBatch`]. Kernels in `shaders/step.wgsl`.
 
 use crate::error::Result;
 use crate::gpu::uniform::uniform_block;
