@@ -108,8 +108,20 @@ pub fn upload_image_bounds(ctx: &GpuContext) -> Result<wgpu::Buffer> {
     ctx.upload("image bounds", &bounds)
 }
 
+/// Clamps channel c of every image to `bounds[c]` on the host, as
+/// [`ImageBatch::clamp_channels`] does on the GPU.
+pub fn clamp_channels(x: &mut [f32], bounds: &[(f32, f32)], plane: usize) {
+    let len = bounds.len() * plane;
+    for (i, v) in x.iter_mut().enumerate() {
+        let (lo, hi) = bounds[(i % len) / plane];
+        *v = v.clamp(lo, hi);
+    }
+}
+
 /// Plain-Rust reference implementations.
 pub mod cpu {
+    pub use super::clamp_channels;
+
     /// `||x[n]||^2` for each image of `len` values.
     pub fn sum_squares(x: &[f32], len: usize) -> Vec<f32> {
         x.chunks(len)
@@ -125,15 +137,6 @@ pub mod cpu {
             for (a, &b) in xs.iter_mut().zip(gs) {
                 *a += s * b;
             }
-        }
-    }
-
-    /// Clamps channel c of every image to `bounds[c]`.
-    pub fn clamp_channels(x: &mut [f32], bounds: &[(f32, f32)], plane: usize) {
-        let len = bounds.len() * plane;
-        for (i, v) in x.iter_mut().enumerate() {
-            let (lo, hi) = bounds[(i % len) / plane];
-            *v = v.clamp(lo, hi);
         }
     }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use common::{assert_close, ctx, random, read, run, upload};
 use netlens::fooling::config::{level_table, pixel_unit};
-use netlens::fooling::kernels::{CheckMode, Goal, LogitsBatch, Noise, cpu};
+use netlens::fooling::kernels::{CheckMode, Goal, LogitsBatch, Noise, cpu, initial_state};
 use netlens::fooling::{Loss, Norm};
 use netlens::gpu::ImageBatch;
 use netlens::preprocess::{MEAN, STD, to_input, to_rgb};
@@ -53,7 +53,7 @@ fn check_goal_matches_cpu() {
     ];
     let encoded: Vec<u32> = goals.iter().map(|g| g.encode()).collect();
     let batch = LogitsBatch { batch: 6, classes };
-    let mut state = cpu::initial_state(6);
+    let mut state = initial_state(6);
     state[4] = 7; // image 1 has taken 7 steps already
     let mut scale = vec![1.0, 1.0, 1.0, 1.0, 0.0, 1.0];
     let logits_b = upload(&logits);

@@ -75,7 +75,7 @@ fn seed_margin_matches_cpu() {
     assert_eq!(want[classes + 3], -1.0);
     assert_eq!(want[classes + 700], 0.0);
     assert_eq!(want.iter().filter(|v| **v != 0.0).count(), 8);
-    let (other, margin) = cpu::margin(&logits[3 * classes..], Goal::Target(5));
+    let (other, margin) = Goal::Target(5).margin(&logits[3 * classes..]);
     assert!(
         other != 5 && margin < 0.0,
         "a target already on top has a negative margin"
@@ -105,7 +105,7 @@ fn oracle_gradients_are_pixel_gradients() {
         };
         let (plus, minus) = (shifted(1.0), shifted(-1.0));
         let l = pollster::block_on(oracle.logits(&[&plus, &minus])).unwrap();
-        let loss = |l: &[f32]| -cpu::margin(l, goals[n]).1 as f64;
+        let loss = |l: &[f32]| -goals[n].margin(l).1 as f64;
         let numeric = (loss(&l[0]) - loss(&l[1])) / (2.0 * h as f64);
         let analytic: f64 = g.iter().zip(&direction).map(|(a, d)| (a * d) as f64).sum();
         eprintln!("image {n}: directional derivative {analytic:.4} vs differences {numeric:.4}");

@@ -17,7 +17,7 @@ use crate::gpu::CommandCounts;
 use crate::gpu::counts::count;
 use crate::model::{Arch, Network};
 use crate::preprocess::{image_bounds, to_input};
-use crate::update::cpu::clamp_channels;
+use crate::update::clamp_channels;
 
 /// What a run maximizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

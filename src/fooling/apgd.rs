@@ -8,7 +8,7 @@
 use crate::classify::argmax;
 use crate::error::Result;
 use crate::fooling::config::Norm;
-use crate::fooling::kernels::Goal;
+use crate::fooling::kernels::{Goal, sign};
 use crate::fooling::oracle::{AttackLoss, Gradients};
 use crate::fooling::pixels::{eps_unit, l2_norm, project};
 use crate::fooling::robustness::Found;
@@ -77,11 +77,7 @@ fn loss(logits: &[f32], goal: Goal) -> f32 {
 /// x + step · d(g), where d is sign(g) for L∞ and g / ‖g‖₂ for L2.
 fn ascend(x: &[f32], g: &[f32], step: f32, norm: Norm) -> Vec<f32> {
     match norm {
-        Norm::Linf => x
-            .iter()
-            .zip(g)
-            .map(|(&v, &d)| v + step * crate::fooling::kernels::cpu::sign(d))
-            .collect(),
+        Norm::Linf => x.iter().zip(g).map(|(&v, &d)| v + step * sign(d)).collect(),
         Norm::L2 => {
             let n = l2_norm(g.iter().copied()).max(1e-12) as f32;
             x.iter().zip(g).map(|(&v, &d)| v + step * d / n).collect()

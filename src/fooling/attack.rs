@@ -13,7 +13,9 @@ use crate::error::{Error, Result, check_finite};
 use crate::fooling::config::{
     AttackConfig, AttackMethod, Norm, level_table, pixel_distances, pixel_unit,
 };
-use crate::fooling::kernels::{CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, cpu};
+use crate::fooling::kernels::{
+    CheckMode, Goal, LogitsBatch, NEVER, Noise, STATE_LEN, initial_state,
+};
 use crate::gpu::{GpuContext, ImageBatch, StepOp, record_ops};
 use crate::hash::pcg;
 use crate::model::{GradientRule, Network, Plan};
@@ -449,7 +451,7 @@ impl Attacker {
         ctx.write(&self.x0, &x0);
         ctx.write(&self.iterate, &x0);
         ctx.write(&self.goals, &encoded);
-        ctx.write(&self.state, &cpu::initial_state(self.batch()));
+        ctx.write(&self.state, &initial_state(self.batch()));
         ctx.write(&self.scale, &scale);
         let mut encoder = ctx.encoder("attack start");
         if let Some(m) = &self.momentum {

@@ -3,12 +3,11 @@
 //! x = (tanh(w) + 1) / 2 that keeps every pixel in [0, 1], with Adam; a binary search on the
 //! constant c (each search step restarts from the original image) keeps the closest image that
 //! reached its goal. Distances in the pixel domain's [0, 1] units; the margin is that of
-//! [`crate::fooling::kernels::cpu::margin`].
+//! [`Goal::margin`].
 
 use crate::classify::argmax;
 use crate::error::Result;
 use crate::fooling::kernels::Goal;
-use crate::fooling::kernels::cpu::margin;
 use crate::fooling::oracle::{AttackLoss, Gradients};
 use crate::fooling::robustness::Found;
 
@@ -133,7 +132,7 @@ pub async fn carlini_wagner(
                     }
                 }
                 // g ascends minus the margin; the loss descends the margin while it is above −κ.
-                let active = margin(&logits, goals[n]).1 > -config.confidence;
+                let active = goals[n].margin(&logits).1 > -config.confidence;
                 let weight = if active { -im.c } else { 0.0 };
                 for i in 0..x.len() {
                     let dx = 2.0 * (x[i] - x0[i]) + weight * g[i];

@@ -52,6 +52,42 @@ impl Goal {
             Goal::Away(c) => c as u32 | AWAY,
         }
     }
+
+    /// The top class of `logits` other than the goal's class (the first on ties) and the goal's
+    /// margin, which is negative once the goal is reached: z_y − z_j to leave y, z_j − z_t to
+    /// reach t. The `seed_margin` kernel seeds the gradient of minus this margin.
+    pub fn margin(self, logits: &[f32]) -> (usize, f32) {
+        let wanted = self.class();
+        let mut other = usize::from(wanted == 0);
+        for (k, &v) in logits.iter().enumerate() {
+            if k != wanted && v > logits[other] {
+                other = k;
+            }
+        }
+        let gap = logits[wanted] - logits[other];
+        let margin = match self {
+            Goal::Away(_) => gap,
+            Goal::Target(_) => -gap,
+        };
+        (other, margin)
+    }
+}
+
+/// The state buffer for `batch` images that have not started: count 0, first [`NEVER`], not
+/// reached, no non-finite logits.
+pub fn initial_state(batch: usize) -> Vec<u32> {
+    [0, NEVER, 0, 0].repeat(batch)
+}
+
+/// The sign with sign(0) = 0, as WGSL's `sign` (the direction of the sign steps).
+pub fn sign(v: f32) -> f32 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
 }
 
 uniform_block! {
@@ -328,7 +364,7 @@ impl ImageBatch {
 
 /// Plain-Rust reference implementations.
 pub mod cpu {
-    use super::{CheckMode, Goal, NEVER, Noise, STATE_LEN};
+    use super::{CheckMode, Goal, NEVER, Noise, STATE_LEN, sign};
     use crate::fooling::config::Loss;
     use crate::hash::pcg;
     use crate::update::NORM_EPS;
@@ -414,26 +450,8 @@ pub mod cpu {
         out
     }
 
-    /// The top class other than `goal`'s class (the first on ties) and the goal's margin, which
-    /// is negative once the goal is reached: z_y − z_j to leave y, z_j − z_t to reach t.
-    pub fn margin(logits: &[f32], goal: Goal) -> (usize, f32) {
-        let wanted = goal.class();
-        let mut other = usize::from(wanted == 0);
-        for (k, &v) in logits.iter().enumerate() {
-            if k != wanted && v > logits[other] {
-                other = k;
-            }
-        }
-        let gap = logits[wanted] - logits[other];
-        let margin = match goal {
-            Goal::Away(_) => gap,
-            Goal::Target(_) => -gap,
-        };
-        (other, margin)
-    }
-
     /// The gradient of minus each goal's margin with respect to its logits, as `seed_margin`
-    /// writes it: e_j − e_y to leave y, e_t − e_j to reach t (j from [`margin`]).
+    /// writes it: e_j − e_y to leave y, e_t − e_j to reach t (j from [`Goal::margin`]).
     pub fn seed_margin(logits: &[f32], classes: usize, goals: &[Goal]) -> Vec<f32> {
         let mut out = vec![0.0; logits.len()];
         for ((row, goal), grad) in logits
@@ -441,7 +459,7 @@ pub mod cpu {
             .zip(goals)
             .zip(out.chunks_mut(classes))
         {
-            let (other, _) = margin(row, *goal);
+            let (other, _) = goal.margin(row);
             let sign = match goal {
                 Goal::Away(_) => -1.0,
                 Goal::Target(_) => 1.0,
@@ -450,17 +468,6 @@ pub mod cpu {
             grad[other] = -sign;
         }
         out
-    }
-
-    /// The sign with sign(0) = 0, as WGSL's `sign`.
-    pub fn sign(v: f32) -> f32 {
-        if v > 0.0 {
-            1.0
-        } else if v < 0.0 {
-            -1.0
-        } else {
-            0.0
-        }
     }
 
     /// x[n, c] += rate · `scale[n]` · `unit[c]` · sign(g[n, c]).
@@ -568,10 +575,5 @@ pub mod cpu {
                 levels[c * 256 + level(v, std, mean) as usize]
             })
             .collect()
-    }
-
-    /// `state` for `batch` images that have not started.
-    pub fn initial_state(batch: usize) -> Vec<u32> {
-        [0, NEVER, 0, 0].repeat(batch)
     }
 }

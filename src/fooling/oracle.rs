@@ -15,7 +15,7 @@ use crate::model::{GradientRule, Network, Plan};
 pub enum AttackLoss {
     /// Cross-entropy of the class to leave, or the target's log-probability.
     CrossEntropy,
-    /// Minus the goal's margin ([`crate::fooling::kernels::cpu::margin`]).
+    /// Minus the goal's margin ([`Goal::margin`]).
     Margin,
 }
 

@@ -11,7 +11,6 @@ use crate::classify::argmax;
 use crate::error::{Error, Result};
 use crate::fooling::config::Norm;
 use crate::fooling::kernels::Goal;
-use crate::fooling::kernels::cpu::margin;
 use crate::fooling::oracle::Scores;
 use crate::fooling::pixels::eps_unit;
 use crate::fooling::robustness::Found;
@@ -145,7 +144,7 @@ pub async fn square(
     let logits = model.logits(&refs).await?;
     for ((s, l), &goal) in searches.iter_mut().zip(&logits).zip(goals) {
         s.queries = 1;
-        s.margin = margin(l, goal).1;
+        s.margin = goal.margin(l).1;
         s.found = goal.reached_by(argmax(l));
     }
     for it in 0..config.queries - 1 {
@@ -199,7 +198,7 @@ pub async fn square(
         for (((&n, delta), image), l) in active.iter().zip(candidates).zip(images).zip(logits) {
             let s = &mut searches[n];
             s.queries += 1;
-            let m = margin(&l, goals[n]).1;
+            let m = goals[n].margin(&l).1;
             let reached = goals[n].reached_by(argmax(&l));
             if m < s.margin || reached {
                 s.margin = m;
