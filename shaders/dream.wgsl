@@ -1,5 +1,5 @@
 // Class visualization ("dreaming"): the kernels of one gradient-ascent step besides the network
-// and the update itself (norms, normalized steps and clamping are in step.wgsl).
+// and the update itself (norms, normalized steps and clamping are in update.wgsl).
 //
 // - roll: the random jitter of a step, a circular shift of every image plane;
 // - transform / transform_adjoint: the random scale and rotation of a step (bilinear sampling,

@@ -1,4 +1,4 @@
-// Helpers of the kernels on a batch of images (step.wgsl, attack.wgsl; compiled in front of
+// Helpers of the kernels on a batch of images (update.wgsl, fooling.wgsl; compiled in front of
 // them). They read the sizes in the shader's uniform block `params`, which the shader declares:
 // `batch` images of `len` values, `plane` values per channel.
 
@@ -12,7 +12,7 @@ fn channel(i: u32) -> u32 {
     return (i % params.len) / params.plane;
 }
 
-// The per-image sums (sum_squares of step.wgsl, sum_abs of attack.wgsl) run one workgroup per
+// The per-image sums (sum_squares of update.wgsl, sum_abs of fooling.wgsl) run one workgroup per
 // image and bind the images at 1 and a sum per image at 2.
 @group(0) @binding(1) var<storage, read> sum_src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sum_dst: array<f32>;

@@ -1,5 +1,5 @@
 // The sum of one value per invocation over a workgroup of 256, for the per-image reductions of
-// step.wgsl and attack.wgsl (compiled in front of them).
+// update.wgsl and fooling.wgsl (compiled in front of them).
 
 var<workgroup> partial: array<f32, 256>;
 

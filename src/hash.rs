@@ -42,7 +42,7 @@ impl Rng {
 }
 
 /// PCG's output permutation of one LCG step: the 32-bit hash of the `noise` kernels
-/// (`attack.wgsl`, `saliency.wgsl`).
+/// (`fooling.wgsl`, `saliency.wgsl`).
 pub fn pcg(v: u32) -> u32 {
     let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
     let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);

@@ -1,14 +1,14 @@
 //! The update steps the gradient loops share (attacks, attribution, class visualization):
 //! per-image squared norms, normalized gradient steps, axpy and per-channel clamping, as methods
-//! on [`ImageBatch`]. Kernels in `shaders/step.wgsl`.
+//! on [`ImageBatch`]. Kernels in `shaders/update.wgsl`.
 
 use crate::error::Result;
 use crate::gpu::uniform::uniform_block;
 use crate::gpu::{Dispatch, GpuContext, ImageBatch, Kernel, Shader, grid, grid_for};
 
 uniform_block! {
-    /// Uniform block of `step.wgsl`.
-    pub(crate) struct StepParams {
+    /// Uniform block of `update.wgsl`.
+    pub(crate) struct UpdateParams {
         batch: u32,
         len: u32,
         /// Elements per channel (h * w), for per-channel bounds.
@@ -27,8 +27,8 @@ pub const NORM_EPS: f32 = 1e-12;
 
 /// The update steps on a batch of images.
 impl ImageBatch {
-    fn step_params(&self, rate: f32) -> StepParams {
-        StepParams {
+    fn update_params(&self, rate: f32) -> UpdateParams {
+        UpdateParams {
             batch: self.batch as u32,
             len: self.per_image() as u32,
             plane: self.plane() as u32,
@@ -46,8 +46,8 @@ impl ImageBatch {
         buffers: &[&wgpu::Buffer],
     ) -> Dispatch {
         ctx.dispatch_with(
-            Kernel::new(Shader::Step, entry),
-            &self.step_params(rate),
+            Kernel::new(Shader::Update, entry),
+            &self.update_params(rate),
             buffers,
             grid_for(self.values()),
         )
@@ -56,8 +56,8 @@ impl ImageBatch {
     /// `sums[n] = ||x[n]||^2`.
     pub fn sum_squares(&self, ctx: &GpuContext, x: &wgpu::Buffer, sums: &wgpu::Buffer) -> Dispatch {
         ctx.dispatch_with(
-            Kernel::new(Shader::Step, "sum_squares"),
-            &self.step_params(0.0),
+            Kernel::new(Shader::Update, "sum_squares"),
+            &self.update_params(0.0),
             &[x, sums],
             grid(self.batch as u32),
         )

@@ -559,7 +559,7 @@ fn gpu_validation_errors_become_gpu_errors() {
     ctx.wait().unwrap();
     // Bind a storage buffer where the kernel's binding 0 is a uniform block.
     let dispatch = ctx.dispatch(
-        Kernel::new(Shader::Step, "axpy"),
+        Kernel::new(Shader::Update, "axpy"),
         &[
             ok.as_entire_buffer_binding(),
             ok.as_entire_buffer_binding(),

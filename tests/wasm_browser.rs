@@ -16,8 +16,8 @@ mod tensors;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 use netlens::bench::numerics::rel_l2;
-use netlens::fooling::attack::{Attacker, Verdict};
 use netlens::fooling::config::AttackConfig;
+use netlens::fooling::run::{Attacker, Verdict};
 use netlens::model::{Arch, GradientRule, Network, Weights};
 use netlens::progress::Silent;
 use netlens::{GpuContext, GpuOptions};

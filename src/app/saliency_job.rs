@@ -18,10 +18,10 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::{ModelKind, Network, Weights};
 use crate::preprocess::load_rgb;
-use crate::saliency::engine::{AttributionRequest, Attributor};
 use crate::saliency::faithfulness::{self, Protocol};
 use crate::saliency::figures::{self, ClassGroup, MapSet, ModelMaps, Photo, Scale};
 use crate::saliency::method::{Method, Settings};
+use crate::saliency::run::{AttributionRequest, Attributor};
 use crate::saliency::sanity::{Cascade, SanityReport, cascading_randomization};
 use crate::saliency::views::{View, crop, to_centre_frame};
 

@@ -12,8 +12,8 @@ use image::{Rgb, RgbImage};
 
 use crate::classes::ClassNames;
 use crate::figure::{BEIGE, BLACK, Cell, Figure};
-use crate::fooling::attack::AttackOutcome;
 use crate::fooling::kernels::Goal;
+use crate::fooling::run::AttackOutcome;
 use crate::preprocess::to_rgb;
 
 /// The gains of the two difference columns.

@@ -1,4 +1,4 @@
-//! The kernels of `shaders/attack.wgsl`: per-image goal checks and loss seeds (cross-entropy,
+//! The kernels of `shaders/fooling.wgsl`: per-image goal checks and loss seeds (cross-entropy,
 //! logit, margin) on the logits, sign steps, per-channel scaling, projections onto the ε-ball
 //! around the original image, L1 norms and momentum, random noise and 8-bit quantization. Each
 //! has a plain-Rust reference in [`cpu`].
@@ -91,7 +91,7 @@ pub fn sign(v: f32) -> f32 {
 }
 
 uniform_block! {
-    /// Uniform block of the logits kernels of `attack.wgsl` (goal checks and loss seeds).
+    /// Uniform block of the logits kernels of `fooling.wgsl` (goal checks and loss seeds).
     pub(crate) struct LogitsParams {
         /// Number of images.
         batch: u32,
@@ -110,7 +110,7 @@ uniform_block! {
 }
 
 uniform_block! {
-    /// Uniform block of the image kernels of `attack.wgsl`.
+    /// Uniform block of the image kernels of `fooling.wgsl`.
     pub(crate) struct ImageParams {
         /// Number of images.
         batch: u32,
@@ -178,7 +178,7 @@ impl LogitsBatch {
             classes: self.classes as u32,
             ..flags
         };
-        let kernel = Kernel::new(Shader::Attack, entry);
+        let kernel = Kernel::new(Shader::Fooling, entry);
         ctx.dispatch_with(kernel, &params, buffers, grid(self.batch as u32))
     }
 
@@ -244,7 +244,7 @@ enum Invocations {
 
 /// The attack kernels on a batch of images.
 impl ImageBatch {
-    /// A dispatch of the image kernel `entry` of `attack.wgsl` over `invocations`, with the
+    /// A dispatch of the image kernel `entry` of `fooling.wgsl` over `invocations`, with the
     /// settings of `settings` and the batch's sizes.
     fn dispatch_attack(
         &self,
@@ -265,7 +265,7 @@ impl ImageBatch {
             PerValue => grid_for(self.values()),
             PerImage => grid(self.batch as u32),
         };
-        let kernel = Kernel::new(Shader::Attack, entry);
+        let kernel = Kernel::new(Shader::Fooling, entry);
         ctx.dispatch_with(kernel, &params, buffers, workgroups)
     }
 

@@ -6,7 +6,6 @@
 //! work in the pixel domain through [`oracle`].
 
 pub mod apgd;
-pub mod attack;
 pub mod config;
 pub mod cw;
 pub mod figure;
@@ -15,10 +14,11 @@ pub mod oracle;
 pub mod pixels;
 pub mod report;
 pub mod robustness;
+pub mod run;
 pub mod square;
 pub mod transfer;
 
-pub use attack::{AttackOutcome, AttackRun, Attacker, RoundedCheck, Verdict, balanced_batch};
 pub use config::{AttackConfig, AttackMethod, Loss, Norm};
 pub use kernels::Goal;
+pub use run::{AttackOutcome, AttackRun, Attacker, RoundedCheck, Verdict, balanced_batch};
 pub use transfer::{TransferCell, TransferModel, TransferTable, transfer};

@@ -1,8 +1,8 @@
 //! Attack results as records with class names, for JSON, and as CSV rows.
 
 use crate::classes::ClassNames;
-use crate::fooling::attack::AttackOutcome;
 use crate::fooling::kernels::Goal;
+use crate::fooling::run::AttackOutcome;
 
 /// One attacked image's outcome with its label and the classes named.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -22,12 +22,12 @@ use crate::classify::argmax;
 use crate::error::{Error, Result};
 use crate::figure::LinePlot;
 use crate::fooling::apgd::{ApgdConfig, apgd};
-use crate::fooling::attack::Attacker;
 use crate::fooling::config::{AttackConfig, AttackMethod, Norm};
 use crate::fooling::cw::{CwConfig, carlini_wagner};
 use crate::fooling::kernels::Goal;
 use crate::fooling::oracle::{NetworkOracle, Scores};
 use crate::fooling::pixels::{distances, from_input, to_input};
+use crate::fooling::run::Attacker;
 use crate::fooling::square::{SquareConfig, square};
 use crate::model::Network;
 
@@ -629,7 +629,7 @@ impl RobustnessRun<'_> {
                 }
                 c.stop_when_reached = true;
                 c.seed = seed;
-                let batch = crate::fooling::attack::balanced_batch(indices.len(), config.batch);
+                let batch = crate::fooling::run::balanced_batch(indices.len(), config.batch);
                 let attacker = Attacker::new(self.net, batch, set.size, c)?;
                 let inputs: Vec<Vec<f32>> = x0s.iter().map(|x| to_input(x)).collect();
                 let targets: Vec<Option<usize>> = vec![config.target; indices.len()];

@@ -9,10 +9,10 @@ use crate::progress::Progress;
 use crate::classes::ClassNames;
 use crate::classify::{Prediction, batch_size, logits, logits_with, softmax, top_k};
 use crate::error::{Error, Result};
-use crate::fooling::attack::{AttackOutcome, Attacker, balanced_batch};
 use crate::fooling::config::AttackConfig;
 use crate::fooling::kernels::Goal;
 use crate::fooling::report::csv_line;
+use crate::fooling::run::{AttackOutcome, Attacker, balanced_batch};
 use crate::model::Network;
 use crate::preprocess::{to_input, to_rgb};
 

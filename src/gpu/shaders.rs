@@ -31,11 +31,11 @@ pub enum Shader {
     /// `linear_subgroups.wgsl`).
     LinearSubgroups,
     /// Per-image norms and update steps of the gradient loops.
-    Step,
+    Update,
     /// Attribution maps: channel reduction, sampled methods, Grad-CAM.
     Saliency,
     /// Goal checks, loss seeds, sign steps, projections and momentum of the adversarial loops.
-    Attack,
+    Fooling,
     /// Class visualization: jitter, penalties, blur, Fourier image parameterization, resize.
     Dream,
     /// Bilinear resizing of image planes.
@@ -51,9 +51,9 @@ impl Shader {
         Shader::Pool,
         Shader::Linear,
         Shader::LinearSubgroups,
-        Shader::Step,
+        Shader::Update,
         Shader::Saliency,
-        Shader::Attack,
+        Shader::Fooling,
         Shader::Dream,
         Shader::Resample,
     ];
@@ -67,9 +67,9 @@ impl Shader {
             Shader::Pool => "pool",
             Shader::Linear => "linear",
             Shader::LinearSubgroups => "linear_subgroups",
-            Shader::Step => "step",
+            Shader::Update => "update",
             Shader::Saliency => "saliency",
-            Shader::Attack => "attack",
+            Shader::Fooling => "fooling",
             Shader::Dream => "dream",
             Shader::Resample => "resample",
         }
@@ -109,7 +109,7 @@ impl Shader {
             Shader::Relu => &[ops::relu::ReluParams::WGSL],
             Shader::Pool => &[ops::pool::PoolParams::WGSL],
             Shader::Linear | Shader::LinearSubgroups => &[ops::linear::LinearParams::WGSL],
-            Shader::Step => &[update::StepParams::WGSL],
+            Shader::Update => &[update::UpdateParams::WGSL],
             Shader::Resample => &[ops::resample::ResampleParams::WGSL],
             Shader::Dream => &[
                 dream::kernels::PixelParams::WGSL,
@@ -118,7 +118,7 @@ impl Shader {
                 dream::fourier::ColourParams::WGSL,
                 dream::diversity::GramParams::WGSL,
             ],
-            Shader::Attack => &[
+            Shader::Fooling => &[
                 fooling::kernels::LogitsParams::WGSL,
                 fooling::kernels::ImageParams::WGSL,
             ],
@@ -141,9 +141,9 @@ impl Shader {
             Shader::Linear => wgsl!("layer_bindings", "linear"),
             // Appended to linear.wgsl, whose declarations and helpers it uses.
             Shader::LinearSubgroups => wgsl!("layer_bindings", "linear", "linear_subgroups"),
-            Shader::Step => wgsl!("workgroup_sum", "image_batch", "step"),
+            Shader::Update => wgsl!("workgroup_sum", "image_batch", "update"),
             Shader::Saliency => wgsl!("bilinear", "saliency"),
-            Shader::Attack => wgsl!("workgroup_sum", "image_batch", "attack"),
+            Shader::Fooling => wgsl!("workgroup_sum", "image_batch", "fooling"),
             Shader::Dream => wgsl!("workgroup_sum", "dream"),
             Shader::Resample => wgsl!("bilinear", "resample"),
         }

@@ -13,10 +13,10 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::hash::splitmix64;
-use crate::saliency::engine::{Attributor, IMAGES_PER_JOB};
 use crate::saliency::kernels::PerturbKernel;
 use crate::saliency::method::{Baseline, DEFAULT_BLUR_SIGMA};
 use crate::saliency::perturbation::upload_targets;
+use crate::saliency::run::{Attributor, IMAGES_PER_JOB};
 
 /// Steps of the default curves (each curve has steps + 1 points, from 0 to every pixel).
 pub const DEFAULT_STEPS: usize = 28;

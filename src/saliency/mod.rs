@@ -4,16 +4,16 @@
 //! `shaders/saliency.wgsl`); the model-randomization sanity check ([`sanity`]) tells the methods
 //! that explain the model from those that do not.
 
-pub mod engine;
 pub mod faithfulness;
 pub mod figures;
 pub mod kernels;
 pub mod method;
 pub mod perturbation;
+pub mod run;
 pub mod sanity;
 pub mod stats;
 pub mod views;
 
-pub use engine::{AttributionRequest, Attributor};
 pub use kernels::Reduce;
 pub use method::{Baseline, Method, Settings};
+pub use run::{AttributionRequest, Attributor};

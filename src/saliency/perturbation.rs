@@ -13,11 +13,11 @@ use crate::gpu::{
 };
 use crate::model::Plan;
 use crate::ops::resample::resize_bilinear;
-use crate::saliency::engine::{AttributionRequest, Attributor, PASSES_PER_SUBMIT};
 use crate::saliency::kernels::{
     CamKernel, Patches, PerturbKernel, Resize, SampleJob, SampleKernel,
 };
 use crate::saliency::method::Settings;
+use crate::saliency::run::{AttributionRequest, Attributor, PASSES_PER_SUBMIT};
 
 /// A job of perturbed inputs ready to run: its shape, the plan whose batch it fills and its
 /// pass counter (a u32 storage buffer at 0).

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::model::Weights;
-use crate::saliency::engine::{AttributionRequest, Attributor};
 use crate::saliency::method::{Method, Settings};
+use crate::saliency::run::{AttributionRequest, Attributor};
 use crate::saliency::stats::spearman;
 
 /// One step of the cascade: the layers randomized so far and each method's correlation with

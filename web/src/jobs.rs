@@ -10,10 +10,10 @@ use wasm_bindgen_futures::future_to_promise;
 use netlens::classify::{argmax, logits, softmax, top_k};
 use netlens::dream::{self, Objective, PenaltyTarget, Request, Run, Start};
 use netlens::figure::colormap::Colormap;
-use netlens::fooling::attack::{Attacker, Verdict};
+use netlens::fooling::run::{Attacker, Verdict};
 use netlens::fooling::config::AttackConfig;
 use netlens::fooling::figure::{DIFFERENCE_GAINS, difference_image};
-use netlens::saliency::engine::{AttributionRequest, Attributor};
+use netlens::saliency::run::{AttributionRequest, Attributor};
 use netlens::saliency::method::{Method, Settings};
 
 use crate::photo::{Photo, SIZE, input_rgba, rgba};

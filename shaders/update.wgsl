@@ -2,9 +2,9 @@
 // class visualization, attribution sampling). A batch is `batch` vectors of `len` values each.
 // Each entry point binds its buffers at 0, 1, 2, ... in the order declared for it.
 
-// `StepParams`, the uniform block, is declared in src/ops/step.rs (uniform_block!).
+// `UpdateParams`, the uniform block, is declared in src/ops/step.rs (uniform_block!).
 
-@group(0) @binding(0) var<uniform> params: StepParams;
+@group(0) @binding(0) var<uniform> params: UpdateParams;
 
 // sum_squares: sums[n] = sum_i src[n, i]^2, one workgroup per image (`image_sum`,
 // `batch_values` and `channel`: image_batch.wgsl).

@@ -1,4 +1,4 @@
-//! The kernels of `shaders/attack.wgsl` on the GPU against their CPU references.
+//! The kernels of `shaders/fooling.wgsl` on the GPU against their CPU references.
 
 mod common;
 
