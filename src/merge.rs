@@ -5,7 +5,7 @@
 //! Combining depends on the job ([`JobKind`]): `classify` and `fool` results are one record per
 //! input (per image and target for `fool`), concatenated in shard order. A job whose results
 //! carry a summary over the records (pooled counts, say) adds a variant whose
-//! [`JobKind::combine`] concatenates the records and recomputes the summary from them.
+//! `combine` concatenates the records and recomputes the summary from them.
 
 use std::collections::BTreeMap;
 

@@ -1,10 +1,10 @@
 //! The diversity objective (Lucid's `diversity`): the images of one objective in a batch are
-//! pushed apart in the Gram space of a layer's activations. With `G[n] = A[n] A[n]ᵀ / P` (A[n]:
+//! pushed apart in the Gram space of a layer's activations. With `G[n] = A[n] A[n]ᵀ / P` (`A[n]`:
 //! C channels × P positions of image n), the term subtracted from the objective is
 //! `weight · D`, `D` the mean cosine similarity `⟨G[i], G[j]⟩ / (|G[i]| |G[j]|)` over the ordered
 //! pairs i ≠ j of the group (Lucid's sum over pairs divided by the batch is (B − 1) D). Its
 //! gradient with respect to the layer's activations is added to the gradient the backward pass
-//! carries there (see [`Gram::record`]); the kernels are in `shaders/dream.wgsl`, their CPU
+//! carries there (see [`Gram::gradient`]); the kernels are in `shaders/dream.wgsl`, their CPU
 //! references in [`cpu`].
 
 use crate::error::Result;

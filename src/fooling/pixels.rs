@@ -82,7 +82,7 @@ pub fn to_input(x: &[f32]) -> Vec<f32> {
 }
 
 /// A gradient with respect to the normalized input as one with respect to the pixels
-/// (d input / d pixel = 1 / std[c]), in place.
+/// (d input / d pixel = 1 / `std[c]`), in place.
 pub fn gradient_to_pixels(g: &mut [f32]) {
     let plane = g.len() / 3;
     for (i, v) in g.iter_mut().enumerate() {

@@ -92,7 +92,7 @@ impl Shader {
     }
 
     /// The WGSL source: the declarations of the uniform blocks the shader reads (declared in
-    /// Rust, see [`uniform_block`](crate::gpu::uniform)), `shaders/prelude.wgsl`, then the
+    /// Rust with `uniform_block!`), `shaders/prelude.wgsl`, then the
     /// shader's files, read as one module.
     pub fn source(self) -> String {
         let mut source: String = self.uniform_blocks().concat();

@@ -1,6 +1,6 @@
 //! Channel concatenation (the fire modules' expand outputs). On the GPU it costs nothing: each
 //! expand convolution writes its channels of the concatenated tensor directly and its backward
-//! pass reads its channels of the gradient ([`crate::ops::conv::ChannelSlice`]); this module holds
+//! pass reads its channels of the gradient ([`crate::gpu::ChannelView`]); this module holds
 //! the plain-Rust reference the tests compare that against.
 
 /// Plain-Rust reference implementations.

@@ -614,7 +614,7 @@ pub mod cpu {
             .collect()
     }
 
-    /// alpha[i] = scores[i], or 0 where range i is empty.
+    /// `alpha[i] = scores[i]`, or 0 where range i is empty.
     pub fn score_weights(range: &[f32], scores: &[f32]) -> Vec<f32> {
         scores
             .iter()
