@@ -1,7 +1,7 @@
 //! `--shard K/N` and `netlens merge` as a user runs them: two shards split the images with no
 //! overlap and no gap, and merging their JSON results gives the unsharded run's results exactly
 //! (`classify --json`, `attack --method fgsm`'s FIG_results.json, and `robustness`'s report, whose
-//! accuracies are pooled by counts). Batches of one image keep the arithmetic of every image the
+//! accuracies are pooled by counts, and its plot drawn again from the merged report). Batches of one image keep the arithmetic of every image the
 //! same whatever the shard.
 
 mod common;
@@ -114,6 +114,17 @@ fn classify_shards_merge_into_the_unsharded_results() {
         );
         assert!(!out.exists());
     }
+    // A plot is drawn for robustness results only; nothing is written for others.
+    let plot = dir.path().join("bad.png");
+    let (s0, s1) = (shards[0].to_str().unwrap(), shards[1].to_str().unwrap());
+    let (out_arg, plot_arg) = (out.to_str().unwrap(), plot.to_str().unwrap());
+    let run = netlens(&["merge", s0, s1, "--out", out_arg, "--plot", plot_arg]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("--plot draws the results of `robustness`"),
+        "{err}"
+    );
+    assert!(!out.exists() && !plot.exists());
     let run = netlens(&["classify", "--shard", "2/2", &photos[0]]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("K must be less than N"), "{err}");
@@ -190,4 +201,17 @@ fn robustness_shards_merge_into_the_unsharded_report() {
     );
     // Accuracies pooled by counts over the three images, not the mean of the shards' accuracies.
     assert_eq!(merged, whole);
+    // With --plot, merge draws the unsharded run's figure, pixel for pixel.
+    let plot = dir.path().join("all.png");
+    succeed(&[
+        "merge",
+        dir.path().join("b.json").to_str().unwrap(),
+        dir.path().join("a.json").to_str().unwrap(),
+        "--out",
+        dir.path().join("all-again.json").to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let pixels = |p: &Path| image::open(p).unwrap().to_rgb8();
+    assert_eq!(pixels(&plot), pixels(&dir.path().join("whole.png")));
 }

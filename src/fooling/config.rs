@@ -93,7 +93,7 @@ impl FromStr for Loss {
 }
 
 /// The norm of an attack's budget and steps, measured in pixel levels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Norm {
     /// Largest change of any pixel channel.

@@ -208,7 +208,7 @@ pub struct ImageRecord {
 }
 
 /// What one attack did at one budget over all images.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Broken {
     /// Images correct when clean and not under the attack.
     pub count: usize,
@@ -218,8 +218,8 @@ pub struct Broken {
     pub mean_linf: Option<f64>,
 }
 
-/// The summary of per-image records.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+/// The summary of per-image records (read back from a report's JSON to draw merged shards).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Share of images the network classifies correctly.
     pub clean_accuracy: f64,
@@ -337,6 +337,13 @@ pub fn table(summary: &Summary) -> String {
         }
     }
     out
+}
+
+/// The title of [`plot`]: the model's title, the number of images, the norm and the class the
+/// attacks were targeted to, if any.
+pub fn plot_title(model: &str, images: usize, norm: Norm, target: Option<&str>) -> String {
+    let target_text = target.map_or(String::new(), |t| format!(", targeted to {t}"));
+    format!("Robust accuracy of {model} ({images} images, {norm}{target_text})")
 }
 
 /// Robust accuracy against ε, one line per attack and the clean accuracy as a flat line.

@@ -13,7 +13,7 @@ use netlens::fooling::cw::CwConfig;
 use netlens::fooling::pixels::from_input;
 use netlens::fooling::robustness::{
     ImageRecord, LabelledImages, RobustAttack, RobustnessConfig, Summary, evaluate, plot,
-    summarize, table,
+    plot_title, summarize, table,
 };
 use netlens::merge::JobKind;
 use netlens::model::Network;
@@ -189,11 +189,12 @@ pub fn run(global: &Global, args: RobustnessArgs) -> Result<()> {
     let target_text = target.map_or(String::new(), |t| {
         format!(", targeted to {}", classes.name(t))
     });
-    let title = format!(
-        "Robust accuracy of {} ({} images, {}{target_text})",
+    let target_name = target.map(|t| classes.name(t));
+    let title = plot_title(
         args.model.model.title(),
         records.len(),
-        config.norm
+        config.norm,
+        target_name,
     );
     plan.save_png(&args.out, &plot(&summary, &title, config.norm))?;
     manifest.output(&args.out);
