@@ -77,7 +77,7 @@ impl Shader {
 
     /// Whether the shader is compiled without runtime bounds checks. Every index of these
     /// shaders is guarded in the WGSL against the sizes in its parameters, and the Rust side
-    /// builds a dispatch only over buffers that hold those sizes (`ops::check_len`).
+    /// builds a dispatch only over buffers that hold those sizes (`Tensor::check_capacity`).
     /// `NETLENS_SHADER_CHECKS=1` turns the checks back on for all shaders.
     pub fn trusted(self) -> bool {
         matches!(
