@@ -62,8 +62,12 @@ impl LinePlot {
             BLACK,
         );
         let (lo, hi) = self.y_range;
-        let n = self.x_ticks.len().max(2);
-        let x_at = |i: usize| left + 20 + (i as i32 * (right - left - 40)) / (n as i32 - 1);
+        // Positions spread over the axis; a single one in its middle.
+        let n = self.x_ticks.len();
+        let x_at = |i: usize| match n {
+            0 | 1 => (left + right) / 2,
+            _ => left + 20 + (i as i32 * (right - left - 40)) / (n as i32 - 1),
+        };
         let y_at =
             |v: f64| bottom - ((v - lo) / (hi - lo) * f64::from(bottom - top)).round() as i32;
 
