@@ -20,6 +20,28 @@ uniform_block! {
     }
 }
 
+impl PoolParams {
+    /// The block of a pooling from an input of shape `x` to an output of shape `y`, with
+    /// `pad` implicit padding.
+    fn new(
+        [n, c, h, w]: [usize; 4],
+        [_, _, oh, ow]: [usize; 4],
+        pad: usize,
+        accumulate: bool,
+    ) -> Self {
+        PoolParams {
+            planes: (n * c) as u32,
+            in_h: h as u32,
+            in_w: w as u32,
+            out_h: oh as u32,
+            out_w: ow as u32,
+            pad: pad as u32,
+            accumulate: accumulate as u32,
+            _pad0: 0,
+        }
+    }
+}
+
 /// A max-pooling layer's shape, as PyTorch's `MaxPool2d`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxPoolGeometry {
@@ -74,24 +96,6 @@ impl MaxPool {
         Ok([n, c, oh, ow])
     }
 
-    fn params(
-        &self,
-        [n, c, h, w]: [usize; 4],
-        [_, _, oh, ow]: [usize; 4],
-        accumulate: bool,
-    ) -> PoolParams {
-        PoolParams {
-            planes: (n * c) as u32,
-            in_h: h as u32,
-            in_w: w as u32,
-            out_h: oh as u32,
-            out_w: ow as u32,
-            pad: self.geometry.pad as u32,
-            accumulate: accumulate as u32,
-            _pad0: 0,
-        }
-    }
-
     /// The entry point `entry` compiled for this layer's window size and stride.
     fn kernel(&self, entry: &'static str) -> Kernel {
         Kernel::new(Shader::Pool, entry)
@@ -113,7 +117,7 @@ impl MaxPool {
         check_winners(argmax, y.len())?;
         Ok(ctx.dispatch_with(
             self.kernel("max_forward"),
-            &self.params(x.shape, out, false),
+            &PoolParams::new(x.shape, out, self.geometry.pad, false),
             &[&x.buffer, &y.buffer, argmax],
             grid_for(y.len()),
         ))
@@ -134,7 +138,7 @@ impl MaxPool {
         check_winners(argmax, dy.len())?;
         Ok(ctx.dispatch_with(
             self.kernel("max_backward"),
-            &self.params(dx.shape, out, mode.accumulate),
+            &PoolParams::new(dx.shape, out, self.geometry.pad, mode.accumulate),
             &[&dy.buffer, &dx.buffer, argmax],
             grid_for(dx.len()),
         ))
@@ -166,26 +170,13 @@ impl AdaptiveAvgPool {
         [n, c, self.out_hw.0, self.out_hw.1]
     }
 
-    fn params(&self, [n, c, h, w]: [usize; 4], accumulate: bool) -> PoolParams {
-        PoolParams {
-            planes: (n * c) as u32,
-            in_h: h as u32,
-            in_w: w as u32,
-            out_h: self.out_hw.0 as u32,
-            out_w: self.out_hw.1 as u32,
-            pad: 0,
-            accumulate: accumulate as u32,
-            _pad0: 0,
-        }
-    }
-
     /// y = mean over each adaptive window.
     pub fn forward(&self, ctx: &GpuContext, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
         x.check_capacity("avgpool input")?;
         expect_shape("avgpool output", y, self.output_shape(x.shape))?;
         Ok(ctx.dispatch_with(
             Kernel::new(Shader::Pool, "avg_forward"),
-            &self.params(x.shape, false),
+            &PoolParams::new(x.shape, self.output_shape(x.shape), 0, false),
             &[&x.buffer, &y.buffer],
             grid_for(y.len()),
         ))
@@ -203,7 +194,7 @@ impl AdaptiveAvgPool {
         expect_shape("avgpool output gradient", dy, self.output_shape(dx.shape))?;
         Ok(ctx.dispatch_with(
             Kernel::new(Shader::Pool, "avg_backward"),
-            &self.params(dx.shape, mode.accumulate),
+            &PoolParams::new(dx.shape, self.output_shape(dx.shape), 0, mode.accumulate),
             &[&dy.buffer, &dx.buffer],
             grid_for(dx.len()),
         ))
