@@ -31,13 +31,7 @@ impl Tensor {
 
     /// A tensor of `shape` holding `data` (as many values as the shape has).
     pub fn upload(ctx: &GpuContext, what: &str, shape: [usize; 4], data: &[f32]) -> Result<Self> {
-        let len: usize = shape.iter().product();
-        if data.len() != len {
-            return Err(Error::InvalidInput(format!(
-                "{what}: {} values for a tensor of shape {shape:?} ({len} values)",
-                data.len()
-            )));
-        }
+        check_values(what, shape, data)?;
         Ok(Self {
             buffer: ctx.upload(what, data)?,
             shape,
@@ -104,17 +98,22 @@ impl Tensor {
 
     /// Overwrites the tensor with host data of the same length.
     pub fn write(&self, ctx: &GpuContext, data: &[f32]) -> Result<()> {
-        if data.len() != self.len() {
-            return Err(crate::Error::InvalidInput(format!(
-                "expected {} values for a tensor of shape {:?}, got {}",
-                self.len(),
-                self.shape,
-                data.len()
-            )));
-        }
+        check_values("tensor", self.shape, data)?;
         ctx.write(&self.buffer, data);
         Ok(())
     }
+}
+
+/// An error naming `what` unless `data` holds as many values as a tensor of `shape`.
+fn check_values(what: &str, shape: [usize; 4], data: &[f32]) -> Result<()> {
+    let len: usize = shape.iter().product();
+    if data.len() != len {
+        return Err(Error::InvalidInput(format!(
+            "{what}: {} values for a tensor of shape {shape:?} ({len} values)",
+            data.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Channels `offset..` of a tensor: the part of a channel concatenation that one layer writes in
