@@ -168,12 +168,15 @@ fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let out_base = at.plane * params.out_h * params.out_w;
     var acc = 0.0;
     for (var oh = 0u; oh < params.out_h; oh++) {
-        // Rows first: most windows miss the pixel's row, and their columns need no look.
-        if at.y < window_start(oh, params.in_h, params.out_h) || at.y >= window_end(oh, params.in_h, params.out_h) {
+        // Rows first, once per row of windows: most miss the pixel's row, and their columns
+        // need no look.
+        let y0 = window_start(oh, params.in_h, params.out_h);
+        let y1 = window_end(oh, params.in_h, params.out_h);
+        if at.y < y0 || at.y >= y1 {
             continue;
         }
         for (var ow = 0u; ow < params.out_w; ow++) {
-            let win = avg_window(oh, ow);
+            let win = Window(y0, y1, window_start(ow, params.in_w, params.out_w), window_end(ow, params.in_w, params.out_w));
             if at.x >= win.x0 && at.x < win.x1 {
                 acc += src[out_base + oh * params.out_w + ow] / area(win);
             }
