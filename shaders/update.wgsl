@@ -2,7 +2,7 @@
 // class visualization, attribution sampling). A batch is `batch` vectors of `len` values each.
 // Each entry point binds its buffers at 0, 1, 2, ... in the order declared for it.
 
-// `UpdateParams`, the uniform block, is declared in src/ops/step.rs (uniform_block!).
+// `UpdateParams`, the uniform block, is declared in src/update.rs (uniform_block!).
 
 @group(0) @binding(0) var<uniform> params: UpdateParams;
 
